@@ -1,0 +1,83 @@
+// Lint rules, including the import directions of ../shared/STYLE.md (our import-control):
+// processors/ see only the topology API, schemas and errors; topology/ knows nothing of scheduling;
+// nothing imports the composition root in cli/.
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+import { importX } from 'eslint-plugin-import-x'
+
+const ioModules = [
+  '@platformatic/kafka',
+  'pg',
+  'classic-level',
+  'node:fs',
+  'node:fs/promises',
+  'fs',
+  'node:net',
+  'node:http',
+]
+const noCompositionRoot = { group: ['**/cli/**'], message: 'Nothing imports the composition root (cli/).' }
+
+export default tseslint.config(
+  { ignores: ['node_modules/', '.tools/', 'coverage/', 'deploy/', '**/*.js', '**/*.mjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    plugins: { 'import-x': importX },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'import-x/no-cycle': 'error',
+      'no-restricted-imports': ['error', { patterns: [noCompositionRoot] }],
+    },
+  },
+  {
+    files: ['processors/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ioModules.map((name) => ({ name, message: 'processors/ do no I/O: use the ProcessorContext.' })),
+          patterns: [
+            noCompositionRoot,
+            {
+              group: ['**/topology/*', '!**/topology/api.ts'],
+              message: 'processors/ import only topology/api.ts from the runtime.',
+            },
+            { group: ['**/connectors/**', '**/workers/**', '**/api/**'], message: 'processors/ stay pure.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': ['error', { name: 'setTimeout', message: 'Use context.schedule / wakeAt.' }],
+      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Use context.clock.' }],
+    },
+  },
+  {
+    files: ['topology/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            noCompositionRoot,
+            {
+              group: ['**/processors/**', '**/schemas/**', '**/connectors/**', '**/workers/**', '**/api/**'],
+              message: 'topology/ knows nothing about tasks or schedules.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'tools/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+    },
+  },
+)
