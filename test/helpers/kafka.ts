@@ -4,7 +4,15 @@
  */
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Admin } from '@platformatic/kafka'
+import {
+  Admin,
+  Consumer,
+  FetchIsolationLevels,
+  type Message,
+  MessagesStreamFallbackModes,
+  MessagesStreamModes,
+  Producer,
+} from '@platformatic/kafka'
 import { afterAll } from 'vitest'
 import { kafkaBrokers } from './env.ts'
 
@@ -64,4 +72,86 @@ export async function waitFor<T>(
     await sleep(100)
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError })
+}
+
+export interface CollectedRecord {
+  topic: string
+  partition: number
+  offset: bigint
+  key: string | undefined
+  value: string | undefined
+  timestampMs: number
+}
+
+/**
+ * Reads topics from the beginning with a read_committed consumer of a unique group, collecting every
+ * record until `close()`. Register cleanup with the returned close in afterAll/finally.
+ */
+export async function collect(topics: string[]): Promise<{ records: CollectedRecord[]; close: () => Promise<void> }> {
+  const consumer = new Consumer({
+    clientId: uniqueName('collector'),
+    groupId: uniqueName('collector-group'),
+    bootstrapBrokers: kafkaBrokers,
+    autocommit: false,
+    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    maxWaitTime: 200,
+  })
+  const stream = await consumer.consume({
+    topics,
+    mode: MessagesStreamModes.EARLIEST,
+    fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+  })
+  const records: CollectedRecord[] = []
+  stream.on('data', (m: Message) => {
+    records.push({
+      topic: m.topic,
+      partition: m.partition,
+      offset: m.offset,
+      key: m.key?.toString(),
+      value: m.value === null || m.value === undefined || m.value.length === 0 ? undefined : m.value.toString(),
+      timestampMs: Number(m.timestamp),
+    })
+  })
+  return {
+    records,
+    close: async () => {
+      await stream.close().catch(() => {})
+      await consumer.close(true).catch(() => {})
+    },
+  }
+}
+
+/** A plain (non-transactional) producer for test input; closed when the file ends. */
+export function testProducer(): Producer {
+  const producer = new Producer({ clientId: uniqueName('test-producer'), bootstrapBrokers: kafkaBrokers })
+  afterAll(async () => {
+    await producer.close().catch(() => {})
+  })
+  return producer
+}
+
+/**
+ * The last value per key of a topic (e.g. a changelog), read with read_committed from the beginning: an oracle
+ * for restored state. The topic must not be written meanwhile; reading ends after 1.5 s without new records.
+ */
+export async function lastValues(topic: string, partition?: number): Promise<Map<string, string | undefined>> {
+  const reader = await collect([topic])
+  try {
+    let seen = -1
+    let quietSince = Date.now()
+    await waitFor(`reading ${topic} to its end`, () => {
+      if (reader.records.length !== seen) {
+        seen = reader.records.length
+        quietSince = Date.now()
+      }
+      return Date.now() - quietSince > 1500 ? true : undefined
+    })
+  } finally {
+    await reader.close()
+  }
+  const out = new Map<string, string | undefined>()
+  for (const r of reader.records) {
+    if ((partition === undefined || r.partition === partition) && r.key !== undefined) out.set(r.key, r.value)
+  }
+  return out
 }

@@ -1,0 +1,455 @@
+/**
+ * Throughput benchmark of the StreamRuntime on the local broker, exactly-once (the runtime always commits in
+ * transactions). Not a test: it prints figures.
+ *
+ * 1. Process: N pre-produced records (3 partitions, ~10k keys, ~100-byte values) through
+ *    source → LastValueCounter (reads + writes one store entry per key) → sink (3 partitions).
+ *    Done when the group's committed input offsets reach the input end offsets: the offsets commit in the
+ *    same transaction as the outputs and changelog records, so at that point all N outputs are committed.
+ * 2. Restore: close the runtime, delete its local state, start a fresh one (same applicationId, stateDir and
+ *    instanceId, so static membership hands it the partitions at once) and time the `restored` events.
+ * Verifies the restored state (sum of per-key counts = N, one entry per key), then deletes its topics and state.
+ *
+ * Usage: node bench/topology-throughput.ts [--records N] [--keys K] [--timeout-ms MS]
+ */
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { availableParallelism, cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { parseArgs } from 'node:util'
+import {
+  Admin,
+  Consumer,
+  FetchIsolationLevels,
+  ListOffsetTimestamps,
+  Producer,
+  protocolErrorsCodesById,
+} from '@platformatic/kafka'
+import type { KeyValueStore, Processor, ProcessorContext, StreamRecord } from '../topology/api.ts'
+import { jsonSerde, stringSerde } from '../topology/serdes.ts'
+import { StreamRuntime, type StreamRuntimeOptions } from '../topology/stream-runtime.ts'
+import { TopologyBuilder, type Topology } from '../topology/topology-builder.ts'
+import { kafkaBrokers } from '../test/helpers/env.ts'
+
+const PARTITIONS = 3
+const VALUE_BYTES = 100
+const PRODUCE_BATCH_RECORDS = 5_000
+const PRODUCE_IN_FLIGHT = 4
+const STORE = 'last-values'
+const POLL_INTERVAL_MS = 50
+const HARD_STOP_GRACE_MS = 60_000
+/** Aborted transactions in a row, with no commit between, after which the run is declared a livelock. */
+const MAX_CONSECUTIVE_ABORTS = 5
+
+interface LastValue {
+  count: number
+  last: string
+}
+
+/** Keeps the count and last value per key in store 'last-values' and forwards the record unchanged. */
+class LastValueCounter implements Processor<string, string, string, string> {
+  #context!: ProcessorContext<string, string>
+  #store!: KeyValueStore<LastValue>
+
+  init(context: ProcessorContext<string, string>): void {
+    this.#context = context
+    this.#store = context.getStateStore<LastValue>(STORE)
+  }
+
+  process(record: StreamRecord<string, string>): void {
+    const count = (this.#store.get(record.key)?.count ?? 0) + 1
+    this.#store.put(record.key, { count, last: record.value })
+    this.#context.forward(record)
+  }
+}
+
+function passThroughTopology(input: string, output: string): Topology {
+  return new TopologyBuilder()
+    .addSource('input', { topic: input, keySerde: stringSerde, valueSerde: stringSerde })
+    .addProcessor('last-value-counter', () => new LastValueCounter(), 'input')
+    .addStateStore({ name: STORE, valueSerde: jsonSerde<LastValue>() }, 'last-value-counter')
+    .addSink('output', { topic: output, keySerde: stringSerde, valueSerde: stringSerde }, 'last-value-counter')
+    .build()
+}
+
+interface BenchOptions {
+  records: number
+  keys: number
+  timeoutMs: number
+  /** Runtime tuning passed through when given; the runtime's defaults otherwise. */
+  runtime: Pick<StreamRuntimeOptions, 'commitIntervalMs' | 'maxRecordsPerCycle'>
+}
+
+function parseOptions(): BenchOptions {
+  const { values } = parseArgs({
+    options: {
+      records: { type: 'string', default: '200000' },
+      keys: { type: 'string', default: '10000' },
+      'timeout-ms': { type: 'string', default: '600000' },
+      'commit-interval-ms': { type: 'string' },
+      'max-records-per-cycle': { type: 'string' },
+    },
+  })
+  const integer = (name: string, raw: string, min: number): number => {
+    const n = Number(raw.replaceAll('_', ''))
+    if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${raw}`)
+    return n
+  }
+  const commitInterval = values['commit-interval-ms']
+  const maxRecords = values['max-records-per-cycle']
+  return {
+    records: integer('records', values.records, 1),
+    keys: integer('keys', values.keys, 1),
+    timeoutMs: integer('timeout-ms', values['timeout-ms'], 1),
+    runtime: {
+      ...(commitInterval === undefined ? {} : { commitIntervalMs: integer('commit-interval-ms', commitInterval, 0) }),
+      ...(maxRecords === undefined ? {} : { maxRecordsPerCycle: integer('max-records-per-cycle', maxRecords, 1) }),
+    },
+  }
+}
+
+interface Run {
+  suffix: string
+  input: string
+  output: string
+  applicationId: string
+  stateRoot: string
+  admin: Admin
+  /** Shares the runtime's group id to read its committed offsets; never joins the group. */
+  offsetReader: Consumer
+  runtimes: StreamRuntime[]
+}
+
+async function produceInput(run: Run, options: BenchOptions): Promise<number> {
+  const producer = new Producer({ clientId: `bench-producer-${run.suffix}`, bootstrapBrokers: kafkaBrokers })
+  const startedAt = performance.now()
+  try {
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < options.records) {
+        const from = next
+        next = Math.min(options.records, next + PRODUCE_BATCH_RECORDS)
+        const messages = []
+        for (let i = from; i < next; i++) {
+          const key = `key-${(i * 7919) % options.keys}`
+          const value = `${key}:${i}:`.padEnd(VALUE_BYTES, 'x')
+          messages.push({ topic: run.input, key: Buffer.from(key), value: Buffer.from(value) })
+        }
+        await producer.send({ messages })
+      }
+    }
+    await Promise.all(Array.from({ length: PRODUCE_IN_FLIGHT }, worker))
+  } finally {
+    await producer.close().catch(() => {})
+  }
+  const ends = await run.offsetReader.listOffsets({ topics: [run.input], timestamp: ListOffsetTimestamps.LATEST })
+  const total = (ends.get(run.input) ?? []).reduce((a, b) => a + b, 0n)
+  if (total !== BigInt(options.records))
+    throw new Error(`input topic holds ${total} records, expected ${options.records}`)
+  return performance.now() - startedAt
+}
+
+interface Watched {
+  runtime: StreamRuntime
+  /** The runtime's fatal error, or a livelock of aborted transactions; undefined while healthy. */
+  failure: () => Error | undefined
+}
+
+function newRuntime(run: Run, options: BenchOptions): Watched {
+  const runtime = new StreamRuntime(passThroughTopology(run.input, run.output), {
+    applicationId: run.applicationId,
+    bootstrapBrokers: kafkaBrokers,
+    stateDir: run.stateRoot,
+    instanceId: `bench-instance-${run.suffix}`,
+    ...options.runtime,
+  })
+  run.runtimes.push(runtime)
+  let fatal: Error | undefined
+  let abortsInARow = 0
+  let firstAbort = ''
+  runtime.on('error', (error: Error) => (fatal ??= error))
+  runtime.on('committed', (e: { records: number; tasks: number; durationMs: number }) => {
+    abortsInARow = 0
+    if (process.env.BENCH_DEBUG) console.error(`C ${e.records} msgs ${e.tasks} tasks ${e.durationMs.toFixed(0)}ms processed=${runtime.stats.recordsProcessed}`)
+  })
+  if (process.env.BENCH_DEBUG) runtime.on('aborted', (e: unknown) => console.error(`A ${describeKafkaError(e)} processed=${runtime.stats.recordsProcessed}`))
+  runtime.on('aborted', (error: unknown) => {
+    if (abortsInARow++ === 0) firstAbort = describeKafkaError(error)
+    if (abortsInARow < MAX_CONSECUTIVE_ABORTS || fatal !== undefined) return
+    fatal = new Error(
+      `livelock: ${abortsInARow} transactions aborted in a row after ${runtime.stats.cyclesCommitted} commits ` +
+        `(${runtime.stats.recordsProcessed} records processed incl. retries)\n  first abort: ${firstAbort}` +
+        `\n  last abort:  ${describeKafkaError(error)}`,
+    )
+  })
+  return { runtime, failure: () => fatal }
+}
+
+/** The error's message plus every non-zero per-partition error code in nested Kafka responses. */
+function describeKafkaError(error: unknown): string {
+  const codes = new Set<string>()
+  const visit = (value: unknown, depth: number): void => {
+    if (typeof value !== 'object' || value === null || depth > 6) return
+    const v = value as { errors?: unknown[]; response?: { responses?: unknown[] } }
+    for (const topic of (v.response?.responses ?? []) as { name?: string; partitionResponses?: unknown[] }[]) {
+      for (const p of (topic.partitionResponses ?? []) as { index: number; errorCode: number }[]) {
+        if (p.errorCode !== 0) {
+          const name = protocolErrorsCodesById[p.errorCode] ?? 'UNKNOWN'
+          codes.add(`${topic.name}[${p.index}]: ${name} (${p.errorCode})`)
+        }
+      }
+    }
+    for (const inner of v.errors ?? []) visit(inner, depth + 1)
+  }
+  visit(error, 0)
+  const message = error instanceof Error ? error.message : String(error)
+  return codes.size === 0 ? message : `${message} ${[...codes].join(', ')}`
+}
+
+/** Polls `probe` until it returns a value, the runtime fails, or the deadline passes. */
+async function until<T>(
+  what: string,
+  deadlineMs: number,
+  fatal: () => Error | undefined,
+  probe: () => Promise<T | undefined> | T | undefined,
+): Promise<T> {
+  for (;;) {
+    const error = fatal()
+    if (error !== undefined)
+      throw new Error(`runtime failed while waiting for ${what}: ${error.message}`, { cause: error })
+    const value = await probe()
+    if (value !== undefined) return value
+    if (performance.now() > deadlineMs) throw new Error(`timed out waiting for ${what}`)
+    await sleep(POLL_INTERVAL_MS)
+  }
+}
+
+interface ProcessFigures {
+  wallMs: number
+  startupMs: number
+  processingMs: number
+  transactions: number
+  aborted: number
+  producedMessages: number
+  commitMs: number[]
+  cpuMs: number
+}
+
+async function processPhase(run: Run, options: BenchOptions, deadlineMs: number): Promise<ProcessFigures> {
+  const { runtime, failure } = newRuntime(run, options)
+  const commitMs: number[] = []
+  let producedMessages = 0
+  let lastCommittedAt = 0
+  let runningAt: number | undefined
+  const restoredPartitions = new Set<number>()
+  runtime.on('committed', (event: { records: number; durationMs: number }) => {
+    commitMs.push(event.durationMs)
+    producedMessages += event.records
+    lastCommittedAt = performance.now()
+  })
+  runtime.on('restored', (event: { partition: number }) => {
+    restoredPartitions.add(event.partition)
+    if (restoredPartitions.size === PARTITIONS) runningAt ??= performance.now()
+  })
+  const cpuBefore = process.cpuUsage()
+  const startedAt = performance.now()
+  await runtime.start()
+  let lastReport = startedAt
+  await until(`${options.records} committed input offsets`, deadlineMs, failure, async () => {
+    const committed = await run.offsetReader.listCommittedOffsets({
+      topics: [{ topic: run.input, partitions: [0, 1, 2] }],
+    })
+    const total = (committed.get(run.input) ?? []).reduce((a, b) => a + (b > 0n ? b : 0n), 0n)
+    if (performance.now() - lastReport > 5_000) {
+      lastReport = performance.now()
+      console.error(`  … ${total} / ${options.records} committed, ${commitMs.length} transactions`)
+    }
+    return total >= BigInt(options.records) ? true : undefined
+  })
+  const cpu = process.cpuUsage(cpuBefore)
+  const doneAt = lastCommittedAt
+  return {
+    wallMs: doneAt - startedAt,
+    startupMs: (runningAt ?? doneAt) - startedAt,
+    processingMs: doneAt - (runningAt ?? startedAt),
+    transactions: runtime.stats.cyclesCommitted,
+    aborted: runtime.stats.cyclesAborted,
+    producedMessages,
+    commitMs,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  }
+}
+
+interface RestoreFigures {
+  wallMs: number
+  records: number
+  partitionMs: number[]
+  storeEntries: number
+  countSum: number
+}
+
+async function restorePhase(run: Run, options: BenchOptions, deadlineMs: number): Promise<RestoreFigures> {
+  const previous = run.runtimes.at(-1)
+  if (previous !== undefined) await previous.close()
+  rmSync(join(run.stateRoot, run.applicationId), { recursive: true, force: true })
+  const { runtime, failure } = newRuntime(run, options)
+  const restored = new Map<number, { records: number; durationMs: number }>()
+  runtime.on('restored', (event: { partition: number; records: number; durationMs: number }) => {
+    restored.set(event.partition, { records: event.records, durationMs: event.durationMs })
+  })
+  const startedAt = performance.now()
+  await runtime.start()
+  await until(`${PARTITIONS} restored partitions`, deadlineMs, failure, () =>
+    restored.size === PARTITIONS ? true : undefined,
+  )
+  const wallMs = performance.now() - startedAt
+  let storeEntries = 0
+  let countSum = 0
+  for (let p = 0; p < PARTITIONS; p++) {
+    const entries = (await runtime.queryStore<LastValue>(STORE, p)) ?? []
+    storeEntries += entries.length
+    for (const [, v] of entries) countSum += v.count
+  }
+  return {
+    wallMs,
+    records: [...restored.values()].reduce((n, r) => n + r.records, 0),
+    partitionMs: [...restored.entries()].sort(([a], [b]) => a - b).map(([, r]) => r.durationMs),
+    storeEntries,
+    countSum,
+  }
+}
+
+function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+}
+
+function environment(): string {
+  const pom = readFileSync(new URL('../tools/kafka/pom.xml', import.meta.url), 'utf8')
+  const kafkaVersion = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1] ?? 'unknown'
+  const model = cpus()[0]?.model.trim() ?? 'unknown cpu'
+  return `Node ${process.version}, Kafka ${kafkaVersion} (${kafkaBrokers.join(',')}), ${availableParallelism()} cores (${model})`
+}
+
+function report(options: BenchOptions, produceMs: number, p: ProcessFigures, r: RestoreFigures): void {
+  const rate = (n: number, ms: number): string => (ms > 0 ? Math.round((n * 1000) / ms).toLocaleString('en-US') : 'n/a')
+  const fixed = (n: number, digits = 1): string => n.toFixed(digits)
+  const sorted = [...p.commitMs].sort((a, b) => a - b)
+  const commitTotalMs = sorted.reduce((a, b) => a + b, 0)
+  const rows: [string, string][] = [
+    [
+      'records (N) / keys',
+      `${options.records} / ${options.keys}, ${VALUE_BYTES}-byte values, ${PARTITIONS} partitions`,
+    ],
+    [
+      'runtime options',
+      Object.entries(options.runtime)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(', ') || 'defaults',
+    ],
+    ['pre-produce (non-transactional)', `${fixed(produceMs, 0)} ms, ${rate(options.records, produceMs)} records/s`],
+    ['process: wall from start()', `${fixed(p.wallMs, 0)} ms → ${rate(options.records, p.wallMs)} records/s`],
+    ['  startup (start → all tasks running)', `${fixed(p.startupMs, 0)} ms`],
+    [
+      '  processing (running → last commit)',
+      `${fixed(p.processingMs, 0)} ms → ${rate(options.records, p.processingMs)} records/s`,
+    ],
+    ['  transactions committed / aborted', `${p.transactions} / ${p.aborted}`],
+    ['  input records per transaction', fixed(options.records / Math.max(1, p.transactions))],
+    [
+      '  messages produced per transaction',
+      `${fixed(p.producedMessages / Math.max(1, p.transactions))} (outputs + changelog)`,
+    ],
+    [
+      '  commit ms mean / p50 / p95 / max',
+      [
+        commitTotalMs / Math.max(1, sorted.length),
+        percentile(sorted, 0.5),
+        percentile(sorted, 0.95),
+        sorted.at(-1) ?? 0,
+      ]
+        .map((v) => fixed(v))
+        .join(' / '),
+    ],
+    [
+      '  time in commits / wall',
+      `${fixed(commitTotalMs, 0)} ms (${fixed((100 * commitTotalMs) / Math.max(1, p.wallMs), 0)}%)`,
+    ],
+    ['  process CPU / wall', `${fixed(p.cpuMs, 0)} ms (${fixed((100 * p.cpuMs) / Math.max(1, p.wallMs), 0)}%)`],
+    ['restore: changelog records restored', String(r.records)],
+    ['  wall from start() to all restored', `${fixed(r.wallMs, 0)} ms → ${rate(r.records, r.wallMs)} records/s`],
+    ['  per-partition restore ms', r.partitionMs.map((ms) => fixed(ms, 0)).join(' / ')],
+    ['  restored state check', `${r.storeEntries} entries, counts sum ${r.countSum}`],
+  ]
+  const width = Math.max(...rows.map(([label]) => label.length))
+  console.log(`\nflextask topology throughput (exactly-once) — ${environment()}`)
+  for (const [label, value] of rows) console.log(`${label.padEnd(width)}  ${value}`)
+}
+
+async function cleanup(run: Run): Promise<void> {
+  for (const runtime of run.runtimes) await runtime.close().catch(() => {})
+  await run.offsetReader.close(true).catch(() => {})
+  const changelog = `${run.applicationId}-${STORE}-changelog`
+  await run.admin.deleteTopics({ topics: [run.input, run.output, changelog] }).catch((error: unknown) => {
+    console.error(`warning: could not delete topics: ${String(error)}`)
+  })
+  await run.admin.close().catch(() => {})
+  rmSync(run.stateRoot, { recursive: true, force: true })
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions()
+  const deadlineMs = performance.now() + options.timeoutMs
+  // A hard stop in case a close or a broker call hangs; unref'd so it never delays a clean exit.
+  setTimeout(() => {
+    console.error(`bench: FAILED: still running ${HARD_STOP_GRACE_MS} ms past --timeout-ms (hard stop)`)
+    process.exit(2)
+  }, options.timeoutMs + HARD_STOP_GRACE_MS).unref()
+  const suffix = randomUUID().slice(0, 8)
+  const applicationId = `bench-app-${suffix}`
+  const run: Run = {
+    suffix,
+    input: `bench-in-${suffix}`,
+    output: `bench-out-${suffix}`,
+    applicationId,
+    stateRoot: mkdtempSync(join(tmpdir(), 'flextask-bench-')),
+    admin: new Admin({ clientId: `bench-admin-${suffix}`, bootstrapBrokers: kafkaBrokers }),
+    offsetReader: new Consumer({
+      clientId: `bench-offsets-${suffix}`,
+      groupId: applicationId,
+      bootstrapBrokers: kafkaBrokers,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    }),
+    runtimes: [],
+  }
+  try {
+    await run.admin.createTopics({ topics: [run.input, run.output], partitions: PARTITIONS, replicas: 1 })
+    console.error(`producing ${options.records} records to ${run.input} …`)
+    const produceMs = await produceInput(run, options)
+    console.error(`processing with ${applicationId} …`)
+    const processed = await processPhase(run, options, deadlineMs)
+    console.error('restoring from the changelog …')
+    const restored = await restorePhase(run, options, deadlineMs)
+    report(options, produceMs, processed, restored)
+    if (restored.countSum !== options.records) {
+      throw new Error(
+        `restored counts sum to ${restored.countSum}, expected ${options.records} (lost or duplicated updates)`,
+      )
+    }
+  } finally {
+    await cleanup(run)
+  }
+}
+
+try {
+  await main()
+  process.exit(0)
+} catch (error) {
+  console.error(`bench: FAILED: ${error instanceof Error ? error.message : String(error)}`)
+  const cause = error instanceof Error ? error.cause : undefined
+  if (cause instanceof Error && !(error instanceof Error && error.message.includes(cause.message))) {
+    console.error('cause:', cause)
+  }
+  process.exit(1)
+}

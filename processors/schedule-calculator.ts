@@ -1,0 +1,356 @@
+/**
+ * When a schedule fires: the source of truth for every due time flextask computes, and for whether a
+ * schedule is well formed. Pure and deterministic: the same (spec, createdAtMs, afterMs) always gives the same
+ * instant, because replaying the log after a crash or a rebalance recomputes due times from it. Instants are
+ * UTC epoch milliseconds; wall times are "local epoch" milliseconds (the zone's wall clock written as if UTC).
+ *
+ * Kinds
+ * - CRON: slots of a 5- or 6-field pattern (5 fields = second 0) on the wall clock of `timezone`.
+ * - INTERVAL: anchor + k × everyMs for k ≥ 0, anchor = (startAtMs ?? createdAtMs) + phaseMs. No time zone.
+ * - ONE_SHOT: once at atMs. DELAY: once at createdAtMs + delayMs.
+ * Every kind fires only in [startAtMs, endAtMs] (both inclusive). maxRuns is counted by the caller.
+ *
+ * DST rules (the product promise; docs/scheduling.md states them for users)
+ * a. A wall time that does not exist (spring-forward gap) fires once, at the first valid instant after the
+ *    gap: `0 30 2 * * *` in America/New_York fires at 03:00 EDT on 2026-03-08, and every 15 minutes of the
+ *    02:00 hour (`0 0-59/15 2 * * *`) fires once at 03:00, not four times. Several gap slots, and a real slot at the gap's end, collapse into that one
+ *    instant. (Vixie cron's rule, and croner's for fixed-time patterns; kestra-io/kestra#524 skipped them.)
+ * b. A wall time that occurs twice (fall-back overlap) fires once, at its first (daylight-time) occurrence.
+ *    Nothing fires during the repeat; slots resume at the first wall time after it. (kelektiv/node-cron#563
+ *    and #881 fired twice.)
+ * c. So the wall clock never fires the same slot twice, and an every-second pattern across a transition has
+ *    no hole: 01:59:59 CET is followed by 03:00:00 CEST one second later (Hexagon/croner#343 went quiet).
+ *
+ * How: croner 11 (https://croner.56k.guru) matches the pattern on a fixed UTC+0 clock, so it is only a
+ * calendar-field matcher and its own DST handling never runs. Why not use croner's time zone support
+ * directly: it runs "interval" patterns (anything but single values in second, minute and hour) on both
+ * passes of an overlap and skips them in a gap, so `0 0-59/15 2 * * *` would not fire at all on 2026-03-08, and
+ * every-second patterns fire 7200 times in Berlin's repeated hour. Mapping a wall time to an instant here is
+ * monotonic (non-decreasing), so "first slot whose instant is after afterMs" is one croner call plus a few
+ * Intl offset lookups; when afterMs lies in the repeat of an overlap the search jumps to the overlap's end.
+ * Zone data comes from the ICU in Node (process.versions.tz); a tzdata update can move future instants.
+ */
+import { Cron } from 'croner'
+import { ErrorCodes, FlextaskError } from '../errors.ts'
+
+/** Mirrors the Avro `Schedule` record. */
+export interface ScheduleSpec {
+  kind: 'CRON' | 'INTERVAL' | 'ONE_SHOT' | 'DELAY'
+  /** 5 or 6 fields (leading seconds); 5-field patterns mean second 0. */
+  cron: string | null
+  /** IANA zone the cron pattern is read in; 'UTC' by default. */
+  timezone: string
+  /** INTERVAL period in ms, 1000 ms to 366 days. */
+  everyMs: number | null
+  /** ONE_SHOT instant, UTC epoch ms. */
+  atMs: number | null
+  /** DELAY: fires once at createdAtMs + delayMs. */
+  delayMs: number | null
+  /** No occurrence before this (inclusive); the INTERVAL anchor, createdAtMs when null. */
+  startAtMs: number | null
+  /** No occurrence after this (inclusive). */
+  endAtMs: number | null
+  /** INTERVAL offset added to the anchor, in [0, everyMs). */
+  phaseMs: number
+  /** At most this many runs; enforced by the caller, which counts runs. */
+  maxRuns: number | null
+}
+
+export const ScheduleKinds = { cron: 'CRON', interval: 'INTERVAL', oneShot: 'ONE_SHOT', delay: 'DELAY' } as const
+export type ScheduleKind = (typeof ScheduleKinds)[keyof typeof ScheduleKinds]
+
+/** The first problem found in a spec; `field` is a path such as `schedule.cron`. */
+export interface ScheduleViolation {
+  readonly field: string
+  readonly message: string
+}
+
+const secondMs = 1000
+const dayMs = 86_400_000
+const minEveryMs = secondMs
+const maxEveryMs = 366 * dayMs
+const maxCronLength = 256
+const maxCachedEntries = 1024
+/** croner searches up to year 3000 from here: more than one 400-year Gregorian cycle, so "no slot" means never. */
+const neverFiresProbeMs = 0
+const kindField = { CRON: 'cron', INTERVAL: 'everyMs', ONE_SHOT: 'atMs', DELAY: 'delayMs' } as const
+const kindFields = ['cron', 'everyMs', 'atMs', 'delayMs'] as const
+
+// Memoisation only (outputs never depend on it), bounded and least-recently-used first out.
+const crons = new Map<string, Cron>()
+const formatters = new Map<string, Intl.DateTimeFormat>()
+
+function cached<V>(cache: Map<string, V>, key: string, create: () => V): V {
+  const hit = cache.get(key)
+  if (hit !== undefined) {
+    cache.delete(key)
+    cache.set(key, hit)
+    return hit
+  }
+  const value = create()
+  if (cache.size >= maxCachedEntries) cache.delete(cache.keys().next().value!)
+  cache.set(key, value)
+  return value
+}
+
+/** The pattern on a fixed UTC+0 clock: a matcher of wall-time fields that never sees DST. */
+function compileCron(pattern: string): Cron {
+  return cached(crons, pattern, () => new Cron(pattern, { utcOffset: 0, mode: '5-or-6-parts' }))
+}
+
+/** The zone's UTC offset at an instant, in ms: wall time = instant + offset. */
+function offsetMs(zone: string, instantMs: number): number {
+  const wholeSecondMs = Math.floor(instantMs / secondMs) * secondMs
+  const formatter = cached(
+    formatters,
+    zone,
+    () =>
+      new Intl.DateTimeFormat('en-US', {
+        timeZone: zone,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: 'numeric',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: 'numeric',
+        second: 'numeric',
+      }),
+  )
+  const field = { year: 0, month: 1, day: 1, hour: 0, minute: 0, second: 0 }
+  for (const { type, value } of formatter.formatToParts(wholeSecondMs)) {
+    if (type in field) field[type as keyof typeof field] = Number(value)
+  }
+  const wallMs = Date.UTC(field.year, field.month - 1, field.day, field.hour, field.minute, field.second)
+  return wallMs - wholeSecondMs
+}
+
+/** Every instant showing this wall time, earliest first: one, two (overlap) or none (gap). */
+function instantsAtWall(zone: string, wallMs: number): number[] {
+  const before = offsetMs(zone, wallMs - dayMs)
+  const after = offsetMs(zone, wallMs + dayMs)
+  const offsets = before === after ? [before] : [Math.max(before, after), Math.min(before, after)]
+  return offsets
+    .map((offset) => wallMs - offset)
+    .filter((instantMs) => instantMs + offsetMs(zone, instantMs) === wallMs)
+}
+
+/** The first whole second in (fromMs, toMs] whose offset differs from the one at fromMs (toMs if none). */
+function transitionBetween(zone: string, fromMs: number, toMs: number): number {
+  const offsetAtFrom = offsetMs(zone, fromMs)
+  let low = fromMs
+  let high = toMs
+  while (high - low > secondMs) {
+    const middle = low + Math.floor((high - low) / 2 / secondMs) * secondMs
+    if (offsetMs(zone, middle) === offsetAtFrom) low = middle
+    else high = middle
+  }
+  return high
+}
+
+/** The instant a wall-time slot fires at: rule b (first of two) and rule a (end of the gap). */
+function instantForWall(zone: string, wallMs: number): number {
+  const [first] = instantsAtWall(zone, wallMs)
+  if (first !== undefined) return first
+  const before = offsetMs(zone, wallMs - dayMs)
+  const after = offsetMs(zone, wallMs + dayMs)
+  // In a gap the clock jumps from the smaller offset to the larger: wall − larger is before the jump, wall −
+  // smaller after it, and the jump itself is the first valid instant after the gap.
+  return transitionBetween(zone, wallMs - Math.max(before, after), wallMs - Math.min(before, after))
+}
+
+/** The wall time to search from so that every later slot fires after afterMs (rule b skips the repeat). */
+function searchFromWall(zone: string, afterMs: number): number {
+  const offset = offsetMs(zone, afterMs)
+  const wholeSecondMs = Math.floor(afterMs / secondMs) * secondMs
+  const [first] = instantsAtWall(zone, wholeSecondMs + offset)
+  if (first === undefined || first >= wholeSecondMs) return afterMs + offset
+  // afterMs is in the repeat of an overlap, whose slots fired in the first pass: resume where the repeat ends,
+  // at the jump back plus the daylight offset (1 ms before, as croner looks strictly after and drops ms).
+  return transitionBetween(zone, first, wholeSecondMs) + offsetMs(zone, first) - 1
+}
+
+function cronAfter(pattern: string, zone: string, afterMs: number): number | null {
+  const cron = compileCron(pattern)
+  let fromWallMs = searchFromWall(zone, afterMs)
+  // The wall → instant mapping is monotonic, so the first slot already fires after afterMs; the guard only
+  // keeps a zone with two transitions a day apart from looping.
+  for (let guard = 0; guard < 16; guard++) {
+    const slot = cron.nextRun(new Date(fromWallMs))
+    if (slot === null) return null
+    const instantMs = instantForWall(zone, slot.getTime())
+    if (instantMs > afterMs) return instantMs
+    fromWallMs = slot.getTime()
+  }
+  throw new FlextaskError(ErrorCodes.validation, `no cron slot after ${afterMs} maps past it in ${zone}`, {
+    context: { field: 'schedule.cron' },
+  })
+}
+
+function required<T>(value: T | null, field: string, kind: string): T {
+  if (value === null) {
+    throw new FlextaskError(ErrorCodes.validation, `schedule.${field} is required for a ${kind} schedule`, {
+      context: { field: `schedule.${field}` },
+    })
+  }
+  return value
+}
+
+/** The first occurrence after afterMs, ignoring startAtMs except as the INTERVAL anchor, and endAtMs. */
+function unboundedAfter(spec: ScheduleSpec, createdAtMs: number, afterMs: number): number | null {
+  switch (spec.kind) {
+    case 'CRON':
+      return cronAfter(required(spec.cron, 'cron', spec.kind), spec.timezone, afterMs)
+    case 'INTERVAL': {
+      const everyMs = required(spec.everyMs, 'everyMs', spec.kind)
+      const anchorMs = (spec.startAtMs ?? createdAtMs) + spec.phaseMs
+      if (afterMs < anchorMs) return anchorMs
+      return anchorMs + (Math.floor((afterMs - anchorMs) / everyMs) + 1) * everyMs
+    }
+    case 'ONE_SHOT': {
+      const atMs = required(spec.atMs, 'atMs', spec.kind)
+      return atMs > afterMs ? atMs : null
+    }
+    case 'DELAY': {
+      const dueMs = createdAtMs + required(spec.delayMs, 'delayMs', spec.kind)
+      return dueMs > afterMs ? dueMs : null
+    }
+    default:
+      throw new FlextaskError(ErrorCodes.validation, `schedule.kind is not a known kind: ${String(spec.kind)}`, {
+        context: { field: 'schedule.kind' },
+      })
+  }
+}
+
+function violation(field: string, message: string): ScheduleViolation {
+  return { field: `schedule.${field}`, message: `schedule.${field} ${message}` }
+}
+
+function isNonNegativeInteger(value: number): boolean {
+  return Number.isSafeInteger(value) && value >= 0
+}
+
+function checkKindFields(spec: ScheduleSpec): ScheduleViolation | null {
+  if (!Object.values(ScheduleKinds).includes(spec.kind)) {
+    return violation('kind', `must be one of ${Object.values(ScheduleKinds).join(', ')}, got ${String(spec.kind)}`)
+  }
+  const needed = kindField[spec.kind]
+  for (const field of kindFields) {
+    if (field === needed && spec[field] === null) return violation(field, `is required for a ${spec.kind} schedule`)
+    if (field !== needed && spec[field] !== null) return violation(field, `must be null for a ${spec.kind} schedule`)
+  }
+  if (spec.kind !== 'INTERVAL' && spec.phaseMs !== 0) {
+    return violation('phaseMs', `applies only to INTERVAL schedules and must be 0, got ${spec.phaseMs}`)
+  }
+  return null
+}
+
+function checkTimezone(zone: string): ScheduleViolation | null {
+  if (typeof zone !== 'string' || zone.trim() === '') {
+    return violation('timezone', `must be an IANA time zone such as UTC or Europe/Berlin, got ${JSON.stringify(zone)}`)
+  }
+  if (/^[+-]/.test(zone)) return violation('timezone', `must be an IANA zone name, not a UTC offset, got ${zone}`)
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone })
+  } catch {
+    return violation('timezone', `is not a known IANA time zone, got ${JSON.stringify(zone)}`)
+  }
+  return null
+}
+
+function checkCron(pattern: string): ScheduleViolation | null {
+  if (pattern.length > maxCronLength) return violation('cron', `must be at most ${maxCronLength} characters`)
+  const fieldCount = pattern.trim().split(/\s+/).length
+  if (fieldCount === 7) {
+    return violation('cron', `has 7 fields; a year field is not supported, use 5 fields or 6 with seconds first`)
+  }
+  let cron: Cron
+  try {
+    cron = compileCron(pattern)
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.replace(/^CronPattern: /, '') : String(error)
+    return violation('cron', `is not a valid cron pattern (${reason}), got ${JSON.stringify(pattern)}`)
+  }
+  if (cron.nextRun(new Date(neverFiresProbeMs)) === null) {
+    return violation('cron', `never fires: no calendar date matches ${JSON.stringify(pattern)} (e.g. February 30)`)
+  }
+  return null
+}
+
+function checkTiming(spec: ScheduleSpec): ScheduleViolation | null {
+  const { everyMs, phaseMs, atMs, delayMs } = spec
+  if (spec.cron !== null) return checkCron(spec.cron)
+  if (everyMs !== null) {
+    if (!Number.isSafeInteger(everyMs) || everyMs < minEveryMs || everyMs > maxEveryMs) {
+      return violation('everyMs', `must be an integer from ${minEveryMs} to ${maxEveryMs} (366 days), got ${everyMs}`)
+    }
+    if (!isNonNegativeInteger(phaseMs) || phaseMs >= everyMs) {
+      return violation('phaseMs', `must be an integer >= 0 and < everyMs (${everyMs}), got ${phaseMs}`)
+    }
+  }
+  if (atMs !== null && !isNonNegativeInteger(atMs)) {
+    return violation('atMs', `must be a non-negative integer epoch ms, got ${atMs}`)
+  }
+  if (delayMs !== null && !isNonNegativeInteger(delayMs)) {
+    return violation('delayMs', `must be a non-negative integer, got ${delayMs}`)
+  }
+  return null
+}
+
+function checkBounds(spec: ScheduleSpec): ScheduleViolation | null {
+  const { startAtMs, endAtMs, atMs, maxRuns } = spec
+  if (startAtMs !== null && !isNonNegativeInteger(startAtMs)) {
+    return violation('startAtMs', `must be a non-negative integer epoch ms, got ${startAtMs}`)
+  }
+  if (endAtMs !== null && !isNonNegativeInteger(endAtMs)) {
+    return violation('endAtMs', `must be a non-negative integer epoch ms, got ${endAtMs}`)
+  }
+  if (startAtMs !== null && endAtMs !== null && endAtMs <= startAtMs) {
+    return violation('endAtMs', `must be after startAtMs (${startAtMs}), got ${endAtMs}`)
+  }
+  if (atMs !== null && ((startAtMs !== null && atMs < startAtMs) || (endAtMs !== null && atMs > endAtMs))) {
+    return violation('atMs', `lies outside [startAtMs, endAtMs], so the schedule would never fire, got ${atMs}`)
+  }
+  if (maxRuns !== null && (!Number.isSafeInteger(maxRuns) || maxRuns < 1)) {
+    return violation('maxRuns', `must be an integer >= 1 when set, got ${maxRuns}`)
+  }
+  return null
+}
+
+/** Static and `this`-free, so its methods can be passed around or destructured. */
+export class ScheduleCalculator {
+  /**
+   * The first instant strictly after afterMs at which the schedule fires, within [startAtMs, endAtMs], or null
+   * when there is none. Expects a spec that `validate` accepted; throws FLEXTASK_SCHEDULE_INVALID otherwise.
+   */
+  static occurrenceAfter(this: void, spec: ScheduleSpec, createdAtMs: number, afterMs: number): number | null {
+    const fromMs = spec.startAtMs === null ? afterMs : Math.max(afterMs, spec.startAtMs - 1)
+    const instantMs = unboundedAfter(spec, createdAtMs, fromMs)
+    if (instantMs === null || (spec.endAtMs !== null && instantMs > spec.endAtMs)) return null
+    return instantMs
+  }
+
+  /** The instants in (afterMs, untilMs], earliest first, at most `limit` of them (misfire catch-up). */
+  static occurrencesBetween(
+    this: void,
+    spec: ScheduleSpec,
+    createdAtMs: number,
+    afterMs: number,
+    untilMs: number,
+    limit: number,
+  ): number[] {
+    const instants: number[] = []
+    let cursorMs = afterMs
+    while (instants.length < limit) {
+      const nextMs = ScheduleCalculator.occurrenceAfter(spec, createdAtMs, cursorMs)
+      if (nextMs === null || nextMs > untilMs) break
+      instants.push(nextMs)
+      cursorMs = nextMs
+    }
+    return instants
+  }
+
+  /** The first problem with the spec, or null when it is valid. Checks kind fields, zone, timing, bounds. */
+  static validate(this: void, spec: ScheduleSpec): ScheduleViolation | null {
+    return checkKindFields(spec) ?? checkTimezone(spec.timezone) ?? checkTiming(spec) ?? checkBounds(spec)
+  }
+}

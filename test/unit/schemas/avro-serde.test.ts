@@ -1,0 +1,200 @@
+/**
+ * AvroSerde against an in-memory registry: framing, validation messages, writer → reader resolution, caching and
+ * error codes. The same serde against the real registry is in test/integration/schemas-registry.test.ts.
+ */
+import avro from 'avsc'
+import type { schema } from 'avsc'
+import { describe, expect, it } from 'vitest'
+import { ErrorCodes, FlextaskError } from '../../../errors.ts'
+import { AvroSerde, type SchemaRegistry } from '../../../schemas/avro-serde.ts'
+import type { RecordSchema } from '../../../schemas/load-avsc.ts'
+import { schemaText, type CompatibilityLevel } from '../../../schemas/registry-client.ts'
+import { taskDefinitionSchema, type TaskDefinition } from '../../../schemas/task-definition.ts'
+import { taskDefinitionFull } from './samples.ts'
+
+/** Ids by content like Confluent and Apicurio; `failNext` makes the next getSchemaById fail with that status. */
+class MemoryRegistry implements SchemaRegistry {
+  readonly levels = new Map<string, CompatibilityLevel>()
+  readonly schemas = new Map<number, schema.AvroSchema>()
+  lookups = 0
+  registrations = 0
+  failNext: number | undefined
+
+  setCompatibility(subject: string, level: CompatibilityLevel): Promise<void> {
+    this.levels.set(subject, level)
+    return Promise.resolve()
+  }
+
+  register(_subject: string, avroSchema: RecordSchema): Promise<number> {
+    this.registrations++
+    const text = JSON.stringify(avroSchema)
+    for (const [id, known] of this.schemas) if (JSON.stringify(known) === text) return Promise.resolve(id)
+    const id = this.schemas.size + 100
+    this.schemas.set(id, structuredClone(avroSchema))
+    return Promise.resolve(id)
+  }
+
+  getSchemaById(id: number): Promise<schema.AvroSchema> {
+    this.lookups++
+    const status = this.failNext ?? (this.schemas.has(id) ? undefined : 404)
+    this.failNext = undefined
+    if (status !== undefined) {
+      return Promise.reject(
+        new FlextaskError(ErrorCodes.registry, `registry answered ${status}`, {
+          retriable: status >= 500,
+          context: { status },
+        }),
+      )
+    }
+    return Promise.resolve(this.schemas.get(id)!)
+  }
+}
+
+async function setup() {
+  const registry = new MemoryRegistry()
+  const serde = new AvroSerde<TaskDefinition>('flextask.task-definitions-value', taskDefinitionSchema, registry)
+  await serde.init()
+  return { registry, serde }
+}
+
+async function rejection(promise: Promise<unknown>): Promise<FlextaskError> {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  )
+  expect(error).toBeInstanceOf(FlextaskError)
+  return error as FlextaskError
+}
+
+describe('AvroSerde', () => {
+  it('sets the subject to BACKWARD_TRANSITIVE and keeps its id across repeated init', async () => {
+    const { registry, serde } = await setup()
+    const id = serde.schemaId
+    expect(await serde.init()).toBe(id)
+    expect(registry.levels.get('flextask.task-definitions-value')).toBe('BACKWARD_TRANSITIVE')
+    expect(registry.registrations).toBe(1)
+  })
+
+  it('writes the Confluent wire format: magic byte, big-endian schema id, Avro body', async () => {
+    const { serde } = await setup()
+    const bytes = serde.serialize(taskDefinitionFull)
+    expect(bytes[0]).toBe(0)
+    expect(bytes.readInt32BE(1)).toBe(serde.schemaId)
+    expect(avro.Type.forSchema(taskDefinitionSchema).fromBuffer(bytes.subarray(5))).toEqual(taskDefinitionFull)
+    expect(await serde.deserialize(bytes)).toEqual(taskDefinitionFull)
+  })
+
+  it('refuses to serialize before init', () => {
+    const serde = new AvroSerde<TaskDefinition>('s-value', taskDefinitionSchema, new MemoryRegistry())
+    expect(() => serde.serialize(taskDefinitionFull)).toThrow(expect.objectContaining({ code: ErrorCodes.serdeEncode }))
+  })
+
+  it('names the path of every invalid field when a value does not match the schema', async () => {
+    const { serde } = await setup()
+    const invalid = {
+      ...taskDefinitionFull,
+      schedule: { ...taskDefinitionFull.schedule, kind: 'HOURLY', everyMs: 1.5 },
+      labels: { team: 7 },
+    } as unknown as TaskDefinition
+    let thrown: unknown
+    try {
+      serde.serialize(invalid)
+    } catch (error) {
+      thrown = error
+    }
+    expect(thrown).toMatchObject({
+      code: ErrorCodes.serdeEncode,
+      retriable: false,
+      context: { field: 'schedule.kind' },
+    })
+    const message = (thrown as Error).message
+    expect(message).toContain('schedule.kind: "HOURLY" is not one of CRON, INTERVAL, ONE_SHOT, DELAY')
+    expect(message).toContain('schedule.everyMs: 1.5 is not long')
+    expect(message).toContain('labels.team: 7 is not string')
+  })
+
+  it('reads a value written with an older registered schema, filling defaults', async () => {
+    const { registry, serde } = await setup()
+    const older = { ...taskDefinitionSchema, fields: taskDefinitionSchema.fields.filter((f) => f.name !== 'tenant') }
+    const olderId = await registry.register('flextask.task-definitions-value', older)
+    const body = avro.Type.forSchema(older).toBuffer({ ...taskDefinitionFull, tenant: undefined })
+    const bytes = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), body])
+    bytes.writeInt32BE(olderId, 1)
+    expect(await serde.deserialize(bytes)).toEqual({ ...taskDefinitionFull, tenant: null })
+  })
+
+  it('fetches each writer schema from the registry once', async () => {
+    const { registry, serde } = await setup()
+    const older = { ...taskDefinitionSchema, fields: taskDefinitionSchema.fields.filter((f) => f.name !== 'labels') }
+    const olderId = await registry.register('s', older)
+    const bytes = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), avro.Type.forSchema(older).toBuffer(taskDefinitionFull)])
+    bytes.writeInt32BE(olderId, 1)
+    await Promise.all([serde.deserialize(bytes), serde.deserialize(bytes)])
+    await serde.deserialize(bytes)
+    await serde.deserialize(serde.serialize(taskDefinitionFull))
+    expect(registry.lookups).toBe(1)
+  })
+
+  it.each([
+    { case: 'an empty buffer', bytes: Buffer.alloc(0) },
+    { case: 'a buffer shorter than the header', bytes: Buffer.from([0, 0, 0]) },
+    { case: 'a wrong magic byte', bytes: Buffer.from([1, 0, 0, 0, 100, 2]) },
+  ])('rejects $case as undecodable', async ({ bytes }) => {
+    const { serde } = await setup()
+    const error = await rejection(serde.deserialize(bytes))
+    expect(error).toMatchObject({ code: ErrorCodes.serdeDecode, retriable: false })
+  })
+
+  it('rejects a truncated or over-long body as undecodable', async () => {
+    const { serde } = await setup()
+    const bytes = serde.serialize(taskDefinitionFull)
+    for (const broken of [bytes.subarray(0, bytes.length - 3), Buffer.concat([bytes, Buffer.from([1, 2])])]) {
+      const error = await rejection(serde.deserialize(broken))
+      expect(error).toMatchObject({
+        code: ErrorCodes.serdeDecode,
+        retriable: false,
+        context: { schemaId: serde.schemaId },
+      })
+    }
+  })
+
+  it('rejects a schema id the registry does not know as an unknown schema, not retriable', async () => {
+    const { serde } = await setup()
+    const error = await rejection(serde.deserialize(Buffer.from([0, 0, 0x0f, 0x42, 0x3f, 2])))
+    expect(error).toMatchObject({
+      code: ErrorCodes.serdeUnknownSchema,
+      retriable: false,
+      context: { schemaId: 999_999 },
+    })
+  })
+
+  it('rejects a writer schema the reader cannot resolve as undecodable', async () => {
+    const { registry, serde } = await setup()
+    const otherId = await registry.register('other-value', { type: 'record', name: 'Other', fields: [] })
+    const bytes = Buffer.from([0, 0, 0, 0, 0])
+    bytes.writeInt32BE(otherId, 1)
+    const error = await rejection(serde.deserialize(bytes))
+    expect(error).toMatchObject({ code: ErrorCodes.serdeDecode, retriable: false })
+    expect(error.message).toContain(`writer schema id ${otherId}`)
+  })
+
+  it('passes a transient registry failure on as retriable and succeeds on the next call', async () => {
+    const { registry, serde } = await setup()
+    const older = { ...taskDefinitionSchema, fields: taskDefinitionSchema.fields.filter((f) => f.name !== 'tenant') }
+    const olderId = await registry.register('s', older)
+    const bytes = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), avro.Type.forSchema(older).toBuffer(taskDefinitionFull)])
+    bytes.writeInt32BE(olderId, 1)
+    registry.failNext = 503
+    const error = await rejection(serde.deserialize(bytes))
+    expect(error).toMatchObject({ code: ErrorCodes.registry, retriable: true })
+    expect(await serde.deserialize(bytes)).toEqual({ ...taskDefinitionFull, tenant: null })
+  })
+})
+
+describe('schemaText', () => {
+  it('escapes a "{}" string so Apicurio does not rewrite it, without changing the schema', () => {
+    const text = schemaText(taskDefinitionSchema)
+    expect(text).not.toContain('"{}"')
+    expect(JSON.parse(text)).toEqual(taskDefinitionSchema)
+  })
+})

@@ -1,0 +1,197 @@
+/**
+ * Restores a task's stores from their changelog partitions, from the offset stored with the data up to the
+ * end offset captured when the task was assigned.
+ *
+ * Completion is judged by the fetch POSITION (the offset after the last batch seen, control batches
+ * included) reaching the captured end offset (the last stable offset under read_committed), never by
+ * comparing the last record's offset with the high watermark. That is robust to a transaction marker at the
+ * tail, an empty partition, compaction gaps, and a log start above the stored offset (which wipes the store
+ * and restores from the log start). See anchors-kafka.md §3.1–3.2 (faust #47/#155/#597, quix #1017).
+ *
+ * It reads with `Consumer.fetch` on a dedicated consumer that never joins a group (the client has no
+ * `assign()`), and filters aborted transactions whose abort marker falls beyond one fetch response, which
+ * the client itself leaves unfiltered.
+ */
+import { FetchIsolationLevels, ListOffsetTimestamps, type Consumer } from '@platformatic/kafka'
+import type { StoreWrite, TaskStores } from './state-stores.ts'
+import { changelogOffsetKey } from './state-stores.ts'
+
+const CONTROL_BATCH = 0x20
+const TRANSACTIONAL_BATCH = 0x10
+
+export interface RestoreTarget {
+  store: string
+  topic: string
+}
+
+export interface RestoreProgress {
+  partition: number
+  store: string
+  topic: string
+  fromOffset: bigint
+  endOffset: bigint
+  records: number
+  durationMs: number
+  wiped: boolean
+}
+
+export interface ChangelogRestorerOptions {
+  consumer: Consumer
+  /** Max bytes per fetch. @default 8 MiB */
+  maxBytes?: number
+  /** Gives up if no progress is made for this long. @default 60000 */
+  stallTimeoutMs?: number
+  /** Stops restoring (revocation, shutdown). */
+  signal?: AbortSignal
+}
+
+export class ChangelogRestorer {
+  readonly #consumer: Consumer
+  readonly #maxBytes: number
+  readonly #stallTimeoutMs: number
+
+  constructor(options: ChangelogRestorerOptions) {
+    this.#consumer = options.consumer
+    this.#maxBytes = options.maxBytes ?? 8 * 1024 * 1024
+    this.#stallTimeoutMs = options.stallTimeoutMs ?? 60_000
+  }
+
+  /** The end offsets (read_committed LSO) of the given changelog partitions, captured now. */
+  async endOffsets(topics: string[], partition: number): Promise<Map<string, bigint>> {
+    return this.#offsets(topics, partition, ListOffsetTimestamps.LATEST)
+  }
+
+  /**
+   * Restores every store of a task. When any store's stored offset is missing (with data present), below the
+   * log start or above the end, the whole task state is wiped and every store is restored from the start.
+   */
+  async restoreTask(
+    stores: TaskStores,
+    partition: number,
+    targets: RestoreTarget[],
+    ends: ReadonlyMap<string, bigint>,
+    signal?: AbortSignal,
+  ): Promise<RestoreProgress[]> {
+    const topics = targets.map((t) => t.topic)
+    const starts = await this.#offsets(topics, partition, ListOffsetTimestamps.EARLIEST)
+    const stored = new Map(topics.map((t) => [t, stores.storedChangelogOffset(t)]))
+    const unusable = targets.some(({ topic }) => {
+      const offset = stored.get(topic)
+      const start = starts.get(topic) ?? 0n
+      const end = ends.get(topic) ?? 0n
+      return offset === undefined ? end > start : offset < start || offset > end
+    })
+    if (unusable) await stores.backend.wipe()
+    const progress: RestoreProgress[] = []
+    for (const target of targets) {
+      const from = unusable
+        ? (starts.get(target.topic) ?? 0n)
+        : (stored.get(target.topic) ?? starts.get(target.topic) ?? 0n)
+      const end = ends.get(target.topic) ?? 0n
+      const startedAt = performance.now()
+      const records = await this.#restoreOne(stores, partition, target, from, end, signal)
+      progress.push({
+        partition,
+        store: target.store,
+        topic: target.topic,
+        fromOffset: from,
+        endOffset: end,
+        records,
+        durationMs: performance.now() - startedAt,
+        wiped: unusable,
+      })
+    }
+    return progress
+  }
+
+  async #restoreOne(
+    stores: TaskStores,
+    partition: number,
+    target: RestoreTarget,
+    from: bigint,
+    end: bigint,
+    signal: AbortSignal | undefined,
+  ): Promise<number> {
+    let position = from
+    let records = 0
+    let lastProgressAt = Date.now()
+    // producerId → first offset of an aborted transaction whose abort marker has not been seen yet.
+    const openAborts = new Map<bigint, bigint>()
+    const metaKey = changelogOffsetKey(target.topic, partition)
+    while (position < end) {
+      signal?.throwIfAborted()
+      const metadata = await this.#consumer.metadata({ topics: [target.topic] })
+      const topicMetadata = metadata.topics.get(target.topic)
+      const leader = topicMetadata?.partitions[partition]?.leader
+      if (topicMetadata === undefined || leader === undefined)
+        throw new Error(`no leader for ${target.topic}[${partition}]`)
+      const response = await this.#consumer.fetch({
+        node: leader,
+        topics: [
+          {
+            topicId: topicMetadata.id,
+            partitions: [
+              {
+                partition,
+                fetchOffset: position,
+                partitionMaxBytes: this.#maxBytes,
+                currentLeaderEpoch: -1,
+                lastFetchedEpoch: -1,
+              },
+            ],
+          },
+        ],
+        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+        maxWaitTime: 200,
+        minBytes: 1,
+        maxBytes: this.#maxBytes,
+      })
+      const result = response.responses[0]?.partitions[0]
+      if (result === undefined) throw new Error(`empty fetch response for ${target.topic}[${partition}]`)
+      if (result.errorCode !== 0)
+        throw new Error(`fetch ${target.topic}[${partition}] failed with error code ${result.errorCode}`)
+      for (const aborted of result.abortedTransactions ?? []) openAborts.set(aborted.producerId, aborted.firstOffset)
+      const writes: StoreWrite[] = []
+      for (const batch of result.records ?? []) {
+        const batchEnd = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n
+        if (batch.attributes & CONTROL_BATCH) {
+          openAborts.delete(batch.producerId)
+        } else if (!this.#isAborted(batch.producerId, batch.firstOffset, batch.attributes, openAborts)) {
+          for (const record of batch.records) {
+            const offset = batch.firstOffset + BigInt(record.offsetDelta)
+            if (offset < position || record.key === null) continue
+            writes.push({ store: target.store, key: record.key.toString(), value: record.value })
+            records++
+          }
+        }
+        if (batchEnd > position) position = batchEnd
+      }
+      if (writes.length > 0 || position > from) {
+        await stores.backend.write(writes, new Map([[metaKey, position.toString()]]))
+        lastProgressAt = Date.now()
+      }
+      // Nothing more to read below the last stable offset the broker reports (e.g. compacted tail).
+      if ((result.records ?? []).length === 0 && result.lastStableOffset <= position) break
+      if (Date.now() - lastProgressAt > this.#stallTimeoutMs) {
+        throw new Error(`restore of ${target.topic}[${partition}] stalled at offset ${position} (end ${end})`)
+      }
+    }
+    return records
+  }
+
+  #isAborted(producerId: bigint, firstOffset: bigint, attributes: number, openAborts: Map<bigint, bigint>): boolean {
+    if (!(attributes & TRANSACTIONAL_BATCH)) return false
+    const abortedFrom = openAborts.get(producerId)
+    return abortedFrom !== undefined && firstOffset >= abortedFrom
+  }
+
+  async #offsets(topics: string[], partition: number, timestamp: bigint): Promise<Map<string, bigint>> {
+    const result = await this.#consumer.listOffsets({
+      topics,
+      partitions: Object.fromEntries(topics.map((t) => [t, [partition]])),
+      timestamp,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    })
+    return new Map(topics.map((t) => [t, result.get(t)?.[partition] ?? 0n]))
+  }
+}

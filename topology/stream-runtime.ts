@@ -1,0 +1,643 @@
+/**
+ * The stream runtime on a real Kafka cluster: one consumer-group member per process, one StreamTask per
+ * assigned partition number, and an exactly-once commit loop.
+ *
+ * Cycle (one Kafka transaction, like Kafka Streams exactly_once_v2):
+ *   process buffered records of running tasks → run due wall-clock timers → if anything was produced,
+ *   consumed or written: send outputs + changelog records, commit the consumed offsets with the group's
+ *   generation (TxnOffsetCommit, KIP-447), commit → apply each task's store writes to LevelDB in one batch.
+ *   On abort: drop every uncommitted effect, re-initialise the processors from committed state and re-read
+ *   the inputs from the committed offsets (the client has no seek, so the stream is re-created).
+ *
+ * Fencing: every transaction commits at least one offset with the generation this process believes it has,
+ * even when only timers fired, so a zombie that lost its partitions in a rebalance cannot commit (its
+ * TxnOffsetCommit fails with ILLEGAL_GENERATION). Records fetched under an older generation are dropped.
+ *
+ * Assignment: on every join the new assignment is diffed with the running tasks. A task that stays keeps
+ * its stores (static membership keeps placement across restarts); a revoked task stops at once and closes
+ * its stores; a new task restores its changelogs up to the end offsets captured now before it processes a
+ * record or fires a timer (anchors-kafka.md §3.1).
+ */
+import { EventEmitter } from 'node:events'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  Admin,
+  Consumer,
+  FetchIsolationLevels,
+  ListOffsetTimestamps,
+  type Message,
+  MessagesStreamFallbackModes,
+  MessagesStreamModes,
+  type MessagesStream,
+  Producer,
+} from '@platformatic/kafka'
+import type { Clock, KeyRange } from './api.ts'
+import { ChangelogRestorer, type RestoreProgress } from './changelog-restorer.ts'
+import { systemClock } from './clocks.ts'
+import { isFencing } from './kafka-errors.ts'
+import { LevelStoreBackend, TaskStores } from './state-stores.ts'
+import { type OutputRecord, type RawRecord, StreamTask } from './stream-task.ts'
+import type { Topology } from './topology-builder.ts'
+
+export interface StreamRuntimeOptions {
+  /** Consumer group id, transactional id prefix and changelog topic prefix. */
+  applicationId: string
+  bootstrapBrokers: string[]
+  /** Directory for task state: <stateDir>/<applicationId>/<partition>. */
+  stateDir: string
+  /** Stable id of this process: static group membership and transactional id. @default random */
+  instanceId?: string
+  /** Minimum spacing of commits while records flow; timers commit at once. @default 100 */
+  commitIntervalMs?: number
+  /** @default 10000 */
+  sessionTimeoutMs?: number
+  /** @default 1000 */
+  heartbeatIntervalMs?: number
+  /** @default 30000 */
+  rebalanceTimeoutMs?: number
+  /** Transaction timeout sent to the coordinator (the client's `timeout`). @default 30000 */
+  transactionTimeoutMs?: number
+  /** Records processed per cycle before committing. @default 5000 */
+  maxRecordsPerCycle?: number
+  /** Buffered records above which fetching pauses. @default 20000 */
+  maxBufferedRecords?: number
+  /** Use static membership (groupInstanceId = instanceId). @default true */
+  staticMembership?: boolean
+  clock?: Clock
+}
+
+type TaskState = 'restoring' | 'running' | 'closing'
+
+interface TaskEntry {
+  partition: number
+  task: StreamTask
+  backend: LevelStoreBackend
+  state: TaskState
+  /** source topic → committed offset (next to read), for fencing commits. */
+  committed: Map<string, bigint>
+  restore: Promise<void>
+  abort: AbortController
+}
+
+export interface RuntimeStats {
+  cyclesCommitted: number
+  cyclesAborted: number
+  recordsProcessed: number
+  timersRun: number
+  restoredRecords: number
+}
+
+export class StreamRuntime extends EventEmitter {
+  readonly #topology: Topology
+  readonly #options: Required<Omit<StreamRuntimeOptions, 'clock'>> & { clock: Clock }
+  readonly #consumer: Consumer
+  readonly #restoreConsumer: Consumer
+  #producer: Producer
+  readonly #restorer: ChangelogRestorer
+  readonly #tasks = new Map<number, TaskEntry>()
+  /** partition → records fetched under the current generation, waiting for their task to run. */
+  readonly #inbox = new Map<number, Message[]>()
+  readonly stats: RuntimeStats = {
+    cyclesCommitted: 0,
+    cyclesAborted: 0,
+    recordsProcessed: 0,
+    timersRun: 0,
+    restoredRecords: 0,
+  }
+  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
+  #streamEpoch = 0
+  #generation = -1
+  #assigned = new Set<number>()
+  #rebalancing = false
+  #joined = false
+  #paused = false
+  #stopping = false
+  #loop: Promise<void> | undefined
+  #signal: (() => void) | undefined
+  #lastCommitAt = 0
+  /** Consecutive aborted cycles; drives the backoff before retrying. */
+  #abortStreak = 0
+  #fatal: Error | undefined
+
+  constructor(topology: Topology, options: StreamRuntimeOptions) {
+    super()
+    this.#topology = topology
+    const instanceId = options.instanceId ?? `${options.applicationId}-${Math.random().toString(36).slice(2, 10)}`
+    this.#options = {
+      instanceId,
+      commitIntervalMs: 100,
+      sessionTimeoutMs: 10_000,
+      heartbeatIntervalMs: 1_000,
+      rebalanceTimeoutMs: 30_000,
+      transactionTimeoutMs: 30_000,
+      maxRecordsPerCycle: 5_000,
+      maxBufferedRecords: 20_000,
+      staticMembership: true,
+      clock: systemClock,
+      ...options,
+    }
+    const o = this.#options
+    this.#consumer = new Consumer({
+      clientId: `${instanceId}-consumer`,
+      groupId: o.applicationId,
+      ...(o.staticMembership ? { groupInstanceId: instanceId } : {}),
+      bootstrapBrokers: o.bootstrapBrokers,
+      autocommit: false,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      sessionTimeout: o.sessionTimeoutMs,
+      heartbeatInterval: o.heartbeatIntervalMs,
+      rebalanceTimeout: o.rebalanceTimeoutMs,
+      maxWaitTime: 500,
+      highWaterMark: 1024,
+    })
+    this.#restoreConsumer = new Consumer({
+      clientId: `${instanceId}-restore`,
+      groupId: `${o.applicationId}-restore-never-joins`,
+      bootstrapBrokers: o.bootstrapBrokers,
+      autocommit: false,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    })
+    this.#producer = this.#createProducer()
+    this.#restorer = new ChangelogRestorer({ consumer: this.#restoreConsumer })
+    this.#consumer.on(
+      'consumer:group:join',
+      (event: { generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) =>
+        this.#onJoin(event.generationId ?? -1, event.assignments ?? []),
+    )
+    this.#consumer.on('consumer:group:rebalance', () => {
+      this.#rebalancing = true
+      this.#notify()
+    })
+  }
+
+  #createProducer(): Producer {
+    const o = this.#options
+    return new Producer({
+      clientId: `${o.instanceId}-producer`,
+      bootstrapBrokers: o.bootstrapBrokers,
+      idempotent: true,
+      transactionalId: `${o.applicationId}-${o.instanceId}`,
+      timeout: o.transactionTimeoutMs,
+    })
+  }
+
+  get applicationId(): string {
+    return this.#options.applicationId
+  }
+
+  changelogTopic(store: string): string {
+    return `${this.#options.applicationId}-${store}-changelog`
+  }
+
+  /** Partitions whose tasks are restored and running. */
+  runningPartitions(): number[] {
+    return [...this.#tasks.values()].filter((t) => t.state === 'running').map((t) => t.partition)
+  }
+
+  /**
+   * Reads a running task's store (committed state only), like a Kafka Streams interactive query.
+   * Returns undefined when this process does not run that partition's task.
+   */
+  async queryStore<V>(store: string, partition: number, range: KeyRange = {}): Promise<[string, V][] | undefined> {
+    const entry = this.#tasks.get(partition)
+    const spec = this.#topology.stores.get(store)
+    if (entry?.state !== 'running' || spec === undefined) return undefined
+    const entries = await entry.backend.range(store, range)
+    return entries.map(([k, v]) => [k, spec.valueSerde.deserialize(v) as V])
+  }
+
+  /** Creates the changelog topics (checking co-partitioning), joins the group and starts the loop. */
+  async start(): Promise<void> {
+    await this.#ensureChangelogs()
+    await this.#restartStream()
+    this.#loop = this.#run().catch((error: unknown) => this.#fail(error))
+  }
+
+  /** Resolves once every assigned task is restored and running (or rejects after timeoutMs). */
+  async waitUntilRunning(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (!(this.#joined && [...this.#assigned].every((p) => this.#tasks.get(p)?.state === 'running'))) {
+      if (this.#fatal) throw this.#fatal
+      if (Date.now() > deadline) throw new Error(`${this.applicationId}: tasks not running after ${timeoutMs} ms`)
+      await sleep(20)
+    }
+  }
+
+  /** Finishes the current cycle, commits, closes the stores and leaves the group. */
+  async close(): Promise<void> {
+    if (this.#stopping) return
+    this.#stopping = true
+    this.#notify()
+    await this.#loop
+    for (const entry of this.#tasks.values()) await this.#closeTask(entry)
+    await this.#stream?.close().catch(() => {})
+    await this.#consumer.close(true).catch(() => {})
+    await this.#restoreConsumer.close(true).catch(() => {})
+    await this.#producer.close().catch(() => {})
+  }
+
+  async #ensureChangelogs(): Promise<void> {
+    const admin = new Admin({
+      clientId: `${this.#options.instanceId}-admin`,
+      bootstrapBrokers: this.#options.bootstrapBrokers,
+    })
+    try {
+      const metadata = await admin.metadata({ topics: [...this.#topology.sourceTopics] })
+      const counts = new Set(this.#topology.sourceTopics.map((t) => metadata.topics.get(t)?.partitionsCount))
+      if (counts.size !== 1 || counts.has(undefined)) {
+        const detail = this.#topology.sourceTopics.map(
+          (t) => `${t}=${metadata.topics.get(t)?.partitionsCount ?? 'missing'}`,
+        )
+        throw new Error(`source topics must exist and be co-partitioned (equal partition counts): ${detail.join(', ')}`)
+      }
+      const partitions = [...counts][0] as number
+      const changelogs = [...this.#topology.stores.keys()].map((s) => this.changelogTopic(s))
+      if (changelogs.length === 0) return
+      const existing = await admin.listTopics()
+      const missing = changelogs.filter((t) => !existing.includes(t))
+      if (missing.length > 0) {
+        await admin
+          .createTopics({
+            topics: missing,
+            partitions,
+            replicas: -1,
+            configs: [
+              { name: 'cleanup.policy', value: 'compact' },
+              { name: 'min.compaction.lag.ms', value: '0' },
+              { name: 'segment.ms', value: '600000' },
+            ],
+          })
+          .catch((error: unknown) => {
+            if (
+              !String(error).includes('TOPIC_ALREADY_EXISTS') &&
+              !JSON.stringify(error).includes('TOPIC_ALREADY_EXISTS')
+            )
+              throw error
+          })
+      }
+      const after = await admin.metadata({ topics: changelogs })
+      for (const t of changelogs) {
+        const count = after.topics.get(t)?.partitionsCount
+        if (count !== partitions) throw new Error(`changelog ${t} has ${count} partitions, sources have ${partitions}`)
+      }
+    } finally {
+      await admin.close()
+    }
+  }
+
+  #onJoin(generation: number, assignments: { topic: string; partitions: number[] }[]): void {
+    this.#generation = generation
+    this.#rebalancing = false
+    this.#joined = true
+    const mine = new Set<number>()
+    for (const a of assignments)
+      if (this.#topology.sourceTopics.includes(a.topic)) for (const p of a.partitions) mine.add(p)
+    this.#assigned = mine
+    // Records buffered under the old generation are re-fetched from the committed offsets.
+    this.#inbox.clear()
+    for (const entry of this.#tasks.values()) {
+      if (!mine.has(entry.partition)) {
+        entry.state = 'closing'
+        entry.abort.abort()
+      }
+    }
+    this.emit('assigned', { generation, partitions: [...mine] })
+    this.#notify()
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopping) {
+      await this.#reconcile()
+      if (this.#rebalancing || !this.#joined) {
+        await this.#waitForSignal(50)
+        continue
+      }
+      const processed = await this.#processRecords()
+      const timers = await this.#runTimers()
+      const dirty = this.#running().some((e) => e.task.hasWork())
+      const intervalDue = this.#options.clock.nowMs() - this.#lastCommitAt >= this.#options.commitIntervalMs
+      if (dirty && (timers > 0 || intervalDue || this.#buffered() === 0)) await this.#commit()
+      else if (processed === 0 && timers === 0) await this.#waitForSignal(this.#msUntilNextWake())
+      this.#applyBackpressure()
+    }
+    if (this.#running().some((e) => e.task.hasWork()) && !this.#rebalancing) await this.#commit()
+  }
+
+  async #reconcile(): Promise<void> {
+    for (const entry of [...this.#tasks.values()]) {
+      if (entry.state === 'closing') {
+        await this.#closeTask(entry)
+        this.#tasks.delete(entry.partition)
+      }
+    }
+    for (const partition of this.#assigned) if (!this.#tasks.has(partition)) await this.#openTask(partition)
+  }
+
+  async #openTask(partition: number): Promise<void> {
+    const o = this.#options
+    const directory = join(o.stateDir, o.applicationId, String(partition))
+    mkdirSync(directory, { recursive: true })
+    const backend = new LevelStoreBackend(directory, [...this.#topology.stores.keys()])
+    await backend.open()
+    const serdes = new Map([...this.#topology.stores].map(([name, spec]) => [name, spec.valueSerde]))
+    const stores = new TaskStores(backend, serdes, (s) => this.changelogTopic(s), partition)
+    const task = new StreamTask({
+      topology: this.#topology,
+      partition,
+      stores,
+      clock: o.clock,
+      applicationId: o.applicationId,
+    })
+    const targets = [...this.#topology.stores.keys()].map((store) => ({ store, topic: this.changelogTopic(store) }))
+    // End offsets are captured at assignment: nothing fires before the state is restored up to them.
+    const ends = await this.#restorer.endOffsets(
+      targets.map((t) => t.topic),
+      partition,
+    )
+    const entry: TaskEntry = {
+      partition,
+      task,
+      backend,
+      state: 'restoring',
+      committed: await this.#committedOffsets(partition),
+      restore: Promise.resolve(),
+      abort: new AbortController(),
+    }
+    const startedAt = performance.now()
+    entry.restore = this.#restorer
+      .restoreTask(stores, partition, targets, ends, entry.abort.signal)
+      .then(async (progress: RestoreProgress[]) => {
+        if (entry.state !== 'restoring') return
+        await task.init()
+        entry.state = 'running'
+        const records = progress.reduce((n, p) => n + p.records, 0)
+        this.stats.restoredRecords += records
+        this.emit('restored', { partition, records, durationMs: performance.now() - startedAt, progress })
+        this.#notify()
+      })
+      .catch((error: unknown) => {
+        if (entry.state !== 'closing') this.#fail(error)
+      })
+    this.#tasks.set(partition, entry)
+  }
+
+  async #closeTask(entry: TaskEntry): Promise<void> {
+    entry.state = 'closing'
+    entry.abort.abort()
+    await entry.restore
+    await entry.task.closeProcessors()
+    await entry.backend.close().catch(() => {})
+  }
+
+  async #committedOffsets(partition: number): Promise<Map<string, bigint>> {
+    const topics = [...this.#topology.sourceTopics]
+    const committed = await this.#restoreConsumer.listCommittedOffsets({
+      topics: topics.map((topic) => ({ topic, partitions: [partition] })),
+    })
+    const starts = await this.#restoreConsumer.listOffsets({
+      topics,
+      partitions: Object.fromEntries(topics.map((t) => [t, [partition]])),
+      timestamp: ListOffsetTimestamps.EARLIEST,
+    })
+    return new Map(
+      topics.map((t) => {
+        const c = committed.get(t)?.[partition] ?? -1n
+        return [t, c >= 0n ? c : (starts.get(t)?.[partition] ?? 0n)]
+      }),
+    )
+  }
+
+  #running(): TaskEntry[] {
+    return [...this.#tasks.values()].filter((e) => e.state === 'running')
+  }
+
+  #buffered(): number {
+    let n = 0
+    for (const queue of this.#inbox.values()) n += queue.length
+    return n
+  }
+
+  async #processRecords(): Promise<number> {
+    let processed = 0
+    const lastMessages = this.#lastMessages
+    for (const entry of this.#running()) {
+      const queue = this.#inbox.get(entry.partition) ?? []
+      while (queue.length > 0 && processed < this.#options.maxRecordsPerCycle && entry.state === 'running') {
+        const message = queue.shift() as Message
+        await entry.task.process(toRawRecord(message))
+        lastMessages.set(`${message.topic}\u0000${message.partition}`, message)
+        processed++
+      }
+    }
+    this.stats.recordsProcessed += processed
+    return processed
+  }
+
+  readonly #lastMessages = new Map<string, Message>()
+
+  async #runTimers(): Promise<number> {
+    let ran = 0
+    const now = this.#options.clock.nowMs()
+    for (const entry of this.#running()) {
+      const next = entry.task.nextWakeMs()
+      if (next !== undefined && next <= now) ran += await entry.task.runDueTimers()
+    }
+    this.stats.timersRun += ran
+    return ran
+  }
+
+  #msUntilNextWake(): number {
+    let next = Infinity
+    for (const entry of this.#running()) next = Math.min(next, entry.task.nextWakeMs() ?? Infinity)
+    const ms = next - this.#options.clock.nowMs()
+    return Math.max(0, Math.min(ms, 1000))
+  }
+
+  async #commit(): Promise<void> {
+    const entries = this.#running().filter((e) => e.task.hasWork())
+    const generation = this.#generation
+    const messages: (OutputRecord & { timestamp: bigint })[] = []
+    for (const entry of entries) {
+      const { outputs, changelog } = entry.task.pendingRecords()
+      for (const r of outputs) messages.push({ ...r, timestamp: BigInt(r.timestampMs) })
+      const nowMs = this.#options.clock.nowMs()
+      for (const r of changelog) messages.push({ ...r, timestampMs: nowMs, timestamp: BigInt(nowMs) })
+    }
+    const startedAt = performance.now()
+    let transaction: Awaited<ReturnType<Producer['beginTransaction']>> | undefined
+    let changelogOffsets = new Map<string, bigint>()
+    try {
+      // Why -1/-1: @platformatic/kafka 2.12.1 otherwise sends producerId 0 / epoch 0 in InitProducerId, which
+      // the broker reads as "expected producer 0" (KIP-360) and answers PRODUCER_FENCED as soon as the
+      // transactional id already has state, i.e. on every restart of an instance.
+      transaction = await this.#producer.beginTransaction({ producerId: -1n, producerEpoch: -1 })
+      if (messages.length > 0) {
+        const result = await transaction.send({
+          messages: messages.map((m) => ({
+            topic: m.topic,
+            partition: m.partition,
+            key: m.key ?? undefined,
+            value: m.value ?? undefined,
+            timestamp: m.timestamp,
+            headers: m.headers === undefined ? undefined : new Map([...m.headers].map(([k, v]) => [Buffer.from(k), v])),
+          })),
+        })
+        changelogOffsets = lowerBoundOffsets(result.offsets ?? [])
+      }
+      await transaction.addConsumer(this.#consumer)
+      const offsets = this.#offsetsToCommit(entries, generation)
+      // Sequential on purpose: concurrent addOffset calls are coalesced by the client (dependencies.md §1.9).
+      for (const message of offsets) await transaction.addOffset(message)
+      await transaction.commit()
+    } catch (error) {
+      await transaction?.abort().catch(() => {})
+      await this.#aborted(error)
+      return
+    }
+    this.#lastCommitAt = this.#options.clock.nowMs()
+    this.#abortStreak = 0
+    this.stats.cyclesCommitted++
+    for (const entry of entries) {
+      for (const [topic, offset] of entry.task.consumedOffsets()) entry.committed.set(topic, offset + 1n)
+      const mine = new Map(
+        [...changelogOffsets]
+          .filter(([k]) => k.endsWith(`\u0000${entry.partition}`))
+          .map(([k, v]) => [k.split('\u0000')[0] as string, v]),
+      )
+      await entry.task.committed(mine)
+    }
+    this.#lastMessages.clear()
+    this.emit('committed', {
+      records: messages.length,
+      tasks: entries.length,
+      durationMs: performance.now() - startedAt,
+    })
+  }
+
+  /** Real consumed offsets, plus one fencing offset when nothing was consumed (see the module header). */
+  #offsetsToCommit(entries: TaskEntry[], generation: number): Message[] {
+    const offsets = [...this.#lastMessages.values()]
+    if (offsets.length > 0) return offsets
+    const entry = entries[0] ?? this.#running()[0]
+    if (entry === undefined) return []
+    const [topic, next] = [...entry.committed][0] as [string, bigint]
+    const consumer = {
+      groupId: this.#consumer.groupId,
+      generationId: generation,
+      memberId: this.#consumer.memberId,
+      coordinatorId: this.#consumer.coordinatorId,
+    }
+    return [{ topic, partition: entry.partition, offset: next - 1n, metadata: { consumer } } as unknown as Message]
+  }
+
+  async #aborted(error: unknown): Promise<void> {
+    this.stats.cyclesAborted++
+    this.#lastMessages.clear()
+    this.emit('aborted', error)
+    if (isFencing(error)) throw error
+    for (const entry of this.#running()) await entry.task.aborted()
+    // A failed produce leaves the idempotent producer's sequence numbers ahead of the broker's: start a new
+    // producer session (InitProducerId bumps the epoch), as the Java client does after an abortable error.
+    await this.#producer.close().catch(() => {})
+    this.#producer = this.#createProducer()
+    // Back off before retrying the same input (100 ms doubling to 5 s, ±20 %), so a persistent fault
+    // (e.g. a record the broker refuses) does not spin.
+    this.#abortStreak++
+    const backoffMs = Math.min(5000, 100 * 2 ** (this.#abortStreak - 1)) * (0.8 + Math.random() * 0.4)
+    await this.#waitForSignal(backoffMs)
+    if (!this.#stopping) await this.#restartStream()
+  }
+
+  async #restartStream(): Promise<void> {
+    const epoch = ++this.#streamEpoch
+    const old = this.#stream
+    this.#stream = undefined
+    this.#inbox.clear()
+    await old?.close().catch(() => {})
+    const stream = await this.#consumer.consume({
+      topics: [...this.#topology.sourceTopics],
+      mode: MessagesStreamModes.COMMITTED,
+      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+    })
+    this.#stream = stream
+    this.#paused = false
+    stream.on('data', (message: Message) => {
+      if (epoch !== this.#streamEpoch) return
+      const generation = (message.metadata.consumer as { generationId?: number } | undefined)?.generationId
+      if (generation !== this.#generation) return
+      if (!this.#assigned.has(message.partition)) return
+      let queue = this.#inbox.get(message.partition)
+      if (queue === undefined) this.#inbox.set(message.partition, (queue = []))
+      queue.push(message)
+      this.#applyBackpressure()
+      this.#notify()
+    })
+    stream.on('error', (error: unknown) => this.#fail(error))
+  }
+
+  #applyBackpressure(): void {
+    const buffered = this.#buffered()
+    if (!this.#paused && buffered >= this.#options.maxBufferedRecords) {
+      this.#paused = true
+      this.#stream?.pause()
+    } else if (this.#paused && buffered < this.#options.maxBufferedRecords / 2) {
+      this.#paused = false
+      this.#stream?.resume()
+    }
+  }
+
+  #notify(): void {
+    const signal = this.#signal
+    this.#signal = undefined
+    signal?.()
+  }
+
+  async #waitForSignal(ms: number): Promise<void> {
+    if (this.#stopping) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#signal = undefined
+        resolve()
+      }, ms)
+      this.#signal = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+
+  #fail(error: unknown): void {
+    if (this.#fatal !== undefined) return
+    this.#fatal = error instanceof Error ? error : new Error(String(error))
+    this.#stopping = true
+    this.#notify()
+    this.emit('error', this.#fatal)
+  }
+}
+
+function toRawRecord(message: Message): RawRecord {
+  const headers = new Map<string, Buffer>()
+  for (const [k, v] of message.headers) headers.set(k.toString(), v)
+  return {
+    topic: message.topic,
+    partition: message.partition,
+    offset: message.offset,
+    key: message.key === undefined || message.key === null || message.key.length === 0 ? null : message.key,
+    value: message.value === undefined || message.value === null || message.value.length === 0 ? null : message.value,
+    timestampMs: Number(message.timestamp),
+    headers,
+  }
+}
+
+/** topic\0partition → the base offset of the last batch written there: a safe (low) resume point. */
+function lowerBoundOffsets(offsets: { topic: string; partition: number; offset: bigint }[]): Map<string, bigint> {
+  const out = new Map<string, bigint>()
+  for (const o of offsets) {
+    const key = `${o.topic}\u0000${o.partition}`
+    const prev = out.get(key)
+    if (prev === undefined || o.offset > prev) out.set(key, o.offset)
+  }
+  return out
+}

@@ -1,0 +1,275 @@
+/**
+ * One task: the topology instantiated for one partition number. Runs source records through the processor
+ * graph in offset order, fires the processors' wall-clock wake-ups and punctuations, and collects what a
+ * cycle must commit: produced records, changelog records, consumed offsets.
+ *
+ * It does no I/O of its own: the runtime (real Kafka) and the TopologyTestDriver (in-memory topics) feed it
+ * and commit for it, so both run exactly this loop. Time comes from the injected Clock.
+ *
+ * A record that fails to decode or process is rolled back (its partial store writes and outputs are undone)
+ * and handed to the dead-letter writer, or fails the task, as the topology's dead-letter spec decides.
+ */
+import type {
+  Cancellable,
+  Clock,
+  FailedRecord,
+  KeyValueStore,
+  Processor,
+  ProcessorContext,
+  RecordMetadata,
+  StreamRecord,
+} from './api.ts'
+import { ErrorDecisions } from './api.ts'
+import type { ChangelogRecord, TaskStores } from './state-stores.ts'
+import type { ProcessorNode, SinkNode, Topology, TopologyNode } from './topology-builder.ts'
+
+/** A record as read from a topic, before decoding. */
+export interface RawRecord {
+  topic: string
+  partition: number
+  offset: bigint
+  key: Buffer | null
+  value: Buffer | null
+  timestampMs: number
+  headers?: ReadonlyMap<string, Buffer>
+}
+
+/** A record the task wants produced in this cycle's transaction. */
+export interface OutputRecord {
+  topic: string
+  partition: number
+  key: Buffer | null
+  value: Buffer | null
+  timestampMs: number
+  headers?: ReadonlyMap<string, Buffer>
+}
+
+interface Punctuation {
+  intervalMs: number
+  nextMs: number
+  callback: (nowMs: number) => void | Promise<void>
+  cancelled: boolean
+}
+
+interface ProcessorSlot {
+  node: ProcessorNode
+  processor: Processor<unknown, unknown, unknown, unknown>
+  wakeAtMs: number | undefined
+  punctuations: Punctuation[]
+}
+
+export class StreamTask {
+  readonly partition: number
+  readonly #topology: Topology
+  readonly #stores: TaskStores
+  readonly #clock: Clock
+  readonly #applicationId: string
+  #slots = new Map<string, ProcessorSlot>()
+  #queue: { node: TopologyNode; record: StreamRecord<unknown, unknown> }[] = []
+  #outputs: OutputRecord[] = []
+  /** source topic → last offset consumed this cycle. */
+  #consumed = new Map<string, bigint>()
+  #metadata: RecordMetadata | undefined
+
+  constructor(options: {
+    topology: Topology
+    partition: number
+    stores: TaskStores
+    clock: Clock
+    applicationId: string
+  }) {
+    this.#topology = options.topology
+    this.partition = options.partition
+    this.#stores = options.stores
+    this.#clock = options.clock
+    this.#applicationId = options.applicationId
+  }
+
+  get stores(): TaskStores {
+    return this.#stores
+  }
+
+  /** Creates fresh processor instances and calls their `init`. Also used to re-initialise after an abort. */
+  async init(): Promise<void> {
+    await this.closeProcessors()
+    for (const node of this.#topology.nodes.values()) {
+      if (node.kind !== 'processor') continue
+      this.#slots.set(node.name, { node, processor: node.supplier(), wakeAtMs: undefined, punctuations: [] })
+    }
+    for (const slot of this.#slots.values()) await slot.processor.init?.(this.#context(slot))
+  }
+
+  async closeProcessors(): Promise<void> {
+    const slots = [...this.#slots.values()]
+    this.#slots = new Map()
+    for (const slot of slots) await slot.processor.close?.()
+  }
+
+  /** Decodes one source record and runs it through the graph; failures are dead-lettered or thrown. */
+  async process(raw: RawRecord): Promise<void> {
+    this.#consumed.set(raw.topic, raw.offset)
+    this.#metadata = { topic: raw.topic, partition: raw.partition, offset: raw.offset }
+    const outputsBefore = this.#outputs.length
+    this.#stores.beginRecord()
+    try {
+      for (const source of this.#topology.sources) {
+        if (source.topic !== raw.topic) continue
+        const key = raw.key === null ? null : await source.keySerde.deserialize(raw.key)
+        const value = raw.value === null ? null : await source.valueSerde.deserialize(raw.value)
+        const record = { key, value, timestampMs: raw.timestampMs, headers: raw.headers }
+        for (const child of source.children) this.#enqueue(child, record)
+      }
+      await this.#drain()
+      this.#stores.endRecord()
+    } catch (error) {
+      this.#queue = []
+      this.#stores.rollbackRecord()
+      this.#outputs.length = outputsBefore
+      this.#deadLetter(raw, error)
+    } finally {
+      this.#metadata = undefined
+    }
+  }
+
+  /** The earliest wall-clock instant at which a wake-up or punctuation is due; undefined if none. */
+  nextWakeMs(): number | undefined {
+    let next: number | undefined
+    for (const slot of this.#slots.values()) {
+      if (slot.wakeAtMs !== undefined && (next === undefined || slot.wakeAtMs < next)) next = slot.wakeAtMs
+      for (const p of slot.punctuations) if (next === undefined || p.nextMs < next) next = p.nextMs
+    }
+    return next
+  }
+
+  /** Runs every wake-up and punctuation due at the clock's current instant. Errors here fail the task. */
+  async runDueTimers(): Promise<number> {
+    let ran = 0
+    for (const slot of this.#slots.values()) {
+      const nowMs = this.#clock.nowMs()
+      if (slot.wakeAtMs !== undefined && slot.wakeAtMs <= nowMs) {
+        slot.wakeAtMs = undefined
+        ran++
+        await slot.processor.wake?.(nowMs)
+        await this.#drain()
+      }
+      for (const p of slot.punctuations) {
+        const now = this.#clock.nowMs()
+        if (p.cancelled || p.nextMs > now) continue
+        // Missed intervals are not replayed (as Kafka Streams' PunctuationSchedule).
+        p.nextMs = now + p.intervalMs
+        ran++
+        await p.callback(now)
+        await this.#drain()
+      }
+      slot.punctuations = slot.punctuations.filter((p) => !p.cancelled)
+    }
+    return ran
+  }
+
+  hasWork(): boolean {
+    return this.#outputs.length > 0 || this.#consumed.size > 0 || this.#stores.hasPendingWrites()
+  }
+
+  /** What this cycle must produce: outputs, then the changelog records of the store writes. */
+  pendingRecords(): { outputs: OutputRecord[]; changelog: ChangelogRecord[] } {
+    return { outputs: this.#outputs, changelog: this.#stores.changelogRecords() }
+  }
+
+  consumedOffsets(): ReadonlyMap<string, bigint> {
+    return this.#consumed
+  }
+
+  /** After the cycle's transaction committed. */
+  async committed(changelogOffsets: ReadonlyMap<string, bigint>): Promise<void> {
+    this.#outputs = []
+    this.#consumed = new Map()
+    await this.#stores.commit(changelogOffsets)
+  }
+
+  /** After the cycle's transaction aborted: drop everything and rebuild processors from committed state. */
+  async aborted(): Promise<void> {
+    this.#outputs = []
+    this.#consumed = new Map()
+    this.#queue = []
+    this.#stores.discard()
+    await this.init()
+  }
+
+  #enqueue(name: string, record: StreamRecord<unknown, unknown>): void {
+    const node = this.#topology.nodes.get(name)
+    if (node === undefined) throw new Error(`topology node '${name}' does not exist`)
+    this.#queue.push({ node, record })
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const { node, record } = this.#queue.shift() as { node: TopologyNode; record: StreamRecord<unknown, unknown> }
+      if (node.kind === 'sink') this.#emit(node, record)
+      else if (node.kind === 'processor') await this.#slots.get(node.name)?.processor.process(record)
+    }
+  }
+
+  #emit(sink: SinkNode, record: StreamRecord<unknown, unknown>): void {
+    this.#outputs.push({
+      topic: sink.topic(record),
+      partition: sink.partition(record, this.partition),
+      key: record.key === null || record.key === undefined ? null : sink.keySerde.serialize(record.key),
+      value: record.value === null || record.value === undefined ? null : sink.valueSerde.serialize(record.value),
+      timestampMs: record.timestampMs,
+      headers: record.headers,
+    })
+  }
+
+  #deadLetter(raw: RawRecord, error: unknown): void {
+    const spec = this.#topology.deadLetter
+    const code = (error as { code?: unknown } | undefined)?.code
+    const failed: FailedRecord = {
+      topic: raw.topic,
+      partition: raw.partition,
+      offset: raw.offset,
+      key: raw.key,
+      value: raw.value,
+      reasonCode: spec?.reasonCode?.(error) ?? (typeof code === 'string' ? code : 'PROCESSING_FAILED'),
+      message: error instanceof Error ? error.message : String(error),
+      failedAtMs: this.#clock.nowMs(),
+      error,
+    }
+    if (spec === undefined || (spec.decide?.(failed) ?? ErrorDecisions.deadLetter) === ErrorDecisions.fail) {
+      throw error instanceof Error ? error : new Error(failed.message)
+    }
+    const { key, value } = spec.toRecord(failed)
+    this.#outputs.push({ topic: spec.topic, partition: raw.partition, key, value, timestampMs: failed.failedAtMs })
+  }
+
+  #context(slot: ProcessorSlot): ProcessorContext<unknown, unknown> {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context object closes over its task
+    const task = this
+    return {
+      applicationId: this.#applicationId,
+      partition: this.partition,
+      clock: this.#clock,
+      get recordMetadata() {
+        return task.#metadata
+      },
+      forward(record, childName) {
+        const children = childName === undefined ? slot.node.children : [childName]
+        if (childName !== undefined && !slot.node.children.includes(childName)) {
+          throw new Error(`'${slot.node.name}' has no child named '${childName}'`)
+        }
+        for (const child of children) task.#enqueue(child, record)
+      },
+      getStateStore<V>(name: string): KeyValueStore<V> {
+        if (!slot.node.stores.includes(name)) throw new Error(`'${slot.node.name}' is not connected to store '${name}'`)
+        return task.#stores.store<V>(name)
+      },
+      wakeAt(atMs) {
+        slot.wakeAtMs = atMs
+      },
+      schedule(intervalMs, callback): Cancellable {
+        const punctuation = { intervalMs, nextMs: task.#clock.nowMs() + intervalMs, callback, cancelled: false }
+        slot.punctuations.push(punctuation)
+        return { cancel: () => (punctuation.cancelled = true) }
+      },
+    }
+  }
+}

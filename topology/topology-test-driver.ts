@@ -1,0 +1,229 @@
+/**
+ * TopologyTestDriver: runs a topology's tasks (the same StreamTask loop the runtime uses) over in-memory
+ * topics with a manual wall clock, so processors are tested without a broker.
+ *
+ * Every `pipeInput` and every timer round is one cycle that commits, like a runtime cycle with one record.
+ * `failNextCommit()` makes the next cycle abort instead, to test abort handling. `restart()` rebuilds the
+ * tasks from committed local state; `restart({ fromChangelog: true })` also wipes local state and restores it
+ * from the in-memory changelog topics, as a new owner of the partitions would.
+ */
+import type { KeyValueStore, Serde } from './api.ts'
+import { ManualClock } from './clocks.ts'
+import { partitionForKey } from './partitioner.ts'
+import { MemoryStoreBackend, TaskStores } from './state-stores.ts'
+import { type OutputRecord, type RawRecord, StreamTask } from './stream-task.ts'
+import type { Topology } from './topology-builder.ts'
+
+export interface TestRecord extends OutputRecord {
+  offset: bigint
+}
+
+export interface TopologyTestDriverOptions {
+  applicationId?: string
+  /** Number of partitions of every source topic (one task each). @default 1 */
+  partitions?: number
+  /** Initial wall clock, epoch ms. @default 2026-01-01T00:00:00Z */
+  startMs?: number
+  /** Upper bound on timer rounds per advance, to catch a processor that re-arms itself forever. @default 1_000_000 */
+  maxTimerRounds?: number
+}
+
+export class TopologyTestDriver {
+  readonly clock: ManualClock
+  readonly #topology: Topology
+  readonly #applicationId: string
+  readonly #partitions: number
+  readonly #maxTimerRounds: number
+  readonly #topics = new Map<string, TestRecord[]>()
+  readonly #readPositions = new Map<string, number>()
+  readonly #backends: MemoryStoreBackend[] = []
+  #tasks: StreamTask[] = []
+  #failNext: Error | undefined
+
+  constructor(topology: Topology, options: TopologyTestDriverOptions = {}) {
+    this.#topology = topology
+    this.#applicationId = options.applicationId ?? 'test-app'
+    this.#partitions = options.partitions ?? 1
+    this.#maxTimerRounds = options.maxTimerRounds ?? 1_000_000
+    this.clock = new ManualClock(options.startMs ?? Date.UTC(2026, 0, 1))
+    for (let p = 0; p < this.#partitions; p++) this.#backends.push(new MemoryStoreBackend())
+  }
+
+  changelogTopic(store: string): string {
+    return `${this.#applicationId}-${store}-changelog`
+  }
+
+  async init(): Promise<void> {
+    this.#tasks = []
+    for (let p = 0; p < this.#partitions; p++) {
+      const stores = new TaskStores(
+        this.#backends[p] as MemoryStoreBackend,
+        new Map([...this.#topology.stores].map(([name, spec]) => [name, spec.valueSerde])),
+        (store) => this.changelogTopic(store),
+        p,
+      )
+      const task = new StreamTask({
+        topology: this.#topology,
+        partition: p,
+        stores,
+        clock: this.clock,
+        applicationId: this.#applicationId,
+      })
+      await task.init()
+      this.#tasks.push(task)
+    }
+    await this.#runTimers()
+  }
+
+  /** Serializes with the source's serdes and processes the record as one committed cycle. */
+  async pipeInput<K, V>(
+    topic: string,
+    key: K | null,
+    value: V | null,
+    options: { timestampMs?: number; partition?: number } = {},
+  ): Promise<void> {
+    const source = this.#topology.sources.find((s) => s.topic === topic)
+    if (source === undefined) throw new Error(`no source reads topic '${topic}'`)
+    const keyBytes = key === null ? null : source.keySerde.serialize(key)
+    const valueBytes = value === null ? null : source.valueSerde.serialize(value)
+    await this.pipeRaw(topic, keyBytes, valueBytes, options)
+  }
+
+  /** Processes raw bytes (e.g. undecodable input) as one committed cycle. */
+  async pipeRaw(
+    topic: string,
+    key: Buffer | null,
+    value: Buffer | null,
+    options: { timestampMs?: number; partition?: number } = {},
+  ): Promise<void> {
+    const partition = options.partition ?? (key === null ? 0 : partitionForKey(key, this.#partitions))
+    const log = this.#log(topic)
+    const raw: RawRecord = {
+      topic,
+      partition,
+      offset: BigInt(log.length),
+      key,
+      value,
+      timestampMs: options.timestampMs ?? this.clock.nowMs(),
+    }
+    log.push({ ...raw })
+    const task = this.#tasks[partition]
+    if (task === undefined) throw new Error(`partition ${partition} does not exist (partitions: ${this.#partitions})`)
+    await task.process(raw)
+    // An aborted cycle is retried from the committed position, as the runtime re-reads its input.
+    if (!(await this.#commit())) {
+      await task.process(raw)
+      await this.#commit()
+    }
+    await this.#runTimers()
+  }
+
+  /** Moves the wall clock forward (or backward, with a negative ms) and runs what became due. */
+  async advanceWallClock(ms: number): Promise<void> {
+    this.clock.advance(ms)
+    await this.#runTimers()
+  }
+
+  /** Records produced to `topic` since the last read. */
+  readOutput(topic: string): TestRecord[] {
+    const log = this.#log(topic)
+    const from = this.#readPositions.get(topic) ?? 0
+    this.#readPositions.set(topic, log.length)
+    return log.slice(from)
+  }
+
+  /** Decoded values produced to `topic` since the last read. */
+  async readValues<V>(topic: string, serde: Serde<V>): Promise<(V | null)[]> {
+    const values: (V | null)[] = []
+    for (const r of this.readOutput(topic)) values.push(r.value === null ? null : await serde.deserialize(r.value))
+    return values
+  }
+
+  /** Every record ever produced to `topic` (including changelogs), without moving the read position. */
+  topic(topic: string): readonly TestRecord[] {
+    return this.#log(topic)
+  }
+
+  /** A task's store, reading committed state. */
+  store<V>(name: string, partition = 0): KeyValueStore<V> {
+    const task = this.#tasks[partition]
+    if (task === undefined) throw new Error(`partition ${partition} does not exist`)
+    return task.stores.store<V>(name)
+  }
+
+  /** Makes the next cycle abort instead of committing. */
+  failNextCommit(error = new Error('injected commit failure')): void {
+    this.#failNext = error
+  }
+
+  /** Simulates a restart; with fromChangelog, local state is lost and restored from the changelog topics. */
+  async restart(options: { fromChangelog?: boolean } = {}): Promise<void> {
+    for (const task of this.#tasks) await task.closeProcessors()
+    if (options.fromChangelog === true) {
+      for (let p = 0; p < this.#partitions; p++) {
+        const backend = this.#backends[p] as MemoryStoreBackend
+        await backend.wipe()
+        for (const store of this.#topology.stores.keys()) {
+          const writes = this.#log(this.changelogTopic(store))
+            .filter((r) => r.partition === p && r.key !== null)
+            .map((r) => ({ store, key: (r.key as Buffer).toString(), value: r.value }))
+          await backend.write(writes, new Map())
+        }
+      }
+    }
+    await this.init()
+  }
+
+  async close(): Promise<void> {
+    for (const task of this.#tasks) await task.closeProcessors()
+  }
+
+  async #runTimers(): Promise<void> {
+    for (let round = 0; ; round++) {
+      if (round >= this.#maxTimerRounds) throw new Error(`timers still due after ${round} rounds at one instant`)
+      const now = this.clock.nowMs()
+      const due = this.#tasks.filter((t) => {
+        const next = t.nextWakeMs()
+        return next !== undefined && next <= now
+      })
+      if (due.length === 0) return
+      for (const task of due) await task.runDueTimers()
+      // An aborted timer round is simply run again: processors re-armed their wake-ups from committed state.
+      await this.#commit()
+    }
+  }
+
+  /** Commits every task's cycle; false when an injected failure aborted it instead. */
+  async #commit(): Promise<boolean> {
+    if (this.#failNext !== undefined) {
+      this.#failNext = undefined
+      for (const task of this.#tasks) await task.aborted()
+      return false
+    }
+    for (const task of this.#tasks) {
+      if (!task.hasWork()) continue
+      const { outputs, changelog } = task.pendingRecords()
+      for (const out of outputs) this.#append(out)
+      const changelogOffsets = new Map<string, bigint>()
+      for (const record of changelog) {
+        const offset = this.#append({ ...record, timestampMs: this.clock.nowMs() })
+        changelogOffsets.set(record.topic, offset + 1n)
+      }
+      await task.committed(changelogOffsets)
+    }
+    return true
+  }
+
+  #append(record: OutputRecord): bigint {
+    const log = this.#log(record.topic)
+    const offset = BigInt(log.length)
+    log.push({ ...record, offset })
+    return offset
+  }
+
+  #log(topic: string): TestRecord[] {
+    let log = this.#topics.get(topic)
+    if (log === undefined) this.#topics.set(topic, (log = []))
+    return log
+  }
+}
