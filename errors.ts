@@ -19,7 +19,11 @@ export class FlextaskError extends Error {
   readonly retriable: boolean
   readonly context: ErrorContext
 
-  constructor(code: string, message: string, options: { retriable?: boolean; cause?: unknown; context?: ErrorContext } = {}) {
+  constructor(
+    code: string,
+    message: string,
+    options: { retriable?: boolean; cause?: unknown; context?: ErrorContext } = {},
+  ) {
     super(message, { cause: options.cause })
     this.name = 'FlextaskError'
     this.code = code
@@ -48,9 +52,13 @@ export function coerceError(error: unknown, code: string = ErrorCodes.unknown): 
   if (error instanceof FlextaskError) return error
   if (error instanceof Error) {
     const coded = error as Error & { code?: unknown }
-    return new FlextaskError(typeof coded.code === 'string' && coded.code.startsWith('FLEXTASK_') ? coded.code : code, error.message, {
-      cause: error,
-    })
+    return new FlextaskError(
+      typeof coded.code === 'string' && coded.code.startsWith('FLEXTASK_') ? coded.code : code,
+      error.message,
+      {
+        cause: error,
+      },
+    )
   }
   return new FlextaskError(code, String(error))
 }

@@ -54,6 +54,32 @@ export default tseslint.config(
     },
   },
   {
+    // The wiring of the scheduler topology is the one processors/ file that builds on the runtime itself.
+    files: ['processors/scheduler-topology.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ioModules.map((name) => ({ name, message: 'processors/ do no I/O: use the ProcessorContext.' })),
+          patterns: [
+            noCompositionRoot,
+            {
+              group: [
+                '**/topology/*',
+                '!**/topology/api.ts',
+                '!**/topology/topology-builder.ts',
+                '!**/topology/partitioner.ts',
+                '!**/topology/serdes.ts',
+              ],
+              message: 'the scheduler wiring imports only the builder, partitioner and serdes of the runtime.',
+            },
+            { group: ['**/connectors/**', '**/workers/**', '**/api/**'], message: 'processors/ stay pure.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['topology/**/*.ts'],
     rules: {
       'no-restricted-imports': [

@@ -169,11 +169,7 @@ function newRuntime(run: Run, options: BenchOptions): Watched {
   let abortsInARow = 0
   let firstAbort = ''
   runtime.on('error', (error: Error) => (fatal ??= error))
-  runtime.on('committed', (e: { records: number; tasks: number; durationMs: number }) => {
-    abortsInARow = 0
-    if (process.env.BENCH_DEBUG) console.error(`C ${e.records} msgs ${e.tasks} tasks ${e.durationMs.toFixed(0)}ms processed=${runtime.stats.recordsProcessed}`)
-  })
-  if (process.env.BENCH_DEBUG) runtime.on('aborted', (e: unknown) => console.error(`A ${describeKafkaError(e)} processed=${runtime.stats.recordsProcessed}`))
+  runtime.on('committed', () => (abortsInARow = 0))
   runtime.on('aborted', (error: unknown) => {
     if (abortsInARow++ === 0) firstAbort = describeKafkaError(error)
     if (abortsInARow < MAX_CONSECUTIVE_ABORTS || fatal !== undefined) return

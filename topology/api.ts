@@ -83,6 +83,8 @@ export interface ProcessorContext<KOut = string, VOut = unknown> {
   readonly applicationId: string
   /** The partition number of the task this processor instance belongs to. */
   readonly partition: number
+  /** The partition count of the (co-partitioned) source topics, e.g. to check key → partition. */
+  readonly partitionCount: number
   readonly clock: Clock
   /** Metadata of the source record being processed; undefined in `wake()` and punctuations. */
   readonly recordMetadata: RecordMetadata | undefined

@@ -62,6 +62,25 @@ export class ChangelogRestorer {
   }
 
   /**
+   * End offsets once the partitions have no open transaction (last stable offset = high watermark), waiting
+   * at most maxWaitMs (a zombie's transaction is aborted by its timeout); then the LSO as it is.
+   */
+  async stableEndOffsets(topics: string[], partition: number, maxWaitMs: number): Promise<Map<string, bigint>> {
+    const deadline = Date.now() + maxWaitMs
+    for (;;) {
+      const stable = await this.#offsets(topics, partition, ListOffsetTimestamps.LATEST)
+      const high = await this.#offsets(
+        topics,
+        partition,
+        ListOffsetTimestamps.LATEST,
+        FetchIsolationLevels.READ_UNCOMMITTED,
+      )
+      if (topics.every((t) => stable.get(t) === high.get(t)) || Date.now() > deadline) return stable
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  /**
    * Restores every store of a task. When any store's stored offset is missing (with data present), below the
    * log start or above the end, the whole task state is wiped and every store is restored from the start.
    */
@@ -185,12 +204,17 @@ export class ChangelogRestorer {
     return abortedFrom !== undefined && firstOffset >= abortedFrom
   }
 
-  async #offsets(topics: string[], partition: number, timestamp: bigint): Promise<Map<string, bigint>> {
+  async #offsets(
+    topics: string[],
+    partition: number,
+    timestamp: bigint,
+    isolationLevel: number = FetchIsolationLevels.READ_COMMITTED,
+  ): Promise<Map<string, bigint>> {
     const result = await this.#consumer.listOffsets({
       topics,
       partitions: Object.fromEntries(topics.map((t) => [t, [partition]])),
       timestamp,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      isolationLevel,
     })
     return new Map(topics.map((t) => [t, result.get(t)?.[partition] ?? 0n]))
   }

@@ -36,7 +36,7 @@ import {
 import type { Clock, KeyRange } from './api.ts'
 import { ChangelogRestorer, type RestoreProgress } from './changelog-restorer.ts'
 import { systemClock } from './clocks.ts'
-import { isFencing } from './kafka-errors.ts'
+import { isFencing, kafkaErrorIds } from './kafka-errors.ts'
 import { LevelStoreBackend, TaskStores } from './state-stores.ts'
 import { type OutputRecord, type RawRecord, StreamTask } from './stream-task.ts'
 import type { Topology } from './topology-builder.ts'
@@ -96,6 +96,7 @@ export class StreamRuntime extends EventEmitter {
   readonly #restoreConsumer: Consumer
   #producer: Producer
   readonly #restorer: ChangelogRestorer
+  readonly #admin: Admin
   readonly #tasks = new Map<number, TaskEntry>()
   /** partition → records fetched under the current generation, waiting for their task to run. */
   readonly #inbox = new Map<number, Message[]>()
@@ -117,6 +118,9 @@ export class StreamRuntime extends EventEmitter {
   #loop: Promise<void> | undefined
   #signal: (() => void) | undefined
   #lastCommitAt = 0
+  /** Records processed since the last commit: a transaction holds at most maxRecordsPerCycle. */
+  #uncommittedRecords = 0
+  #partitionCount = 0
   /** Consecutive aborted cycles; drives the backoff before retrying. */
   #abortStreak = 0
   #fatal: Error | undefined
@@ -151,6 +155,9 @@ export class StreamRuntime extends EventEmitter {
       rebalanceTimeout: o.rebalanceTimeoutMs,
       maxWaitTime: 500,
       highWaterMark: 1024,
+      // Bounded fetches: the client buffers a whole fetch response even while the stream is paused.
+      maxBytes: 4 * 1024 * 1024,
+      maxBytesPerPartition: 1024 * 1024,
     })
     this.#restoreConsumer = new Consumer({
       clientId: `${instanceId}-restore`,
@@ -161,6 +168,7 @@ export class StreamRuntime extends EventEmitter {
     })
     this.#producer = this.#createProducer()
     this.#restorer = new ChangelogRestorer({ consumer: this.#restoreConsumer })
+    this.#admin = new Admin({ clientId: `${instanceId}-admin`, bootstrapBrokers: o.bootstrapBrokers })
     this.#consumer.on(
       'consumer:group:join',
       (event: { generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) =>
@@ -236,6 +244,7 @@ export class StreamRuntime extends EventEmitter {
     await this.#consumer.close(true).catch(() => {})
     await this.#restoreConsumer.close(true).catch(() => {})
     await this.#producer.close().catch(() => {})
+    await this.#admin.close().catch(() => {})
   }
 
   async #ensureChangelogs(): Promise<void> {
@@ -253,6 +262,7 @@ export class StreamRuntime extends EventEmitter {
         throw new Error(`source topics must exist and be co-partitioned (equal partition counts): ${detail.join(', ')}`)
       }
       const partitions = [...counts][0] as number
+      this.#partitionCount = partitions
       const changelogs = [...this.#topology.stores.keys()].map((s) => this.changelogTopic(s))
       if (changelogs.length === 0) return
       const existing = await admin.listTopics()
@@ -270,11 +280,9 @@ export class StreamRuntime extends EventEmitter {
             ],
           })
           .catch((error: unknown) => {
-            if (
-              !String(error).includes('TOPIC_ALREADY_EXISTS') &&
-              !JSON.stringify(error).includes('TOPIC_ALREADY_EXISTS')
-            )
-              throw error
+            // Another instance created them first.
+            const ids = kafkaErrorIds(error)
+            if (ids.size === 0 || [...ids].some((id) => id !== 'TOPIC_ALREADY_EXISTS')) throw error
           })
       }
       const after = await admin.metadata({ topics: changelogs })
@@ -297,14 +305,20 @@ export class StreamRuntime extends EventEmitter {
     this.#assigned = mine
     // Records buffered under the old generation are re-fetched from the committed offsets.
     this.#inbox.clear()
-    for (const entry of this.#tasks.values()) {
-      if (!mine.has(entry.partition)) {
-        entry.state = 'closing'
-        entry.abort.abort()
-      }
-    }
+    // Every task is closed and re-created on every assignment, even one this process keeps: a process that
+    // was frozen (GC pause, SIGSTOP) may have lost and regained a partition without seeing it, while another
+    // owner advanced its changelog. Re-opening restores only the changelog tail past the offset stored with
+    // the local state, so this costs a few fetches, and every task starts from the latest committed state.
+    this.#closeAllTasks()
     this.emit('assigned', { generation, partitions: [...mine] })
     this.#notify()
+  }
+
+  #closeAllTasks(): void {
+    for (const entry of this.#tasks.values()) {
+      entry.state = 'closing'
+      entry.abort.abort()
+    }
   }
 
   async #run(): Promise<void> {
@@ -318,7 +332,8 @@ export class StreamRuntime extends EventEmitter {
       const timers = await this.#runTimers()
       const dirty = this.#running().some((e) => e.task.hasWork())
       const intervalDue = this.#options.clock.nowMs() - this.#lastCommitAt >= this.#options.commitIntervalMs
-      if (dirty && (timers > 0 || intervalDue || this.#buffered() === 0)) await this.#commit()
+      const full = this.#uncommittedRecords >= this.#options.maxRecordsPerCycle
+      if (dirty && (timers > 0 || intervalDue || full || this.#buffered() === 0)) await this.#commit()
       else if (processed === 0 && timers === 0) await this.#waitForSignal(this.#msUntilNextWake())
       this.#applyBackpressure()
     }
@@ -346,22 +361,26 @@ export class StreamRuntime extends EventEmitter {
     const task = new StreamTask({
       topology: this.#topology,
       partition,
+      partitionCount: this.#partitionCount,
       stores,
       clock: o.clock,
       applicationId: o.applicationId,
     })
     const targets = [...this.#topology.stores.keys()].map((store) => ({ store, topic: this.changelogTopic(store) }))
-    // End offsets are captured at assignment: nothing fires before the state is restored up to them.
-    const ends = await this.#restorer.endOffsets(
+    const committed = await this.#committedOffsets(partition)
+    // End offsets are captured at assignment, once no transaction is open on the changelogs (a previous
+    // owner's last cycle): nothing fires before the state is restored up to them.
+    const ends = await this.#restorer.stableEndOffsets(
       targets.map((t) => t.topic),
       partition,
+      2 * this.#options.transactionTimeoutMs,
     )
     const entry: TaskEntry = {
       partition,
       task,
       backend,
       state: 'restoring',
-      committed: await this.#committedOffsets(partition),
+      committed,
       restore: Promise.resolve(),
       abort: new AbortController(),
     }
@@ -391,22 +410,46 @@ export class StreamRuntime extends EventEmitter {
     await entry.backend.close().catch(() => {})
   }
 
+  /**
+   * The group's committed offsets for a new task's partitions, read with require_stable (KIP-447): while the
+   * previous owner's transaction that commits offsets for this partition is still open, the broker answers
+   * UNSTABLE_OFFSET_COMMIT and we wait, so the task never starts behind its previous owner's last commit.
+   * (The client's own offset fetch does not ask for stable offsets; records below these are dropped.)
+   */
   async #committedOffsets(partition: number): Promise<Map<string, bigint>> {
     const topics = [...this.#topology.sourceTopics]
-    const committed = await this.#restoreConsumer.listCommittedOffsets({
-      topics: topics.map((topic) => ({ topic, partitions: [partition] })),
-    })
+    const deadline = Date.now() + 2 * this.#options.transactionTimeoutMs
+    let groups
+    for (;;) {
+      try {
+        groups = await this.#admin.listConsumerGroupOffsets({
+          groups: [
+            {
+              groupId: this.#options.applicationId,
+              topics: topics.map((name) => ({ name, partitionIndexes: [partition] })),
+            },
+          ],
+          requireStable: true,
+        })
+        break
+      } catch (error) {
+        if (!kafkaErrorIds(error).has('UNSTABLE_OFFSET_COMMIT') || Date.now() > deadline) throw error
+        await sleep(100)
+      }
+    }
     const starts = await this.#restoreConsumer.listOffsets({
       topics,
       partitions: Object.fromEntries(topics.map((t) => [t, [partition]])),
       timestamp: ListOffsetTimestamps.EARLIEST,
     })
-    return new Map(
-      topics.map((t) => {
-        const c = committed.get(t)?.[partition] ?? -1n
-        return [t, c >= 0n ? c : (starts.get(t)?.[partition] ?? 0n)]
-      }),
-    )
+    const committed = new Map<string, bigint>()
+    for (const t of topics) {
+      const c = groups[0]?.topics
+        .find((x) => x.name === t)
+        ?.partitions.find((x) => x.partitionIndex === partition)?.committedOffset
+      committed.set(t, c !== undefined && c >= 0n ? c : (starts.get(t)?.[partition] ?? 0n))
+    }
+    return committed
   }
 
   #running(): TaskEntry[] {
@@ -419,18 +462,25 @@ export class StreamRuntime extends EventEmitter {
     return n
   }
 
+  /** Processes buffered records, sharing the cycle's budget fairly between the running tasks. */
   async #processRecords(): Promise<number> {
     let processed = 0
-    const lastMessages = this.#lastMessages
-    for (const entry of this.#running()) {
-      const queue = this.#inbox.get(entry.partition) ?? []
-      while (queue.length > 0 && processed < this.#options.maxRecordsPerCycle && entry.state === 'running') {
-        const message = queue.shift() as Message
+    const running = this.#running()
+    const budget = this.#options.maxRecordsPerCycle - this.#uncommittedRecords
+    const perTask = Math.max(1, Math.ceil(budget / Math.max(1, running.length)))
+    for (const entry of running) {
+      const queue = this.#inbox.get(entry.partition)
+      if (queue === undefined || queue.length === 0) continue
+      for (const message of queue.splice(0, Math.min(perTask, budget - processed))) {
+        if (entry.state !== 'running') break
+        // Already processed and committed by a previous owner (see #committedOffsets).
+        if (message.offset < (entry.committed.get(message.topic) ?? 0n)) continue
         await entry.task.process(toRawRecord(message))
-        lastMessages.set(`${message.topic}\u0000${message.partition}`, message)
+        this.#lastMessages.set(`${message.topic}\u0000${message.partition}`, message)
         processed++
       }
     }
+    this.#uncommittedRecords += processed
     this.stats.recordsProcessed += processed
     return processed
   }
@@ -467,15 +517,17 @@ export class StreamRuntime extends EventEmitter {
     }
     const startedAt = performance.now()
     let transaction: Awaited<ReturnType<Producer['beginTransaction']>> | undefined
-    let changelogOffsets = new Map<string, bigint>()
+    const changelogOffsets = new Map<string, bigint>()
     try {
       // Why -1/-1: @platformatic/kafka 2.12.1 otherwise sends producerId 0 / epoch 0 in InitProducerId, which
       // the broker reads as "expected producer 0" (KIP-360) and answers PRODUCER_FENCED as soon as the
       // transactional id already has state, i.e. on every restart of an instance.
       transaction = await this.#producer.beginTransaction({ producerId: -1n, producerEpoch: -1 })
-      if (messages.length > 0) {
+      // Several sends of bounded size: the client writes one record batch per partition and send, and the
+      // broker refuses batches over max.message.bytes (1 MiB by default).
+      for (const chunk of chunksOfBytes(messages, MAX_SEND_BYTES)) {
         const result = await transaction.send({
-          messages: messages.map((m) => ({
+          messages: chunk.map((m) => ({
             topic: m.topic,
             partition: m.partition,
             key: m.key ?? undefined,
@@ -484,19 +536,23 @@ export class StreamRuntime extends EventEmitter {
             headers: m.headers === undefined ? undefined : new Map([...m.headers].map(([k, v]) => [Buffer.from(k), v])),
           })),
         })
-        changelogOffsets = lowerBoundOffsets(result.offsets ?? [])
+        for (const [key, offset] of lowerBoundOffsets(result.offsets ?? [])) {
+          if (offset > (changelogOffsets.get(key) ?? -1n)) changelogOffsets.set(key, offset)
+        }
       }
-      await transaction.addConsumer(this.#consumer)
+      const tx = transaction
+      await this.#bounded(tx.addConsumer(this.#consumer), 'AddOffsetsToTxn')
       const offsets = this.#offsetsToCommit(entries, generation)
       // Sequential on purpose: concurrent addOffset calls are coalesced by the client (dependencies.md §1.9).
-      for (const message of offsets) await transaction.addOffset(message)
-      await transaction.commit()
+      for (const message of offsets) await this.#bounded(tx.addOffset(message), 'TxnOffsetCommit')
+      await this.#bounded(tx.commit(), 'EndTxn')
     } catch (error) {
       await transaction?.abort().catch(() => {})
       await this.#aborted(error)
       return
     }
     this.#lastCommitAt = this.#options.clock.nowMs()
+    this.#uncommittedRecords = 0
     this.#abortStreak = 0
     this.stats.cyclesCommitted++
     for (const entry of entries) {
@@ -514,6 +570,26 @@ export class StreamRuntime extends EventEmitter {
       tasks: entries.length,
       durationMs: performance.now() - startedAt,
     })
+  }
+
+  /**
+   * Fails a transaction step that does not answer within the transaction timeout. Seen: after a process was
+   * frozen past its session, TxnOffsetCommit with the stale generation never answered; the abort path then
+   * replaces the producer and rejoins.
+   */
+  async #bounded<T>(step: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${what} did not complete within ${this.#options.transactionTimeoutMs} ms`)),
+        this.#options.transactionTimeoutMs,
+      )
+    })
+    try {
+      return await Promise.race([step, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** Real consumed offsets, plus one fencing offset when nothing was consumed (see the module header). */
@@ -534,9 +610,15 @@ export class StreamRuntime extends EventEmitter {
 
   async #aborted(error: unknown): Promise<void> {
     this.stats.cyclesAborted++
+    this.#uncommittedRecords = 0
     this.#lastMessages.clear()
     this.emit('aborted', error)
-    if (isFencing(error)) throw error
+    if (kafkaErrorIds(error).has('FENCED_INSTANCE_ID')) throw error
+    if (isFencing(error)) {
+      // The coordinator bumped our producer epoch (a transaction timed out while this process was frozen) or
+      // another producer took the id: treat all tasks as migrated, as Kafka Streams does, and rejoin.
+      this.#closeAllTasks()
+    }
     for (const entry of this.#running()) await entry.task.aborted()
     // A failed produce leaves the idempotent producer's sequence numbers ahead of the broker's: start a new
     // producer session (InitProducerId bumps the epoch), as the Java client does after an abortable error.
@@ -615,6 +697,27 @@ export class StreamRuntime extends EventEmitter {
     this.#notify()
     this.emit('error', this.#fatal)
   }
+}
+
+const MAX_SEND_BYTES = 512 * 1024
+
+function* chunksOfBytes<T extends { key: Buffer | null; value: Buffer | null }>(
+  items: T[],
+  maxBytes: number,
+): Generator<T[]> {
+  let chunk: T[] = []
+  let bytes = 0
+  for (const item of items) {
+    const size = (item.key?.length ?? 0) + (item.value?.length ?? 0) + 64
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      yield chunk
+      chunk = []
+      bytes = 0
+    }
+    chunk.push(item)
+    bytes += size
+  }
+  if (chunk.length > 0) yield chunk
 }
 
 function toRawRecord(message: Message): RawRecord {

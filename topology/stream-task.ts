@@ -60,6 +60,7 @@ interface ProcessorSlot {
 
 export class StreamTask {
   readonly partition: number
+  readonly partitionCount: number
   readonly #topology: Topology
   readonly #stores: TaskStores
   readonly #clock: Clock
@@ -74,12 +75,14 @@ export class StreamTask {
   constructor(options: {
     topology: Topology
     partition: number
+    partitionCount: number
     stores: TaskStores
     clock: Clock
     applicationId: string
   }) {
     this.#topology = options.topology
     this.partition = options.partition
+    this.partitionCount = options.partitionCount
     this.#stores = options.stores
     this.#clock = options.clock
     this.#applicationId = options.applicationId
@@ -247,6 +250,7 @@ export class StreamTask {
     return {
       applicationId: this.#applicationId,
       partition: this.partition,
+      partitionCount: this.partitionCount,
       clock: this.#clock,
       get recordMetadata() {
         return task.#metadata

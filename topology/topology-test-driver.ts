@@ -65,6 +65,7 @@ export class TopologyTestDriver {
       const task = new StreamTask({
         topology: this.#topology,
         partition: p,
+        partitionCount: this.#partitions,
         stores,
         clock: this.clock,
         applicationId: this.#applicationId,

@@ -1,0 +1,150 @@
+/**
+ * DefinitionValidator: checks every record of the definitions topic before the scheduler sees it, and forwards
+ * the valid ones (and tombstones) unchanged. An invalid definition throws a coded FlextaskError whose message
+ * starts with the field path (`schedule.cron: ...`); the task's dead-letter handler then writes the ORIGINAL
+ * record to the dead-letter topic with the mapped reason and the partition moves on.
+ *
+ * Checks: key = value.taskId; the key belongs to this partition (murmur2 of the UTF-8 taskId, the Java client's
+ * default partitioner; a producer using another partitioner is caught here, see etf1/kafka-message-scheduler#44);
+ * the schedule (ScheduleCalculator.validate); a known category; payload size (OVERSIZED) and JSON; sane retry,
+ * jitter, timeout and lateness numbers. Stateless; uses no time.
+ */
+import { ErrorCodes } from '../errors.ts'
+import type { TaskDefinition } from '../schemas/task-definition.ts'
+import type { Processor, ProcessorContext, StreamRecord } from '../topology/api.ts'
+import { ScheduleCalculator } from './schedule-calculator.ts'
+import { SchedulerErrorCodes, invalidField } from './scheduler-errors.ts'
+import type { SchedulerConfig } from './task-state.ts'
+
+const maxRetryAttempts = 100
+const maxDurationMs = 366 * 86_400_000
+
+/**
+ * The partition that owns a key: the topology injects the runtime's `partitionForKey` (Java murmur2), which
+ * processors may not import directly.
+ */
+export type OwnerPartition = (key: string, partitionCount: number) => number
+
+type Check = (definition: TaskDefinition) => [field: string, message: string] | null
+
+function isIntIn(value: unknown, min: number, max: number): boolean {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max
+}
+
+const retryChecks: Check[] = [
+  ({ retry }) =>
+    isIntIn(retry.maxAttempts, 1, maxRetryAttempts)
+      ? null
+      : ['retry.maxAttempts', `must be an integer from 1 to ${maxRetryAttempts}, got ${retry.maxAttempts}`],
+  ({ retry }) =>
+    isIntIn(retry.backoffBaseMs, 0, maxDurationMs)
+      ? null
+      : ['retry.backoffBaseMs', `must be an integer from 0 to ${maxDurationMs}, got ${retry.backoffBaseMs}`],
+  ({ retry }) =>
+    Number.isFinite(retry.backoffFactor) && retry.backoffFactor >= 1 && retry.backoffFactor <= 100
+      ? null
+      : ['retry.backoffFactor', `must be a number from 1 to 100, got ${retry.backoffFactor}`],
+  ({ retry }) =>
+    isIntIn(retry.backoffMaxMs, 0, maxDurationMs)
+      ? null
+      : ['retry.backoffMaxMs', `must be an integer from 0 to ${maxDurationMs}, got ${retry.backoffMaxMs}`],
+  ({ retry }) =>
+    Number.isFinite(retry.jitterRatio) && retry.jitterRatio >= 0 && retry.jitterRatio <= 1
+      ? null
+      : ['retry.jitterRatio', `must be a number from 0 to 1, got ${retry.jitterRatio}`],
+]
+
+const timingChecks: Check[] = [
+  ({ jitterMs }) =>
+    isIntIn(jitterMs, 0, maxDurationMs)
+      ? null
+      : ['jitterMs', `must be an integer from 0 to ${maxDurationMs}, got ${jitterMs}`],
+  ({ timeoutMs }) =>
+    timeoutMs === null || isIntIn(timeoutMs, 1, maxDurationMs)
+      ? null
+      : ['timeoutMs', `must be null or an integer from 1 to ${maxDurationMs}, got ${timeoutMs}`],
+  ({ maxLatenessMs }) =>
+    maxLatenessMs === null || isIntIn(maxLatenessMs, 0, Number.MAX_SAFE_INTEGER)
+      ? null
+      : ['maxLatenessMs', `must be null or a non-negative integer, got ${maxLatenessMs}`],
+  ({ createdAtMs }) =>
+    isIntIn(createdAtMs, 0, Number.MAX_SAFE_INTEGER)
+      ? null
+      : ['createdAtMs', `must be a non-negative integer epoch ms, got ${createdAtMs}`],
+  ({ priority }) => (Number.isSafeInteger(priority) ? null : ['priority', `must be an integer, got ${priority}`]),
+]
+
+export class DefinitionValidator implements Processor<string, TaskDefinition | null, string, TaskDefinition | null> {
+  readonly #config: SchedulerConfig
+  readonly #ownerPartition: OwnerPartition
+  #context!: ProcessorContext<string, TaskDefinition | null>
+
+  constructor(config: SchedulerConfig, ownerPartition: OwnerPartition) {
+    this.#config = config
+    this.#ownerPartition = ownerPartition
+  }
+
+  init(context: ProcessorContext<string, TaskDefinition | null>): void {
+    this.#context = context
+  }
+
+  process(record: StreamRecord<string, TaskDefinition | null>): void {
+    this.#checkPartition(record.key)
+    if (record.value !== null) this.#checkDefinition(record.key, record.value)
+    this.#context.forward(record)
+  }
+
+  #checkPartition(key: string | null): void {
+    if (typeof key !== 'string' || key === '') {
+      throw invalidField(SchedulerErrorCodes.definitionInvalid, 'taskId', 'the record key must be the taskId')
+    }
+    const { partition, partitionCount } = this.#context
+    const owner = this.#ownerPartition(key, partitionCount)
+    if (owner !== partition) {
+      throw invalidField(
+        ErrorCodes.wrongPartition,
+        'taskId',
+        `key ${JSON.stringify(key)} belongs to partition ${owner} of ${partitionCount} (murmur2 of the UTF-8 ` +
+          `taskId, the Java client's default partitioner) but arrived on partition ${partition}`,
+        key,
+      )
+    }
+  }
+
+  #checkDefinition(key: string, definition: TaskDefinition): void {
+    const fail = (field: string, message: string, code: string = SchedulerErrorCodes.definitionInvalid): never => {
+      throw invalidField(code, field, message, key)
+    }
+    if (definition.taskId !== key) fail('taskId', `must equal the record key ${JSON.stringify(key)}`)
+    const violation = ScheduleCalculator.validate(definition.schedule)
+    if (violation !== null) {
+      const message = violation.message.startsWith(`${violation.field} `)
+        ? violation.message.slice(violation.field.length + 1)
+        : violation.message
+      fail(violation.field, message, ErrorCodes.validation)
+    }
+    if (!this.#config.categories.includes(definition.category)) {
+      fail(
+        'category',
+        `must be one of ${this.#config.categories.join(', ')}, got ${JSON.stringify(definition.category)}`,
+      )
+    }
+    this.#checkPayload(definition.payload, fail)
+    for (const check of [...retryChecks, ...timingChecks]) {
+      const problem = check(definition)
+      if (problem !== null) fail(problem[0], problem[1])
+    }
+  }
+
+  #checkPayload(payload: string, fail: (field: string, message: string, code?: string) => never): void {
+    const bytes = Buffer.byteLength(payload, 'utf8')
+    if (bytes > this.#config.maxPayloadBytes) {
+      fail('payload', `is ${bytes} bytes, more than ${this.#config.maxPayloadBytes}`, SchedulerErrorCodes.oversized)
+    }
+    try {
+      JSON.parse(payload)
+    } catch (error) {
+      fail('payload', `must be JSON text (${error instanceof Error ? error.message : String(error)})`)
+    }
+  }
+}

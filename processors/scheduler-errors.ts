@@ -1,0 +1,47 @@
+/**
+ * The scheduler's error codes and how each maps to a dead-letter reason code. Processors throw a coded
+ * FlextaskError; the task's dead-letter handler writes the original record with the reason mapped here.
+ *
+ * The codes not (yet) in errors.ts live here: an oversized payload, an invalid definition field outside the
+ * schedule, an invalid command.
+ */
+import { ErrorCodes, FlextaskError } from '../errors.ts'
+
+export const SchedulerErrorCodes = {
+  definitionInvalid: 'FLEXTASK_DEFINITION_INVALID',
+  oversized: 'FLEXTASK_DEFINITION_OVERSIZED',
+  commandInvalid: 'FLEXTASK_COMMAND_INVALID',
+} as const
+
+/** Dead-letter reason codes the scheduler writes: DeadLetterReasons plus the open code INVALID_COMMAND. */
+export const SchedulerReasons = {
+  undecodable: 'UNDECODABLE',
+  unknownSchema: 'UNKNOWN_SCHEMA',
+  invalidDefinition: 'INVALID_DEFINITION',
+  wrongPartition: 'WRONG_PARTITION',
+  oversized: 'OVERSIZED',
+  invalidCommand: 'INVALID_COMMAND',
+  retriesExhausted: 'RETRIES_EXHAUSTED',
+  processingFailed: 'PROCESSING_FAILED',
+} as const
+
+const reasonByCode: Readonly<Record<string, string>> = {
+  [ErrorCodes.serdeDecode]: SchedulerReasons.undecodable,
+  [ErrorCodes.serdeUnknownSchema]: SchedulerReasons.unknownSchema,
+  [ErrorCodes.validation]: SchedulerReasons.invalidDefinition,
+  [SchedulerErrorCodes.definitionInvalid]: SchedulerReasons.invalidDefinition,
+  [ErrorCodes.wrongPartition]: SchedulerReasons.wrongPartition,
+  [SchedulerErrorCodes.oversized]: SchedulerReasons.oversized,
+  [SchedulerErrorCodes.commandInvalid]: SchedulerReasons.invalidCommand,
+}
+
+/** The dead-letter reason for an error thrown while decoding or processing a record. */
+export function reasonCodeFor(error: unknown): string {
+  const code = (error as { code?: unknown } | null | undefined)?.code
+  return (typeof code === 'string' ? reasonByCode[code] : undefined) ?? SchedulerReasons.processingFailed
+}
+
+/** An invalid input field; the message starts with the field path. */
+export function invalidField(code: string, field: string, message: string, taskId?: string): FlextaskError {
+  return new FlextaskError(code, `${field}: ${message}`, { context: { field, taskId } })
+}

@@ -1,0 +1,143 @@
+/**
+ * The scheduler topology, wired by name:
+ *
+ *   definitions-source ──▶ definition-validator ──┐
+ *   commands-source ──────────────────────────────┼──▶ task-scheduler ──▶ executions   (flextask.executions.<category>)
+ *   results-source ───────────────────────────────┘   [tasks, timers]  ├─▶ occurrences
+ *                                                                       ├─▶ results      (TIMED_OUT, DEAD)
+ *                                                                       └─▶ dead-letters (RETRIES_EXHAUSTED)
+ *   any record that fails to decode or validate ──▶ dead letter (the original bytes, with a reason code)
+ *
+ * Sources are co-partitioned by taskId; sinks write to the task's own partition. The only module of
+ * processors/ that touches the runtime beyond its API (builder, partitioner, serdes).
+ */
+import type { DeadLetter } from '../schemas/dead-letter.ts'
+import type { Occurrence } from '../schemas/occurrence.ts'
+import type { TaskCommand } from '../schemas/task-command.ts'
+import type { TaskDefinition } from '../schemas/task-definition.ts'
+import type { TaskExecution } from '../schemas/task-execution.ts'
+import type { TaskResult } from '../schemas/task-result.ts'
+import type { FailedRecord, Serde } from '../topology/api.ts'
+import { partitionForKey } from '../topology/partitioner.ts'
+import { jsonSerde, stringSerde } from '../topology/serdes.ts'
+import { TopologyBuilder, type Topology } from '../topology/topology-builder.ts'
+import { DefinitionValidator } from './definition-validator.ts'
+import { reasonCodeFor } from './scheduler-errors.ts'
+import { TaskScheduler } from './task-scheduler.ts'
+import {
+  SchedulerChildren,
+  StoreNames,
+  defaultSchedulerConfig,
+  type SchedulerConfig,
+  type TaskState,
+  type TimerEntry,
+} from './task-state.ts'
+
+export interface SchedulerTopics {
+  definitions: string
+  commands: string
+  results: string
+  /** The executions topic of a category, e.g. `flextask.executions.http`. */
+  executions: (category: string) => string
+  occurrences: string
+  deadLetter: string
+}
+
+/** Value serdes per record type (AvroSerde in the app; jsonSerde or AvroSerde over a stand-in registry in tests). */
+export interface SchedulerSerdes {
+  definition: Serde<TaskDefinition>
+  command: Serde<TaskCommand>
+  result: Serde<TaskResult>
+  execution: Serde<TaskExecution>
+  occurrence: Serde<Occurrence>
+  deadLetter: Serde<DeadLetter>
+}
+
+export interface SchedulerTopologyOptions {
+  topics: SchedulerTopics
+  serdes: SchedulerSerdes
+  /** `categories` is required; every other field has the default documented on SchedulerConfig. */
+  config: Partial<SchedulerConfig> & Pick<SchedulerConfig, 'categories'>
+}
+
+export function resolveSchedulerConfig(config: SchedulerTopologyOptions['config']): SchedulerConfig {
+  const resolved = { ...defaultSchedulerConfig, ...config }
+  for (const field of [
+    'maxPayloadBytes',
+    'maxFiresPerWake',
+    'maxCatchUpPerWake',
+    'maxOccurrencesPerCatchUp',
+  ] as const) {
+    const value = resolved[field]
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(`scheduler.${field} must be a positive integer, got ${value}`)
+    }
+  }
+  if (!Number.isSafeInteger(resolved.defaultMaxLatenessMs) || resolved.defaultMaxLatenessMs < 0) {
+    throw new RangeError(`scheduler.defaultMaxLatenessMs must be a non-negative integer`)
+  }
+  return resolved
+}
+
+function deadLetterRecord(failed: FailedRecord, serde: Serde<DeadLetter>): { key: Buffer | null; value: Buffer } {
+  const value: DeadLetter = {
+    sourceTopic: failed.topic,
+    sourcePartition: failed.partition,
+    sourceOffset: Number(failed.offset),
+    key: failed.key,
+    originalValue: failed.value,
+    reasonCode: failed.reasonCode,
+    message: failed.message,
+    failedAtMs: failed.failedAtMs,
+    taskId: failed.key?.toString('utf8') ?? null,
+    executionId: null,
+  }
+  return { key: failed.key, value: serde.serialize(value) }
+}
+
+export function buildSchedulerTopology(options: SchedulerTopologyOptions): Topology {
+  const { topics, serdes } = options
+  const config = resolveSchedulerConfig(options.config)
+  const inputs = { definitions: topics.definitions, commands: topics.commands, results: topics.results }
+  const key = stringSerde
+  return new TopologyBuilder()
+    .addSource('definitions-source', { topic: topics.definitions, keySerde: key, valueSerde: serdes.definition })
+    .addSource('commands-source', { topic: topics.commands, keySerde: key, valueSerde: serdes.command })
+    .addSource('results-source', { topic: topics.results, keySerde: key, valueSerde: serdes.result })
+    .addProcessor('definition-validator', () => new DefinitionValidator(config, partitionForKey), 'definitions-source')
+    .addProcessor(
+      'task-scheduler',
+      () => new TaskScheduler(config, inputs),
+      'definition-validator',
+      'commands-source',
+      'results-source',
+    )
+    .addStateStore({ name: StoreNames.tasks, valueSerde: jsonSerde<TaskState>() }, 'task-scheduler')
+    .addStateStore({ name: StoreNames.timers, valueSerde: jsonSerde<TimerEntry>() }, 'task-scheduler')
+    .addSink<string, TaskExecution>(
+      SchedulerChildren.executions,
+      { topic: (record) => topics.executions(record.value.category), keySerde: key, valueSerde: serdes.execution },
+      'task-scheduler',
+    )
+    .addSink(
+      SchedulerChildren.occurrences,
+      { topic: topics.occurrences, keySerde: key, valueSerde: serdes.occurrence },
+      'task-scheduler',
+    )
+    .addSink(
+      SchedulerChildren.results,
+      { topic: topics.results, keySerde: key, valueSerde: serdes.result },
+      'task-scheduler',
+    )
+    .addSink(
+      SchedulerChildren.deadLetters,
+      { topic: topics.deadLetter, keySerde: key, valueSerde: serdes.deadLetter },
+      'task-scheduler',
+    )
+    .setDeadLetter({
+      topic: topics.deadLetter,
+      toRecord: (failed) => deadLetterRecord(failed, serdes.deadLetter),
+      reasonCode: reasonCodeFor,
+    })
+    .build()
+}
