@@ -10,7 +10,7 @@
  * - ONE_SHOT: once at atMs. DELAY: once at createdAtMs + delayMs.
  * Every kind fires only in [startAtMs, endAtMs] (both inclusive). maxRuns is counted by the caller.
  *
- * DST rules (the product promise; docs/scheduling.md states them for users)
+ * DST rules (the product promise; the README section "Scheduling" states them for users)
  * a. A wall time that does not exist (spring-forward gap) fires once, at the first valid instant after the
  *    gap: `0 30 2 * * *` in America/New_York fires at 03:00 EDT on 2026-03-08, and every 15 minutes of the
  *    02:00 hour (`0 0-59/15 2 * * *`) fires once at 03:00, not four times. Several gap slots, and a real slot at the gap's end, collapse into that one
