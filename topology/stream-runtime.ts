@@ -219,8 +219,21 @@ export class StreamRuntime extends EventEmitter {
   /** Creates the changelog topics (checking co-partitioning), joins the group and starts the loop. */
   async start(): Promise<void> {
     await this.#ensureChangelogs()
+    await this.#fencePreviousSession()
     await this.#restartStream()
     this.#loop = this.#run().catch((error: unknown) => this.#fail(error))
+  }
+
+  /**
+   * Initialises the transactional producer before anything is restored: InitProducerId with our
+   * transactional id aborts a transaction our previous incarnation left open (kill -9 mid-cycle) at once,
+   * instead of after the coordinator's transaction timeout, which would otherwise hold the new owner's
+   * stable-offset wait (see #committedOffsets) for up to that long.
+   */
+  async #fencePreviousSession(): Promise<void> {
+    const transaction = await this.#producer.beginTransaction({ producerId: -1n, producerEpoch: -1 })
+    // Nothing was added to it: the broker refuses EndTxn for an empty transaction, so discard it locally.
+    await transaction.cancel()
   }
 
   /** Resolves once every assigned task is restored and running (or rejects after timeoutMs). */

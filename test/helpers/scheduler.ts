@@ -24,6 +24,7 @@ import { taskDefinitionSchema, type ScheduleSpec, type TaskDefinition } from '..
 import { taskExecutionSchema, type TaskExecution } from '../../schemas/task-execution.ts'
 import { schedulerApplicationId, type TopicNames } from '../../topics.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
+import type { Serde } from '../../topology/api.ts'
 import { kafkaBrokers, uniqueName, waitFor } from './kafka.ts'
 
 const noSchedule: ScheduleSpec = {
@@ -126,9 +127,7 @@ export interface BytesRecord {
  * Reads topics from the beginning with a read_committed consumer of a unique group, keeping each value's bytes,
  * until `close()`. (`collect()` of kafka.ts turns values into strings, which breaks Avro bodies.)
  */
-export async function collectBytes(
-  topics: string[],
-): Promise<{ records: BytesRecord[]; close: () => Promise<void> }> {
+export async function collectBytes(topics: string[]): Promise<{ records: BytesRecord[]; close: () => Promise<void> }> {
   const consumer = new Consumer({
     clientId: uniqueName('bytes-collector'),
     groupId: uniqueName('bytes-collector-group'),
@@ -162,7 +161,11 @@ export async function collectBytes(
 }
 
 /** Decodes the non-null values of `records` on `topic` with `serde`, in order. */
-export async function decodeAll<T>(serde: AvroSerde<T>, records: readonly BytesRecord[], topic: string): Promise<T[]> {
+export async function decodeAll<T>(
+  serde: Pick<Serde<T>, 'deserialize'>,
+  records: readonly BytesRecord[],
+  topic: string,
+): Promise<T[]> {
   const out: T[] = []
   for (const r of records) if (r.topic === topic && r.value !== undefined) out.push(await serde.deserialize(r.value))
   return out

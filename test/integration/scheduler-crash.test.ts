@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest'
 import type { Occurrence } from '../../schemas/occurrence.ts'
 import type { TaskDefinition } from '../../schemas/task-definition.ts'
 import type { TaskExecution } from '../../schemas/task-execution.ts'
@@ -101,88 +101,110 @@ function auditOccurrences(occurrences: readonly Occurrence[], definitions: reado
 }
 
 describe('the scheduler CLI under SIGKILL (child processes on the real broker)', () => {
-  it('fires each of 10k one-shots exactly once when the scheduler is SIGKILLed in the middle of the burst', {
-    timeout: 300_000,
-  }, async () => {
-    const prefix = uniqueName('crash')
-    const topics = topicNames(prefix)
-    const executionsTopic = topics.executions('http')
-    cleanups.push(() => deletePrefixTopics(admin, prefix))
-    const env = {
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: schemaRegistryUrl,
-      FLEXTASK_TOPIC_PREFIX: prefix,
-      FLEXTASK_PARTITIONS: String(partitions),
-      FLEXTASK_CATEGORIES: 'http',
-      FLEXTASK_INSTANCE_ID: 'crash-scheduler',
-      FLEXTASK_STATE_DIR: join(stateRoot, `${prefix}-a`),
-    }
-    const first = launch('first', env)
-    await first.running()
-
-    const serdes = await testSerdes(schemaRegistryUrl, topics)
-    const out = await collectBytes([executionsTopic, topics.occurrences])
-    cleanups.push(out.close)
-    const startAtMs = Date.now() + leadMs
-    // maxLatenessMs 10 min: a one-shot that comes due while no scheduler runs (or while a restarted one
-    // restores) is handled late; within maxLatenessMs it still fires as SCHEDULE, so every slot must fire
-    // once whatever the misfire policy (left at its default, FIRE_LAST).
-    const definitions = Array.from({ length: total }, (_, i) =>
-      taskDefinition(
-        `${prefix}-t${i}`,
-        { kind: 'ONE_SHOT', atMs: startAtMs + Math.floor((i * windowMs) / total) },
-        { maxLatenessMs: 600_000 },
-      ),
-    )
-    await produceDefinitions(producer, serdes.definition, topics.definitions, definitions, partitions, 1000)
-
-    // Crash 1: in the middle of the burst; the restart reuses the instance id (fences the old transactional
-    // producer, static membership) and the LevelDB state dir.
-    await waitFor('1000 executions', () => (countOn(out.records, executionsTopic) >= 1000 ? true : undefined), 60_000)
-    await killHard(first)
-    const atFirstKill = countOn(out.records, executionsTopic)
-    const second = launch('second', env)
-    await second.running()
-
-    // Crash 2: once the restarted scheduler fires again; the third one gets an empty state dir and must restore
-    // the tasks and timers stores from their changelogs before it fires anything.
-    await waitFor(
-      'the restarted scheduler to fire',
-      () => (countOn(out.records, executionsTopic) >= Math.min(total, atFirstKill + 1500) ? true : undefined),
-      90_000,
-    )
-    await killHard(second)
-    const atSecondKill = countOn(out.records, executionsTopic)
-    const third = launch('third', { ...env, FLEXTASK_STATE_DIR: join(stateRoot, `${prefix}-b`) })
-    await third.running()
-
-    await waitFor(
-      `${total} executions and occurrences`,
-      () =>
-        countOn(out.records, executionsTopic) >= total && countOn(out.records, topics.occurrences) >= total
-          ? true
-          : undefined,
-      120_000,
-    )
-    // Any duplicate would follow the burst: read on until the topics are quiet for 3 s.
-    let seen = -1
-    let quietSince = Date.now()
-    await waitFor('the output topics to be quiet', () => {
-      if (out.records.length !== seen) {
-        seen = out.records.length
-        quietSince = Date.now()
+  it(
+    'fires each of 10k one-shots exactly once when the scheduler is SIGKILLed in the middle of the burst',
+    {
+      timeout: 300_000,
+    },
+    async () => {
+      const prefix = uniqueName('crash')
+      const topics = topicNames(prefix)
+      const executionsTopic = topics.executions('http')
+      cleanups.push(() => deletePrefixTopics(admin, prefix))
+      const env = {
+        KAFKA_BROKERS: kafkaBrokers.join(','),
+        SCHEMA_REGISTRY_URL: schemaRegistryUrl,
+        FLEXTASK_TOPIC_PREFIX: prefix,
+        FLEXTASK_PARTITIONS: String(partitions),
+        FLEXTASK_CATEGORIES: 'http',
+        FLEXTASK_INSTANCE_ID: 'crash-scheduler',
+        FLEXTASK_STATE_DIR: join(stateRoot, `${prefix}-a`),
       }
-      return Date.now() - quietSince > 3000 ? true : undefined
-    })
-    console.log(
-      `scheduler-crash: executions seen at kill 1: ${atFirstKill}, at kill 2: ${atSecondKill}, final: ` +
-        `${countOn(out.records, executionsTopic)} executions, ${countOn(out.records, topics.occurrences)} occurrences`,
-    )
+      const startedAt = Date.now()
+      const timeline: string[] = []
+      onTestFailed(() => console.log(`timeline:\n  ${timeline.join('\n  ')}`))
+      let collected: readonly BytesRecord[] = []
+      const mark = (what: string): void => {
+        timeline.push(`+${Date.now() - startedAt} ms ${what} (${countOn(collected, executionsTopic)} executions)`)
+      }
+      const first = launch('first', env)
+      await first.running()
+      mark('first running')
 
-    const executions = await decodeAll(serdes.execution, out.records, executionsTopic)
-    const occurrences = await decodeAll(serdes.occurrence, out.records, topics.occurrences)
-    auditExecutions(executions, definitions)
-    auditOccurrences(occurrences, definitions)
-    expect(third.exited(), 'the last scheduler is still running').toBe(false)
-  })
+      const serdes = await testSerdes(schemaRegistryUrl, topics)
+      const out = await collectBytes([executionsTopic, topics.occurrences])
+      collected = out.records
+      cleanups.push(out.close)
+      const startAtMs = Date.now() + leadMs
+      // maxLatenessMs 10 min: a one-shot that comes due while no scheduler runs (or while a restarted one
+      // restores) is handled late; within maxLatenessMs it still fires as SCHEDULE, so every slot must fire
+      // once whatever the misfire policy (left at its default, FIRE_LAST).
+      const definitions = Array.from({ length: total }, (_, i) =>
+        taskDefinition(
+          `${prefix}-t${i}`,
+          { kind: 'ONE_SHOT', atMs: startAtMs + Math.floor((i * windowMs) / total) },
+          { maxLatenessMs: 600_000 },
+        ),
+      )
+      await produceDefinitions(producer, serdes.definition, topics.definitions, definitions, partitions, 1000)
+      mark(`definitions produced, first due in ${startAtMs - Date.now()} ms`)
+
+      // Crash 1: in the middle of the burst; the restart reuses the instance id (fences the old transactional
+      // producer, static membership) and the LevelDB state dir.
+      await waitFor('1000 executions', () => (countOn(out.records, executionsTopic) >= 1000 ? true : undefined), 60_000)
+      await killHard(first)
+      mark('first killed')
+      const atFirstKill = countOn(out.records, executionsTopic)
+      expect(atFirstKill, 'the first scheduler died before the burst was over').toBeLessThan(total)
+      const second = launch('second', env)
+      await second.running()
+      mark('second running')
+
+      // Crash 2: once the restarted scheduler fires again; the third one gets an empty state dir and must restore
+      // the tasks and timers stores from their changelogs before it fires anything.
+      await waitFor(
+        'the restarted scheduler to fire',
+        () => (countOn(out.records, executionsTopic) >= Math.min(total, atFirstKill + 1500) ? true : undefined),
+        90_000,
+      )
+      await killHard(second)
+      mark('second killed')
+      const atSecondKill = countOn(out.records, executionsTopic)
+      const third = launch('third', { ...env, FLEXTASK_STATE_DIR: join(stateRoot, `${prefix}-b`) })
+      await third.running()
+      mark('third running')
+
+      await waitFor(
+        `${total} executions and occurrences`,
+        () =>
+          countOn(out.records, executionsTopic) >= total && countOn(out.records, topics.occurrences) >= total
+            ? true
+            : undefined,
+        120_000,
+      )
+      mark('all executions and occurrences seen')
+      // Any duplicate would follow the burst: read on until the topics are quiet for 3 s.
+      let seen = -1
+      let quietSince = Date.now()
+      await waitFor('the output topics to be quiet', () => {
+        if (out.records.length !== seen) {
+          seen = out.records.length
+          quietSince = Date.now()
+        }
+        return Date.now() - quietSince > 3000 ? true : undefined
+      })
+      mark('quiet')
+      console.log(
+        `scheduler-crash: executions seen at kill 1: ${atFirstKill}, at kill 2: ${atSecondKill}, final: ` +
+          `${countOn(out.records, executionsTopic)} executions, ${countOn(out.records, topics.occurrences)} occurrences` +
+          `\n  ${timeline.join('\n  ')}`,
+      )
+
+      const executions = await decodeAll(serdes.execution, out.records, executionsTopic)
+      const occurrences = await decodeAll(serdes.occurrence, out.records, topics.occurrences)
+      auditExecutions(executions, definitions)
+      auditOccurrences(occurrences, definitions)
+      expect(third.exited(), 'the last scheduler is still running').toBe(false)
+    },
+  )
 })
