@@ -44,7 +44,6 @@ import {
   Producer,
 } from '@platformatic/kafka'
 import avro from 'avsc'
-// eslint-disable-next-line no-restricted-imports -- benchmarks run the composition root (see its header)
 import { createSerdes, ensureTopics, startScheduler, type SchedulerApp } from '../cli/scheduler-app.ts'
 import { resolveConfig } from '../config.ts'
 import type { SchedulerSerdes } from '../processors/scheduler-topology.ts'

@@ -188,6 +188,10 @@ export class StreamRuntime extends EventEmitter {
       idempotent: true,
       transactionalId: `${o.applicationId}-${o.instanceId}`,
       timeout: o.transactionTimeoutMs,
+      // The broker answers CONCURRENT_TRANSACTIONS to AddPartitionsToTxn right after a commit while it writes
+      // the markers; the client's default 1 s retry delay turned that into 1 s commit stalls.
+      retries: 10,
+      retryDelay: 20,
     })
   }
 

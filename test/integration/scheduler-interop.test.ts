@@ -10,7 +10,6 @@ import { join } from 'node:path'
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry'
 import { Kafka, logLevel, Partitioners, type Producer as KafkajsProducer } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-// eslint-disable-next-line no-restricted-imports -- the composition root starts the scheduler under test
 import { type SchedulerApp, startScheduler } from '../../cli/scheduler-app.ts'
 import { resolveConfig } from '../../config.ts'
 import type { TaskDefinition } from '../../schemas/task-definition.ts'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ensureTopics } from '../../cli/scheduler-app.ts' // eslint-disable-line no-restricted-imports -- testing the composition root's topic setup
+import { ensureTopics } from '../../cli/scheduler-app.ts'
 import { topicNames } from '../../topics.ts'
 import { kafkaBrokers, testAdmin, uniqueName } from '../helpers/kafka.ts'
 
