@@ -49,6 +49,7 @@ import { resolveConfig } from '../config.ts'
 import type { SchedulerSerdes } from '../processors/scheduler-topology.ts'
 import type { SchedulerConfig } from '../processors/task-state.ts'
 import type { TaskDefinition } from '../schemas/task-definition.ts'
+import { buildTaskDefinition } from '../schemas/task-definition-builder.ts'
 import { taskExecutionSchema, type TaskExecution } from '../schemas/task-execution.ts'
 import { schedulerApplicationId, topicNames, type TopicNames } from '../topics.ts'
 import type { Clock } from '../topology/api.ts'
@@ -375,38 +376,13 @@ async function until<T>(
 }
 
 function bulkDefinition(taskId: string, atMs: number, createdAtMs: number): TaskDefinition {
-  return {
+  return buildTaskDefinition({
     taskId,
-    name: taskId,
     category: CATEGORY,
     type: 'HealthCheck',
-    payload: '{}',
-    schedule: {
-      kind: 'ONE_SHOT',
-      cron: null,
-      timezone: 'UTC',
-      everyMs: null,
-      atMs,
-      delayMs: null,
-      startAtMs: null,
-      endAtMs: null,
-      phaseMs: 0,
-      maxRuns: null,
-    },
-    priority: 0,
-    misfirePolicy: 'FIRE_LAST',
-    maxLatenessMs: null,
-    overlapPolicy: 'ALLOW_ALL',
-    jitterMs: 0,
-    timeoutMs: null,
-    retry: { maxAttempts: 1, backoffBaseMs: 1000, backoffFactor: 2, backoffMaxMs: 300_000, jitterRatio: 0 },
-    paused: false,
-    labels: {},
-    tenant: null,
     createdAtMs,
-    updatedAtMs: createdAtMs,
-    version: 1,
-  }
+    schedule: { kind: 'ONE_SHOT', atMs },
+  })
 }
 
 /** Produces `count` definitions built by `build`, PRODUCE_BATCH_RECORDS per send; returns the bytes sent. */

@@ -80,12 +80,15 @@ export interface CollectedRecord {
   offset: bigint
   key: string | undefined
   value: string | undefined
+  /** The value's bytes, for binary (Avro) values that `value` would mangle; undefined when `value` is. */
+  raw: Buffer | undefined
   timestampMs: number
 }
 
 /**
  * Reads topics from the beginning with a read_committed consumer of a unique group, collecting every
- * record until `close()`. Register cleanup with the returned close in afterAll/finally.
+ * record (value as a string and as bytes) until `close()`. Register cleanup with the returned close in
+ * afterAll/finally.
  */
 export async function collect(topics: string[]): Promise<{ records: CollectedRecord[]; close: () => Promise<void> }> {
   const consumer = new Consumer({
@@ -103,12 +106,14 @@ export async function collect(topics: string[]): Promise<{ records: CollectedRec
   })
   const records: CollectedRecord[] = []
   stream.on('data', (m: Message) => {
+    const raw = m.value === null || m.value === undefined || m.value.length === 0 ? undefined : m.value
     records.push({
       topic: m.topic,
       partition: m.partition,
       offset: m.offset,
       key: m.key?.toString(),
-      value: m.value === null || m.value === undefined || m.value.length === 0 ? undefined : m.value.toString(),
+      value: raw?.toString(),
+      raw,
       timestampMs: Number(m.timestamp),
     })
   })

@@ -1,44 +1,24 @@
 /**
  * Real-broker helpers for scheduler suites: TaskDefinition builders, producing definitions with the Avro
- * serde to the partition that owns the taskId (Java murmur2, as the contract requires), a read_committed
- * collector that keeps the raw bytes (Avro values are binary), decoding, the scheduler CLI as a child
- * process, and deleting every topic of a topic prefix.
+ * serde to the partition that owns the taskId (Java murmur2, as the contract requires), decoding the raw value
+ * bytes of `collect()` (kafka.ts), the scheduler CLI as a child process, and deleting every topic of a topic
+ * prefix.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import {
-  type Admin,
-  Consumer,
-  FetchIsolationLevels,
-  type Message,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
-  type Producer,
-} from '@platformatic/kafka'
+import type { Admin, Producer } from '@platformatic/kafka'
 import { onTestFailed } from 'vitest'
 import { AvroSerde } from '../../schemas/avro-serde.ts'
 import { deadLetterSchema, type DeadLetter } from '../../schemas/dead-letter.ts'
 import { occurrenceSchema, type Occurrence } from '../../schemas/occurrence.ts'
 import { RegistryClient } from '../../schemas/registry-client.ts'
 import { taskDefinitionSchema, type ScheduleSpec, type TaskDefinition } from '../../schemas/task-definition.ts'
+import { buildTaskDefinition, emptySchedule } from '../../schemas/task-definition-builder.ts'
 import { taskExecutionSchema, type TaskExecution } from '../../schemas/task-execution.ts'
 import { schedulerApplicationId, type TopicNames } from '../../topics.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
 import type { Serde } from '../../topology/api.ts'
-import { kafkaBrokers, uniqueName, waitFor } from './kafka.ts'
-
-const noSchedule: ScheduleSpec = {
-  kind: 'ONE_SHOT',
-  cron: null,
-  timezone: 'UTC',
-  everyMs: null,
-  atMs: null,
-  delayMs: null,
-  startAtMs: null,
-  endAtMs: null,
-  phaseMs: 0,
-  maxRuns: null,
-}
+import { type CollectedRecord, waitFor } from './kafka.ts'
 
 /** A valid definition (category http, no retry, no jitter) with the given schedule fields; now = createdAtMs. */
 export function taskDefinition(
@@ -46,29 +26,15 @@ export function taskDefinition(
   schedule: Partial<ScheduleSpec>,
   overrides: Partial<TaskDefinition> = {},
 ): TaskDefinition {
-  const createdAtMs = overrides.createdAtMs ?? Date.now()
-  return {
+  return buildTaskDefinition({
     taskId,
     name: taskId,
     category: 'http',
     type: 'HealthCheck',
-    payload: '{}',
-    schedule: { ...noSchedule, ...schedule },
-    priority: 0,
-    misfirePolicy: 'FIRE_LAST',
-    maxLatenessMs: null,
-    overlapPolicy: 'ALLOW_ALL',
-    jitterMs: 0,
-    timeoutMs: null,
-    retry: { maxAttempts: 1, backoffBaseMs: 1000, backoffFactor: 2, backoffMaxMs: 300_000, jitterRatio: 0 },
-    paused: false,
-    labels: {},
-    tenant: null,
-    createdAtMs,
-    updatedAtMs: createdAtMs,
-    version: 1,
+    createdAtMs: overrides.createdAtMs ?? Date.now(),
     ...overrides,
-  }
+    schedule: overrides.schedule ?? { ...emptySchedule, ...schedule },
+  })
 }
 
 /** The serdes a test needs on a topic prefix, with the subjects the scheduler uses (TopicNameStrategy). */
@@ -115,59 +81,14 @@ export async function produceDefinitions(
   }
 }
 
-export interface BytesRecord {
-  topic: string
-  partition: number
-  offset: bigint
-  key: string | undefined
-  value: Buffer | undefined
-}
-
-/**
- * Reads topics from the beginning with a read_committed consumer of a unique group, keeping each value's bytes,
- * until `close()`. (`collect()` of kafka.ts turns values into strings, which breaks Avro bodies.)
- */
-export async function collectBytes(topics: string[]): Promise<{ records: BytesRecord[]; close: () => Promise<void> }> {
-  const consumer = new Consumer({
-    clientId: uniqueName('bytes-collector'),
-    groupId: uniqueName('bytes-collector-group'),
-    bootstrapBrokers: kafkaBrokers,
-    autocommit: false,
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-    maxWaitTime: 200,
-  })
-  const stream = await consumer.consume({
-    topics,
-    mode: MessagesStreamModes.EARLIEST,
-    fallbackMode: MessagesStreamFallbackModes.EARLIEST,
-  })
-  const records: BytesRecord[] = []
-  stream.on('data', (m: Message) => {
-    records.push({
-      topic: m.topic,
-      partition: m.partition,
-      offset: m.offset,
-      key: m.key?.toString('utf8'),
-      value: m.value === null || m.value === undefined || m.value.length === 0 ? undefined : m.value,
-    })
-  })
-  return {
-    records,
-    close: async () => {
-      await stream.close().catch(() => {})
-      await consumer.close(true).catch(() => {})
-    },
-  }
-}
-
-/** Decodes the non-null values of `records` on `topic` with `serde`, in order. */
+/** Decodes the non-null values (`raw` bytes) of `records` on `topic` with `serde`, in order. */
 export async function decodeAll<T>(
   serde: Pick<Serde<T>, 'deserialize'>,
-  records: readonly BytesRecord[],
+  records: readonly CollectedRecord[],
   topic: string,
 ): Promise<T[]> {
   const out: T[] = []
-  for (const r of records) if (r.topic === topic && r.value !== undefined) out.push(await serde.deserialize(r.value))
+  for (const r of records) if (r.topic === topic && r.raw !== undefined) out.push(await serde.deserialize(r.raw))
   return out
 }
 

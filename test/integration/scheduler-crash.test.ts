@@ -13,10 +13,16 @@ import type { TaskDefinition } from '../../schemas/task-definition.ts'
 import type { TaskExecution } from '../../schemas/task-execution.ts'
 import { topicNames } from '../../topics.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
-import { kafkaBrokers, testAdmin, testProducer, uniqueName, waitFor } from '../helpers/kafka.ts'
 import {
-  type BytesRecord,
-  collectBytes,
+  type CollectedRecord,
+  collect,
+  kafkaBrokers,
+  testAdmin,
+  testProducer,
+  uniqueName,
+  waitFor,
+} from '../helpers/kafka.ts'
+import {
   decodeAll,
   deletePrefixTopics,
   killHard,
@@ -50,7 +56,7 @@ function launch(name: string, env: Record<string, string>): SchedulerChild {
   return scheduler
 }
 
-function countOn(records: readonly BytesRecord[], topic: string): number {
+function countOn(records: readonly CollectedRecord[], topic: string): number {
   let n = 0
   for (const r of records) if (r.topic === topic) n++
   return n
@@ -123,7 +129,7 @@ describe('the scheduler CLI under SIGKILL (child processes on the real broker)',
       const startedAt = Date.now()
       const timeline: string[] = []
       onTestFailed(() => console.log(`timeline:\n  ${timeline.join('\n  ')}`))
-      let collected: readonly BytesRecord[] = []
+      let collected: readonly CollectedRecord[] = []
       const mark = (what: string): void => {
         timeline.push(`+${Date.now() - startedAt} ms ${what} (${countOn(collected, executionsTopic)} executions)`)
       }
@@ -132,7 +138,7 @@ describe('the scheduler CLI under SIGKILL (child processes on the real broker)',
       mark('first running')
 
       const serdes = await testSerdes(schemaRegistryUrl, topics)
-      const out = await collectBytes([executionsTopic, topics.occurrences])
+      const out = await collect([executionsTopic, topics.occurrences])
       collected = out.records
       cleanups.push(out.close)
       const startAtMs = Date.now() + leadMs

@@ -16,8 +16,8 @@ import type { TaskDefinition } from '../../schemas/task-definition.ts'
 import { topicNames } from '../../topics.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
-import { kafkaBrokers, testAdmin, uniqueName, waitFor } from '../helpers/kafka.ts'
-import { type BytesRecord, collectBytes, decodeAll, deletePrefixTopics, taskDefinition } from '../helpers/scheduler.ts'
+import { type CollectedRecord, collect, kafkaBrokers, testAdmin, uniqueName, waitFor } from '../helpers/kafka.ts'
+import { decodeAll, deletePrefixTopics, taskDefinition } from '../helpers/scheduler.ts'
 
 const partitions = 3
 const prefix = uniqueName('interop')
@@ -27,7 +27,7 @@ const stateDir = mkdtempSync(join(tmpdir(), 'flextask-scheduler-interop-'))
 const { admin } = testAdmin()
 const cleanups: (() => Promise<unknown>)[] = []
 let app: SchedulerApp
-let out: { records: BytesRecord[]; close: () => Promise<void> }
+let out: { records: CollectedRecord[]; close: () => Promise<void> }
 let producer: KafkajsProducer
 let registry: SchemaRegistry
 
@@ -46,7 +46,7 @@ beforeAll(async () => {
   )
   cleanups.push(() => app.close())
   await app.runtime.waitUntilRunning()
-  out = await collectBytes([topics.executions('http'), topics.deadLetter])
+  out = await collect([topics.executions('http'), topics.deadLetter])
   cleanups.push(out.close)
   const kafka = new Kafka({ clientId: uniqueName('other-system'), brokers: kafkaBrokers, logLevel: logLevel.ERROR })
   // kafkajs 2's default partitioner is the Java client's murmur2 one; naming it only silences its warning.

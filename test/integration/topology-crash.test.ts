@@ -54,6 +54,18 @@ function launch(options: Record<string, unknown>): Instance {
   }
 }
 
+/** Waits until both instances own partitions and together own all 6. */
+async function bothSharePartitions(a: Instance, b: Instance): Promise<void> {
+  await waitFor(
+    'both instances share the partitions',
+    () =>
+      a.partitions().length > 0 && b.partitions().length > 0 && a.partitions().length + b.partitions().length === 6
+        ? true
+        : undefined,
+    60_000,
+  )
+}
+
 /** Per key, the counts seen must be exactly 1..n: no duplicate, no gap. */
 function auditCounts(records: CollectedRecord[], expected: Map<string, number>): void {
   const seen = new Map<string, number[]>()
@@ -95,14 +107,7 @@ describe('StreamRuntime under crashes (child processes on the real broker)', () 
     cleanups.push(out.close)
     const a = launch({ ...base, instanceId: 'a', stateDir: join(stateRoot, 'a') })
     const b = launch({ ...base, instanceId: 'b', stateDir: join(stateRoot, 'b') })
-    await waitFor(
-      'both instances share the partitions',
-      () =>
-        a.partitions().length > 0 && b.partitions().length > 0 && a.partitions().length + b.partitions().length === 6
-          ? true
-          : undefined,
-      60_000,
-    )
+    await bothSharePartitions(a, b)
     const expected = new Map<string, number>()
     let sent = 0
     for (let i = 0; i < 30; i++) {
@@ -126,14 +131,7 @@ describe('StreamRuntime under crashes (child processes on the real broker)', () 
     const withTicks = { ...base, tickPeriodMs: 500 }
     const a = launch({ ...withTicks, instanceId: 'a', stateDir: join(stateRoot, 'za') })
     const b = launch({ ...withTicks, instanceId: 'b', stateDir: join(stateRoot, 'zb') })
-    await waitFor(
-      'both instances share the partitions',
-      () =>
-        a.partitions().length > 0 && b.partitions().length > 0 && a.partitions().length + b.partitions().length === 6
-          ? true
-          : undefined,
-      60_000,
-    )
+    await bothSharePartitions(a, b)
     const expected = new Map<string, number>()
     await produceKeys(input, 0, 200, expected)
     await waitFor('200 counts', () =>

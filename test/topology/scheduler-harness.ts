@@ -7,6 +7,7 @@ import { deadLetterSchema, type DeadLetter } from '../../schemas/dead-letter.ts'
 import { occurrenceSchema, type Occurrence } from '../../schemas/occurrence.ts'
 import { taskCommandSchema, type CommandKind, type TaskCommand } from '../../schemas/task-command.ts'
 import { taskDefinitionSchema, type ScheduleSpec, type TaskDefinition } from '../../schemas/task-definition.ts'
+import { buildTaskDefinition, emptySchedule } from '../../schemas/task-definition-builder.ts'
 import { taskExecutionSchema, type TaskExecution } from '../../schemas/task-execution.ts'
 import { taskResultSchema, type ResultStatus, type TaskResult } from '../../schemas/task-result.ts'
 import {
@@ -47,47 +48,20 @@ export async function avroSerdes(): Promise<SchedulerSerdes> {
   return serdes
 }
 
-const noSchedule: ScheduleSpec = {
-  kind: 'ONE_SHOT',
-  cron: null,
-  timezone: 'UTC',
-  everyMs: null,
-  atMs: null,
-  delayMs: null,
-  startAtMs: null,
-  endAtMs: null,
-  phaseMs: 0,
-  maxRuns: null,
-}
-
 export function definition(
   taskId: string,
   schedule: Partial<ScheduleSpec>,
   overrides: Partial<TaskDefinition> = {},
 ): TaskDefinition {
-  const createdAtMs = overrides.createdAtMs ?? startMs
-  return {
+  return buildTaskDefinition({
     taskId,
     name: taskId,
     category: 'http',
     type: 'HealthCheck',
-    payload: '{}',
-    schedule: { ...noSchedule, ...schedule },
-    priority: 0,
-    misfirePolicy: 'FIRE_LAST',
-    maxLatenessMs: null,
-    overlapPolicy: 'ALLOW_ALL',
-    jitterMs: 0,
-    timeoutMs: null,
-    retry: { maxAttempts: 1, backoffBaseMs: 1000, backoffFactor: 2, backoffMaxMs: 300_000, jitterRatio: 0 },
-    paused: false,
-    labels: {},
-    tenant: null,
-    createdAtMs,
-    updatedAtMs: createdAtMs,
-    version: 1,
+    createdAtMs: overrides.createdAtMs ?? startMs,
     ...overrides,
-  }
+    schedule: overrides.schedule ?? { ...emptySchedule, ...schedule },
+  })
 }
 
 export class SchedulerHarness {

@@ -16,6 +16,7 @@ import {
   taskDefinitionVersions,
   type TaskDefinition,
 } from '../../../schemas/task-definition.ts'
+import { emptySchedule } from '../../../schemas/task-definition-builder.ts'
 import { ExecutionTriggers, taskExecutionVersions, type TaskExecution } from '../../../schemas/task-execution.ts'
 import { ResultStatuses, taskResultVersions, type TaskResult } from '../../../schemas/task-result.ts'
 
@@ -56,18 +57,7 @@ export const taskDefinitionFull: TaskDefinition = {
 
 export const taskDefinitionSparse: TaskDefinition = {
   ...taskDefinitionFull,
-  schedule: {
-    kind: 'ONE_SHOT',
-    cron: null,
-    timezone: 'UTC',
-    everyMs: null,
-    atMs: null,
-    delayMs: null,
-    startAtMs: null,
-    endAtMs: null,
-    phaseMs: 0,
-    maxRuns: null,
-  },
+  schedule: { ...emptySchedule },
   maxLatenessMs: null,
   timeoutMs: null,
   labels: {},
