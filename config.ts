@@ -7,9 +7,9 @@ import { resolve } from 'node:path'
 import { ErrorCodes, FlextaskError } from './errors.ts'
 
 export interface FlextaskConfig {
-  /** KAFKA_BROKERS, comma-separated host:port. @default 127.0.0.1:9092 */
+  /** KAFKA_BROKERS, comma-separated host:port. @default 127.0.0.1:<KAFKA_PORT or 9092> (the local broker) */
   kafkaBrokers: string[]
-  /** SCHEMA_REGISTRY_URL, a Confluent-compatible registry. @default http://127.0.0.1:8081/apis/ccompat/v7 (local Apicurio) */
+  /** SCHEMA_REGISTRY_URL, a Confluent-compatible registry. @default http://127.0.0.1:<REGISTRY_PORT or 8081>/apis/ccompat/v7 (local Apicurio) */
   schemaRegistryUrl: string
   /** DATABASE_URL. @default postgres://postgres@127.0.0.1:5432/flextask */
   databaseUrl: string
@@ -33,8 +33,8 @@ export const defaultCategories = ['http', 'email', 'internal', 'kubernetes', 'el
 
 export function resolveConfig(env: NodeJS.ProcessEnv = process.env): FlextaskConfig {
   return {
-    kafkaBrokers: list(env.KAFKA_BROKERS, ['127.0.0.1:9092']),
-    schemaRegistryUrl: env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
+    kafkaBrokers: list(env.KAFKA_BROKERS, [`127.0.0.1:${env.KAFKA_PORT ?? 9092}`]),
+    schemaRegistryUrl: env.SCHEMA_REGISTRY_URL ?? `http://127.0.0.1:${env.REGISTRY_PORT ?? 8081}/apis/ccompat/v7`,
     databaseUrl: env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/flextask',
     topicPrefix: env.FLEXTASK_TOPIC_PREFIX ?? 'flextask',
     partitions: positiveInt('FLEXTASK_PARTITIONS', env.FLEXTASK_PARTITIONS, 6),
