@@ -33,28 +33,9 @@
 import { Cron } from 'croner'
 import { ErrorCodes, FlextaskError } from '../errors.ts'
 
-/** Mirrors the Avro `Schedule` record. */
-export interface ScheduleSpec {
-  kind: 'CRON' | 'INTERVAL' | 'ONE_SHOT' | 'DELAY'
-  /** 5 or 6 fields (leading seconds); 5-field patterns mean second 0. */
-  cron: string | null
-  /** IANA zone the cron pattern is read in; 'UTC' by default. */
-  timezone: string
-  /** INTERVAL period in ms, 1000 ms to 366 days. */
-  everyMs: number | null
-  /** ONE_SHOT instant, UTC epoch ms. */
-  atMs: number | null
-  /** DELAY: fires once at createdAtMs + delayMs. */
-  delayMs: number | null
-  /** No occurrence before this (inclusive); the INTERVAL anchor, createdAtMs when null. */
-  startAtMs: number | null
-  /** No occurrence after this (inclusive). */
-  endAtMs: number | null
-  /** INTERVAL offset added to the anchor, in [0, everyMs). */
-  phaseMs: number
-  /** At most this many runs; enforced by the caller, which counts runs. */
-  maxRuns: number | null
-}
+import type { ScheduleSpec } from '../schemas/task-definition.ts'
+
+export type { ScheduleSpec }
 
 export const ScheduleKinds = { cron: 'CRON', interval: 'INTERVAL', oneShot: 'ONE_SHOT', delay: 'DELAY' } as const
 export type ScheduleKind = (typeof ScheduleKinds)[keyof typeof ScheduleKinds]
