@@ -10,6 +10,7 @@ import { ErrorCodes, FlextaskError } from '../../errors.ts'
 import { AvroSerde } from '../../schemas/avro-serde.ts'
 import type { RecordSchema } from '../../schemas/load-avsc.ts'
 import { RegistryClient } from '../../schemas/registry-client.ts'
+import { emptySchedule } from '../../schemas/task-definition-builder.ts'
 import { taskDefinitionSchema, type TaskDefinition } from '../../schemas/task-definition.ts'
 import { taskResultSchema, type TaskResult } from '../../schemas/task-result.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
@@ -23,18 +24,7 @@ const definition: TaskDefinition = {
   category: 'email',
   type: 'request',
   payload: '{"to":"ops@example.test"}',
-  schedule: {
-    kind: 'CRON',
-    cron: '0 0 2 * * *',
-    timezone: 'America/New_York',
-    everyMs: null,
-    atMs: null,
-    delayMs: null,
-    startAtMs: null,
-    endAtMs: null,
-    phaseMs: 0,
-    maxRuns: null,
-  },
+  schedule: { ...emptySchedule, kind: 'CRON', cron: '0 0 2 * * *', timezone: 'America/New_York' },
   priority: 1,
   misfirePolicy: 'SKIP',
   maxLatenessMs: 60_000,

@@ -2,22 +2,12 @@ import { Cron } from 'croner'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ScheduleCalculator, type ScheduleSpec } from '../../../processors/schedule-calculator.ts'
 
+import { emptySchedule } from '../../../schemas/task-definition-builder.ts'
+
 const { occurrenceAfter, occurrencesBetween, validate } = ScheduleCalculator
 
 function spec(overrides: Partial<ScheduleSpec>): ScheduleSpec {
-  return {
-    kind: 'CRON',
-    cron: null,
-    timezone: 'UTC',
-    everyMs: null,
-    atMs: null,
-    delayMs: null,
-    startAtMs: null,
-    endAtMs: null,
-    phaseMs: 0,
-    maxRuns: null,
-    ...overrides,
-  }
+  return { ...emptySchedule, kind: 'CRON', ...overrides }
 }
 
 const cron = (pattern: string, timezone = 'UTC', extra: Partial<ScheduleSpec> = {}) =>
