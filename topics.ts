@@ -7,6 +7,7 @@ export interface TopicNames {
   definitions: string
   commands: string
   results: string
+  logs: string
   occurrences: string
   deadLetter: string
   executions: (category: string) => string
@@ -17,6 +18,7 @@ export function topicNames(prefix = 'flextask'): TopicNames {
     definitions: `${prefix}.task-definitions`,
     commands: `${prefix}.task-commands`,
     results: `${prefix}.task-results`,
+    logs: `${prefix}.task-logs`,
     occurrences: `${prefix}.task-occurrences`,
     deadLetter: `${prefix}.dead-letter`,
     executions: (category) => `${prefix}.executions.${category}`,
@@ -26,4 +28,14 @@ export function topicNames(prefix = 'flextask'): TopicNames {
 /** The scheduler's consumer group and changelog prefix. */
 export function schedulerApplicationId(prefix = 'flextask'): string {
   return `${prefix}-scheduler`
+}
+
+/** The consumer group of the workers of one category (ARCHITECTURE.md: a consumer group per category). */
+export function workerGroupId(category: string, prefix = 'flextask'): string {
+  return `${prefix}-workers-${category}`
+}
+
+/** The Postgres sink's consumer group. */
+export function sinkGroupId(prefix = 'flextask'): string {
+  return `${prefix}-sink`
 }

@@ -19,6 +19,7 @@ import {
 import { emptySchedule } from '../../../schemas/task-definition-builder.ts'
 import { ExecutionTriggers, taskExecutionVersions, type TaskExecution } from '../../../schemas/task-execution.ts'
 import { ResultStatuses, taskResultVersions, type TaskResult } from '../../../schemas/task-result.ts'
+import { LogLevels, taskLogVersions, type TaskLog } from '../../../schemas/task-log.ts'
 
 const atMs = Date.UTC(2026, 0, 15, 9, 30)
 
@@ -139,6 +140,18 @@ function nulled<T extends object>(value: T, fields: (keyof T)[]): T {
   return { ...value, ...Object.fromEntries(fields.map((field) => [field, null])) }
 }
 
+export const taskLogFull: TaskLog = {
+  executionId: 'health-eu-1:1768469400000',
+  taskId: 'health-eu-1',
+  attempt: 2,
+  seq: 0,
+  level: 'WARN',
+  message: 'upstream answered 503, retrying',
+  fields: '{"status":503}',
+  loggedAtMs: atMs + 250,
+  workerId: 'worker-a',
+}
+
 export const schemaCases: SchemaCase[] = [
   {
     name: 'TaskDefinition',
@@ -181,5 +194,12 @@ export const schemaCases: SchemaCase[] = [
     full: occurrenceFull,
     sparse: nulled(occurrenceFull, ['executionId', 'reason']),
     enums: { OccurrenceOutcome: OccurrenceOutcomes },
+  },
+  {
+    name: 'TaskLog',
+    versions: taskLogVersions,
+    full: taskLogFull,
+    sparse: nulled(taskLogFull, ['fields', 'workerId']),
+    enums: { LogLevel: LogLevels },
   },
 ]
