@@ -28,6 +28,7 @@ import type { TaskResult } from '../schemas/task-result.ts'
 import type { TopicNames } from '../topics.ts'
 import type { ApiServer } from './api-server.ts'
 import { Type } from 'typebox'
+import { Problem } from './api-schemas.ts'
 import { ApiErrorCodes, apiError } from './problems.ts'
 import type { ReadModel } from './read-model.ts'
 import { redactPayloadText } from './redact.ts'
@@ -293,14 +294,26 @@ interface EventsQueryValue {
 }
 
 export function registerLiveEvents(api: ApiServer, source: LiveEventSource, log: Logger): void {
-  api.get(
-    '/api/events',
-    {
-      websocket: true,
-      config: { scope: 'read' },
-      schema: { tags: ['events'], summary: 'Live events over WebSocket', querystring: EventsQuery },
+  api.route({
+    method: 'GET',
+    url: '/api/events',
+    config: { scope: 'read' },
+    schema: {
+      tags: ['events'],
+      summary:
+        'Live events over WebSocket (upgrade required). Messages: {type:"ready", resume}, then ' +
+        '{type:"event", kind: fire|result|occurrence|deadLetter, taskId, category, tenant, topic, partition, offset, data, resume}',
+      querystring: EventsQuery,
+      response: { 426: Problem },
     },
-    (rawSocket, request) => {
+    handler: (_request, reply) => {
+      void reply.header('upgrade', 'websocket')
+      throw apiError(
+        ApiErrorCodes.upgradeRequired,
+        'connect with a WebSocket client (or use /api/events/stream for SSE)',
+      )
+    },
+    wsHandler: (rawSocket, request) => {
       const socket = rawSocket as unknown as EventSocket
       const { taskId, category, tenant, resume } = request.query as EventsQueryValue
       let from: Positions
@@ -327,7 +340,7 @@ export function registerLiveEvents(api: ApiServer, source: LiveEventSource, log:
         () => undefined,
       )
     },
-  )
+  })
 
   api.get(
     '/api/events/stream',

@@ -23,6 +23,7 @@ export const ApiErrorCodes = {
   versionMismatch: 'FLEXTASK_API_VERSION_MISMATCH',
   bodyTooLarge: 'FLEXTASK_API_BODY_TOO_LARGE',
   unsupportedMediaType: 'FLEXTASK_API_UNSUPPORTED_MEDIA_TYPE',
+  upgradeRequired: 'FLEXTASK_API_UPGRADE_REQUIRED',
   rateLimited: 'FLEXTASK_API_RATE_LIMITED',
   projectionBehind: 'FLEXTASK_API_PROJECTION_BEHIND',
   unavailable: 'FLEXTASK_API_UNAVAILABLE',
@@ -60,6 +61,7 @@ export const problemRegistry: Readonly<Record<string, ProblemType>> = {
     title: 'Unsupported media type',
     slug: 'unsupported-media-type',
   },
+  [ApiErrorCodes.upgradeRequired]: { status: 426, title: 'Upgrade required', slug: 'upgrade-required' },
   [ApiErrorCodes.rateLimited]: { status: 429, title: 'Too many requests', slug: 'rate-limited' },
   [ApiErrorCodes.internal]: { status: 500, title: 'Internal error', slug: 'internal' },
   [ApiErrorCodes.projectionBehind]: { status: 503, title: 'Read model behind', slug: 'projection-behind' },
@@ -100,7 +102,12 @@ const fastifyCodes: Readonly<Record<string, string>> = {
 interface FastifyValidationError {
   instancePath?: string
   message?: string
-  params?: { missingProperty?: string; additionalProperty?: string }
+  params?: {
+    missingProperty?: string
+    additionalProperty?: string
+    requiredProperties?: string[]
+    additionalProperties?: string[]
+  }
 }
 
 /** The problem for any thrown value; unknown failures become 500 without leaking their message. */
@@ -138,7 +145,9 @@ function validationField(
 ): { path: string; message: string } | undefined {
   if (entry === undefined) return undefined
   const segments = (entry.instancePath ?? '').split('/').filter(Boolean)
-  const named = entry.params?.missingProperty ?? entry.params?.additionalProperty
+  const p = entry.params
+  const named =
+    p?.missingProperty ?? p?.additionalProperty ?? p?.requiredProperties?.[0] ?? p?.additionalProperties?.[0]
   if (named !== undefined) segments.push(named)
   const path = segments.length > 0 ? segments.join('.') : (context ?? 'body')
   return { path, message: entry.message ?? 'is invalid' }

@@ -284,8 +284,13 @@ export function registerTaskRoutes(api: ApiServer, ctx: RouteContext): void {
   api.post(
     '/api/tasks/:id/trigger',
     {
-      ...commandSchema('Fire the task now (TRIGGER_NOW)'),
-      schema: { ...commandSchema('').schema, summary: 'Fire the task now (TRIGGER_NOW)', body: undefined },
+      config: { scope: 'write' },
+      schema: {
+        tags,
+        summary: 'Fire the task now (TRIGGER_NOW); no body',
+        params: TaskParams,
+        response: { 202: CommandAnswer, ...writeProblems },
+      },
     },
     async (request, reply) => {
       const task = await existingTask(request.params.id)
