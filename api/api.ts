@@ -1,51 +1,37 @@
 /**
- * The API component: `createApi(deps)` returns a Component that serves the REST API, OpenAPI docs and live events.
- * Writes go to Kafka through one idempotent producer; reads come from the sink's Postgres projection. `start()`
- * resolves once it listens; `address` then tells where.
+ * The API component: `createApi(deps)` returns a Component that serves the REST API, OpenAPI docs (/docs) and live
+ * events on `api.port`. Writes go to Kafka through one idempotent producer (acks = all); reads come from the sink's
+ * Postgres projection. `start()` resolves once it listens (`url` then says where); it fails when the definitions
+ * topic does not exist yet (start the scheduler, or `flextask topics create`, first).
  */
-import { Admin, Producer } from '@platformatic/kafka'
-import type pg from 'pg'
+import { readFileSync } from 'node:fs'
+import type { Producer } from '@platformatic/kafka'
 import type { Component, Health } from '../component.ts'
+import { postgresClientOptions, type ResolvedConfig } from '../config.ts'
 import { ErrorCodes, FlextaskError, coerceError } from '../errors.ts'
+import type { KafkaClientFactory } from '../kafka-clients.ts'
 import type { Logger } from '../logger.ts'
-import type { AvroSerde } from '../schemas/avro-serde.ts'
-import type { DeadLetter } from '../schemas/dead-letter.ts'
-import type { Occurrence } from '../schemas/occurrence.ts'
-import type { TaskCommand } from '../schemas/task-command.ts'
-import type { TaskDefinition } from '../schemas/task-definition.ts'
-import type { TaskExecution } from '../schemas/task-execution.ts'
-import type { TaskResult } from '../schemas/task-result.ts'
-import type { TopicNames } from '../topics.ts'
+import type { SerdeRegistry } from '../schemas/serde-registry.ts'
+import { sinkGroupId, topicNames } from '../topics.ts'
+import type { Clock } from '../topology/api.ts'
+import { systemClock } from '../topology/clocks.ts'
+import { parseApiKeys, type ApiKey } from './api-keys.ts'
 import type { ApiOptions } from './api-options.ts'
 import { buildApiServer, type ApiServer } from './api-server.ts'
 import { KafkaLiveEvents } from './live-events.ts'
 import { PostgresReadModel } from './postgres-read-model.ts'
 import { KafkaTaskWriter } from './task-writer.ts'
 
-export interface ApiSerdes {
-  definition: AvroSerde<TaskDefinition>
-  command: AvroSerde<TaskCommand>
-  execution: AvroSerde<TaskExecution>
-  result: AvroSerde<TaskResult>
-  occurrence: AvroSerde<Occurrence>
-  deadLetter: AvroSerde<DeadLetter>
-}
-
-export interface ApiComponentDeps {
-  options: ApiOptions
-  bootstrapBrokers: string[]
-  topics: TopicNames
-  /** Registered serdes (their init() is called again at start; it is idempotent). */
-  serdes: ApiSerdes
-  /** The projection's database. */
-  database: pg.PoolConfig
-  /** The sink's consumer group (sink_offsets.consumer_group). */
-  projectionGroupId: string
+/** What the API needs from its process (host/flextask-process.ts ProcessDeps has it). */
+export interface ApiDeps {
+  config: ResolvedConfig
   logger: Logger
+  kafka: KafkaClientFactory
+  serdes: SerdeRegistry
+  clock?: Clock
   metrics?: { render(): Promise<{ contentType: string; body: string }> }
-  /** Health of other parts for /health/ready. */
-  readiness?: () => Promise<Record<string, Health>> | Record<string, Health>
-  instanceId: string
+  /** Health of the other components of the process, for /health/ready. */
+  health?: () => Record<string, Health>
 }
 
 export interface ApiComponent extends Component {
@@ -53,8 +39,45 @@ export interface ApiComponent extends Component {
   readonly url: string
 }
 
-export function createApi(deps: ApiComponentDeps): ApiComponent {
+/** The API options of a resolved config (reads the keys file). Errors name the variable. */
+export function apiOptionsFrom(config: ResolvedConfig): ApiOptions {
+  const { api } = config
+  const keys: ApiKey[] = []
+  if (api.keys !== null) keys.push(...parseApiKeys(api.keys, 'FLEXTASK_API_KEYS'))
+  if (api.keysFile !== null) {
+    let text: string
+    try {
+      text = readFileSync(api.keysFile, 'utf8')
+    } catch (error) {
+      throw new FlextaskError(
+        ErrorCodes.config,
+        `FLEXTASK_API_KEYS_FILE: cannot read ${api.keysFile}: ${(error as Error).message}`,
+      )
+    }
+    keys.push(...parseApiKeys(text, `FLEXTASK_API_KEYS_FILE ${api.keysFile}`))
+  }
+  return {
+    host: api.host,
+    port: api.port,
+    apiKeys: keys,
+    rateLimitPerMinute: api.rateLimitPerMinute,
+    corsOrigins: (api.corsOrigins ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    bodyLimitBytes: api.bodyLimitBytes,
+    readYourWritesTimeoutMs: api.waitTimeoutMs,
+    categories: config.topics.categories,
+    maxPayloadBytes: config.scheduler.maxPayloadBytes,
+  }
+}
+
+export function createApi(deps: ApiDeps): ApiComponent {
+  const { config } = deps
   const log = deps.logger.child({ component: 'api' })
+  const options = apiOptionsFrom(config)
+  const topics = topicNames(config.topics.prefix)
+  const clock = deps.clock ?? systemClock
   let server: ApiServer | undefined
   let producer: Producer | undefined
   let readModel: PostgresReadModel | undefined
@@ -75,40 +98,45 @@ export function createApi(deps: ApiComponentDeps): ApiComponent {
     },
     async start() {
       try {
-        for (const serde of Object.values(deps.serdes) as AvroSerde<unknown>[]) await serde.init()
-        const partitions = await partitionCount(deps.bootstrapBrokers, deps.topics.definitions)
-        producer = new Producer({
-          clientId: `${deps.instanceId}-api`,
-          bootstrapBrokers: deps.bootstrapBrokers,
+        if (options.apiKeys.length === 0)
+          log.warn('no API key configured (FLEXTASK_API_KEYS): every /api route answers 401')
+        await deps.serdes.init()
+        const partitions = await partitionCount(deps.kafka, topics.definitions)
+        producer = deps.kafka.producer({
+          clientId: `${config.runtime.instanceId}-api`,
           idempotent: true,
           acks: -1,
           retries: 10,
           retryDelay: 100,
         })
-        readModel = new PostgresReadModel(deps.database, { projectionGroupId: deps.projectionGroupId })
-        const writer = new KafkaTaskWriter({ producer, topics: deps.topics, serdes: deps.serdes, partitions })
+        readModel = new PostgresReadModel(postgresClientOptions(config.database), {
+          projectionGroupId: sinkGroupId(config.topics.prefix),
+        })
+        const writer = new KafkaTaskWriter({ producer, topics, serdes: deps.serdes, partitions })
         const liveEvents = new KafkaLiveEvents({
-          bootstrapBrokers: deps.bootstrapBrokers,
-          topics: deps.topics,
-          categories: deps.options.categories,
+          kafka: deps.kafka,
+          topics,
+          categories: config.topics.categories,
           serdes: deps.serdes,
           readModel,
           logger: log,
         })
+        const self = (): Record<string, Health> => ({ ...(deps.health?.() ?? {}) })
         server = await buildApiServer({
-          options: deps.options,
+          options,
           readModel,
           writer,
-          topics: deps.topics,
+          topics,
           logger: log,
           liveEvents,
+          nowMs: () => clock.nowMs(),
+          readiness: self,
           ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
-          ...(deps.readiness === undefined ? {} : { readiness: deps.readiness }),
         })
-        const address = await server.listen({ host: deps.options.host, port: deps.options.port })
+        const address = await server.listen({ host: options.host, port: options.port })
         url = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1')
         state = 'serving'
-        log.info({ url }, 'api listening')
+        log.info({ url, docs: `${url}/docs` }, 'api listening')
       } catch (error) {
         await release()
         throw coerceError(error, ErrorCodes.unknown)
@@ -131,15 +159,23 @@ export function createApi(deps: ApiComponentDeps): ApiComponent {
   }
 }
 
-async function partitionCount(bootstrapBrokers: string[], topic: string): Promise<number> {
-  const admin = new Admin({ clientId: 'flextask-api-admin', bootstrapBrokers })
+async function partitionCount(kafka: KafkaClientFactory, topic: string): Promise<number> {
+  const admin = kafka.admin('flextask-api-admin')
   try {
-    const metadata = await admin.metadata({ topics: [topic] })
+    const metadata = await admin.metadata({ topics: [topic] }).catch((error: unknown) => {
+      throw new FlextaskError(
+        ErrorCodes.topicsMismatch,
+        `topic ${topic} is not readable: ${coerceError(error).message}`,
+        {
+          cause: error,
+        },
+      )
+    })
     const count = metadata.topics.get(topic)?.partitionsCount
     if (count === undefined || count < 1) {
       throw new FlextaskError(
         ErrorCodes.topicsMismatch,
-        `topic ${topic} does not exist: start the scheduler (or flextask topics create) first`,
+        `topic ${topic} does not exist: start the scheduler (or run flextask topics create) first`,
       )
     }
     return count

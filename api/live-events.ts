@@ -13,12 +13,12 @@
  */
 import { randomUUID } from 'node:crypto'
 import {
-  Consumer,
   FetchIsolationLevels,
   type Message,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
 } from '@platformatic/kafka'
+import type { KafkaClientFactory } from '../kafka-clients.ts'
 import type { Logger } from '../logger.ts'
 import type { AvroSerde } from '../schemas/avro-serde.ts'
 import type { DeadLetter } from '../schemas/dead-letter.ts'
@@ -94,7 +94,7 @@ export function decodePositions(token: string): Positions {
 }
 
 export interface KafkaLiveEventsDeps {
-  bootstrapBrokers: string[]
+  kafka: Pick<KafkaClientFactory, 'consumer'>
   topics: TopicNames
   categories: string[]
   serdes: {
@@ -121,10 +121,9 @@ export class KafkaLiveEvents implements LiveEventSource {
   }
 
   subscribe(from: Positions, onEvent: (event: LiveEvent) => void, onError: (error: Error) => void): LiveSubscription {
-    const consumer = new Consumer({
+    const consumer = this.#deps.kafka.consumer({
       clientId: `flextask-api-events-${randomUUID().slice(0, 8)}`,
       groupId: `flextask-api-events-${randomUUID()}`,
-      bootstrapBrokers: this.#deps.bootstrapBrokers,
       autocommit: false,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
       maxWaitTime: 200,

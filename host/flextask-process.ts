@@ -7,6 +7,7 @@
  * below (order = start order: what it consumes starts before it), and a command in cli/flextask.ts if it can run
  * alone.
  */
+import { createApi } from '../api/api.ts'
 import type { Component } from '../component.ts'
 import type { ResolvedConfig } from '../config.ts'
 import { createKafkaClientFactory, type KafkaClientFactory } from '../kafka-clients.ts'
@@ -33,6 +34,7 @@ export interface ProcessDeps {
 /** Every component, in dependency order (workers, the sink and the API add theirs here). */
 export const componentFactories = {
   scheduler: (deps: ProcessDeps): Component => createScheduler(deps),
+  api: (deps: ProcessDeps): Component => createApi(deps),
 } satisfies Record<string, (deps: ProcessDeps) => Component>
 
 export type ComponentName = keyof typeof componentFactories
