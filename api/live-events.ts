@@ -344,7 +344,7 @@ export function registerLiveEvents(api: ApiServer, source: LiveEventSource, log:
   api.get(
     '/api/events/stream',
     {
-      sse: true,
+      sse: 'only',
       config: { scope: 'read' },
       schema: {
         tags: ['events'],
