@@ -120,7 +120,10 @@ export function toProblem(error: unknown, instance?: string): Problem {
     return build(mapped, detail, instance, field?.path)
   }
   const coded = coerceError(error, ApiErrorCodes.internal)
-  if (problemRegistry[coded.code] === undefined) return build(ApiErrorCodes.internal, 'internal error', instance)
+  // Unknown failures (a database error, a bug) never leak their message: the server log has it.
+  if (problemRegistry[coded.code] === undefined || coded.code === ApiErrorCodes.internal) {
+    return build(ApiErrorCodes.internal, 'internal error', instance)
+  }
   const field = typeof coded.context.field === 'string' ? coded.context.field : undefined
   return build(coded.code, coded.message, instance, field)
 }

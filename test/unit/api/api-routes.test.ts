@@ -552,3 +552,24 @@ describe('health', () => {
     expect((await app.inject({ url: '/health/live' })).statusCode).toBe(200)
   })
 })
+
+describe('internal errors', () => {
+  it('answers 500 without leaking the cause', async () => {
+    const { app, store } = await setup()
+    store.getTask = () => Promise.reject(new Error('relation "tasks" does not exist'))
+    const res = await app.inject({ url: '/api/tasks/x', headers: auth('read') })
+    expect(res.statusCode).toBe(500)
+    expect(res.json()).toMatchObject({ code: 'FLEXTASK_API_INTERNAL', detail: 'internal error' })
+    expect(res.body).not.toContain('relation')
+  })
+
+  it('answers 503 when Kafka does not take a write', async () => {
+    const { app, store } = await setup()
+    const { FlextaskError } = await import('../../../errors.ts')
+    store.putDefinition = () =>
+      Promise.reject(new FlextaskError('FLEXTASK_API_UNAVAILABLE', 'Kafka did not accept the write: timeout'))
+    const res = await create(app, task('k'))
+    expect(res.statusCode).toBe(503)
+    expect(res.json().code).toBe('FLEXTASK_API_UNAVAILABLE')
+  })
+})
