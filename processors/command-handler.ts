@@ -16,7 +16,7 @@ import { endExecution, startExecution, startRetry } from './execution-lifecycle.
 import type { SchedulerCore } from './scheduler-core.ts'
 import { SchedulerErrorCodes, invalidField } from './scheduler-errors.ts'
 import { pause, resume, scheduleNext } from './schedule-driver.ts'
-import { executionIdFor, newTaskState, type TaskState } from './task-state.ts'
+import { executionIdFor, manualExecutionIdFor, newTaskState, type TaskState } from './task-state.ts'
 
 export function applyDefinition(core: SchedulerCore, taskId: string, definition: TaskDefinition | null): void {
   const state = core.load(taskId)
@@ -52,11 +52,9 @@ export function applyCommand(core: SchedulerCore, taskId: string, command: TaskC
   if (command.taskId !== taskId) throw invalidCommand(command, 'taskId', `must equal the record key ${taskId}`)
   if (state === undefined) throw invalidCommand(command, 'taskId', `no task ${JSON.stringify(taskId)} exists`)
   switch (command.kind) {
-    case 'TRIGGER_NOW': {
-      const nowMs = core.nowMs()
-      startExecution(core, state, nowMs, 'MANUAL', nowMs, `manual: ${command.requestedBy ?? 'unknown'}`)
+    case 'TRIGGER_NOW':
+      triggerNow(core, state, command)
       break
-    }
     case 'PAUSE':
       pause(core, state)
       break
@@ -73,6 +71,20 @@ export function applyCommand(core: SchedulerCore, taskId: string, command: TaskC
       throw invalidCommand(command, 'kind', `${command.kind} is not a command kind this scheduler knows`)
   }
   core.save(state)
+}
+
+/** A manual run, `<taskId>:manual:<commandId>`: never a slot's id; the same command again is a duplicate. */
+function triggerNow(core: SchedulerCore, state: TaskState, command: TaskCommand): void {
+  if (command.commandId === '') throw invalidCommand(command, 'commandId', 'must be a non-empty id, unique per command')
+  const taskId = state.definition.taskId
+  const executionId = manualExecutionIdFor(taskId, command.commandId)
+  const nowMs = core.nowMs()
+  if (state.ended[executionId] !== undefined) {
+    core.occurrence(taskId, nowMs, 'SKIPPED', `duplicate: command ${command.commandId} already ran`, executionId)
+    return
+  }
+  const reason = `manual: ${command.requestedBy ?? 'unknown'}`
+  startExecution(core, state, nowMs, 'MANUAL', nowMs, reason, executionId)
 }
 
 function retryExecution(core: SchedulerCore, state: TaskState, command: TaskCommand): void {
