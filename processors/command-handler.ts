@@ -67,7 +67,7 @@ export function applyCommand(core: SchedulerCore, taskId: string, command: TaskC
     case 'CANCEL_EXECUTION':
       cancelExecution(core, state, command)
       break
-    default:
+    case 'UNKNOWN':
       throw invalidCommand(command, 'kind', `${command.kind} is not a command kind this scheduler knows`)
   }
   core.save(state)

@@ -6,11 +6,11 @@
  *
  * Checks: key = value.taskId; the key belongs to this partition (murmur2 of the UTF-8 taskId, the Java client's
  * default partitioner; a producer using another partitioner is caught here, see etf1/kafka-message-scheduler#44);
- * the schedule (ScheduleCalculator.validate); a known category; payload size (OVERSIZED) and JSON; sane retry,
- * jitter, timeout and lateness numbers. Stateless; uses no time.
+ * the schedule (ScheduleCalculator.validate); a known category; known misfire and overlap policies; payload
+ * size (OVERSIZED) and JSON; sane retry, jitter, timeout and lateness numbers. Stateless; uses no time.
  */
 import { ErrorCodes } from '../errors.ts'
-import type { TaskDefinition } from '../schemas/task-definition.ts'
+import { MisfirePolicies, OverlapPolicies, type TaskDefinition } from '../schemas/task-definition.ts'
 import type { Processor, ProcessorContext, StreamRecord } from '../topology/api.ts'
 import { ScheduleCalculator } from './schedule-calculator.ts'
 import { SchedulerErrorCodes, invalidField } from './scheduler-errors.ts'
@@ -52,6 +52,18 @@ const retryChecks: Check[] = [
     Number.isFinite(retry.jitterRatio) && retry.jitterRatio >= 0 && retry.jitterRatio <= 1
       ? null
       : ['retry.jitterRatio', `must be a number from 0 to 1, got ${retry.jitterRatio}`],
+]
+
+/** Closed sets: Avro decoding maps an unknown symbol to the enum's default, but a value built in code may not. */
+const policyChecks: Check[] = [
+  ({ misfirePolicy }) =>
+    (MisfirePolicies as readonly string[]).includes(misfirePolicy)
+      ? null
+      : ['misfirePolicy', `must be one of ${MisfirePolicies.join(', ')}, got ${JSON.stringify(misfirePolicy)}`],
+  ({ overlapPolicy }) =>
+    (OverlapPolicies as readonly string[]).includes(overlapPolicy)
+      ? null
+      : ['overlapPolicy', `must be one of ${OverlapPolicies.join(', ')}, got ${JSON.stringify(overlapPolicy)}`],
 ]
 
 const timingChecks: Check[] = [
@@ -130,7 +142,7 @@ export class DefinitionValidator implements Processor<string, TaskDefinition | n
       )
     }
     this.#checkPayload(definition.payload, fail)
-    for (const check of [...retryChecks, ...timingChecks]) {
+    for (const check of [...policyChecks, ...retryChecks, ...timingChecks]) {
       const problem = check(definition)
       if (problem !== null) fail(problem[0], problem[1])
     }
