@@ -8,7 +8,8 @@
  *   `paused` pauses or resumes (re-enable) exactly like the commands.
  * - Delete (tombstone): the task state and every timer of it are removed; later results are ignored.
  * - A command for an unknown task, an UNKNOWN kind or an execution the command does not apply to throws
- *   FLEXTASK_COMMAND_INVALID: the record is dead-lettered (INVALID_COMMAND).
+ *   FLEXTASK_COMMAND_INVALID: the record is dead-lettered (INVALID_COMMAND). A command on a partition its key
+ *   does not belong to is caught before (TaskScheduler: WRONG_PARTITION), so "no task" means no task.
  */
 import type { TaskCommand } from '../schemas/task-command.ts'
 import type { TaskDefinition } from '../schemas/task-definition.ts'

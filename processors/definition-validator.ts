@@ -27,6 +27,29 @@ export type OwnerPartition = (key: string, partitionCount: number) => number
 
 type Check = (definition: TaskDefinition) => [field: string, message: string] | null
 
+/**
+ * Throws FLEXTASK_WRONG_PARTITION (dead letter WRONG_PARTITION) when the key belongs to another partition. Used
+ * for definitions here and for commands by the TaskScheduler: a command on the wrong partition would otherwise
+ * look like one for a task that does not exist.
+ */
+export function checkOwnerPartition(
+  key: string,
+  context: Pick<ProcessorContext, 'partition' | 'partitionCount'>,
+  ownerPartition: OwnerPartition,
+): void {
+  const { partition, partitionCount } = context
+  const owner = ownerPartition(key, partitionCount)
+  if (owner !== partition) {
+    throw invalidField(
+      ErrorCodes.wrongPartition,
+      'taskId',
+      `key ${JSON.stringify(key)} belongs to partition ${owner} of ${partitionCount} (murmur2 of the UTF-8 ` +
+        `taskId, the Java client's default partitioner) but arrived on partition ${partition}`,
+      key,
+    )
+  }
+}
+
 function isIntIn(value: unknown, min: number, max: number): boolean {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max
 }
@@ -110,17 +133,7 @@ export class DefinitionValidator implements Processor<string, TaskDefinition | n
     if (typeof key !== 'string' || key === '') {
       throw invalidField(SchedulerErrorCodes.definitionInvalid, 'taskId', 'the record key must be the taskId')
     }
-    const { partition, partitionCount } = this.#context
-    const owner = this.#ownerPartition(key, partitionCount)
-    if (owner !== partition) {
-      throw invalidField(
-        ErrorCodes.wrongPartition,
-        'taskId',
-        `key ${JSON.stringify(key)} belongs to partition ${owner} of ${partitionCount} (murmur2 of the UTF-8 ` +
-          `taskId, the Java client's default partitioner) but arrived on partition ${partition}`,
-        key,
-      )
-    }
+    checkOwnerPartition(key, this.#context, this.#ownerPartition)
   }
 
   #checkDefinition(key: string, definition: TaskDefinition): void {

@@ -206,6 +206,30 @@ describe('bad input is dead-lettered with a reason and the partition keeps worki
     expect(dead!.message).toMatch(/^taskId: .*belongs to partition/)
   })
 
+  it('dead-letters a command on the wrong partition as WRONG_PARTITION, not as a command for no task', async () => {
+    const h = await SchedulerHarness.create({ partitions: 4 })
+    const owner = partitionForKey('task-c', 4)
+    const wrong = (owner + 1) % 4
+    await h.define(definition('task-c', atOneMinute))
+    const pause = {
+      commandId: 'p',
+      taskId: 'task-c',
+      kind: 'PAUSE' as const,
+      executionId: null,
+      requestedAtMs: 0,
+      requestedBy: null,
+    }
+    await h.driver.pipeInput(topics.commands, 'task-c', pause, { partition: wrong })
+    const [dead, ...rest] = await h.deadLetters()
+    expect(rest).toEqual([])
+    expect(dead).toMatchObject({ reasonCode: 'WRONG_PARTITION', sourceTopic: topics.commands, sourcePartition: wrong })
+    expect(dead!.message).toMatch(
+      new RegExp(`^taskId: key "task-c" belongs to partition ${owner} of 4 .* partition ${wrong}$`),
+    )
+    await h.advance(minute)
+    expect(await h.executions()).toHaveLength(1) // the task on its own partition was not paused
+  })
+
   it('dead-letters undecodable bytes as UNDECODABLE', async () => {
     const h = await SchedulerHarness.create()
     await h.driver.pipeRaw(topics.definitions, Buffer.from('k'), Buffer.from('not avro at all'))
