@@ -73,10 +73,11 @@ export function registerTaskRoutes(api: ApiServer, ctx: RouteContext): void {
       requestedAtMs: ctx.nowMs(),
       requestedBy: by === undefined ? null : `api-key:${by}`,
     })
+    // A manual run's execution id derives from the command (README, Commands): tell the caller which it is.
     return {
       commandId,
       kind,
-      executionId,
+      executionId: kind === 'TRIGGER_NOW' ? `${taskId}:manual:${commandId}` : executionId,
       position: { ...position, token: `${position.partition}:${position.offset}` },
     }
   }

@@ -376,12 +376,14 @@ describe('changing tasks', () => {
     await create(app, task('tr'))
     const res = await app.inject({ method: 'POST', url: '/api/tasks/tr/trigger', headers: auth('write') })
     expect(res.statusCode).toBe(202)
+    const commandId = res.json().commands[0].commandId as string
     expect(res.json().commands[0]).toMatchObject({
       kind: 'TRIGGER_NOW',
-      executionId: null,
+      executionId: `tr:manual:${commandId}`,
       position: { topic: 't.task-commands' },
     })
     expect(store.commands[0]).toMatchObject({
+      executionId: null,
       taskId: 'tr',
       kind: 'TRIGGER_NOW',
       requestedAtMs: now,
