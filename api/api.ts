@@ -127,7 +127,7 @@ export function createApi(deps: ApiDeps): ApiComponent {
           readModel,
           writer,
           topics,
-          logger: log,
+          logger: deps.logger,
           liveEvents,
           nowMs: () => clock.nowMs(),
           readiness: self,

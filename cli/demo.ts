@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { MessagesStreamFallbackModes, MessagesStreamModes, type Message } from '@platformatic/kafka'
 import pg from 'pg'
 import { postgresClientOptions, resolveConfig } from '../config.ts'
+import { startDemoApi } from '../api/api-demo.ts'
 import { createProcessDeps } from '../host/flextask-process.ts'
 import { createLogger } from '../logger.ts'
 import { createScheduler } from '../scheduler/scheduler.ts'
@@ -44,6 +45,9 @@ console.log(
 const app = createScheduler(deps)
 await app.start()
 console.log('scheduler: running; every partition restored\n')
+const demoApi = await startDemoApi(deps)
+for (const line of demoApi.lines) console.log(line)
+console.log('')
 
 const consumer = deps.kafka.consumer({
   clientId: 'flextask-demo-reader',
@@ -168,6 +172,7 @@ async function stop(): Promise<void> {
   await stream.close().catch(() => {})
   await consumer.close(true).catch(() => {})
   await producer.close().catch(() => {})
+  await demoApi.api.close()
   await app.close()
   const admin = deps.kafka.admin('flextask-demo-cleanup')
   const all = await admin.listTopics()
