@@ -197,6 +197,7 @@ export class KafkaLiveEvents implements LiveEventSource {
       return { ...base, kind: 'deadLetter', taskId: d.taskId, ...info, data: { ...d } }
     }
     const e = await serdes.execution.deserialize(message.value)
+    this.#taskInfo.set(e.taskId, { category: e.category, tenant: e.tenant, atMs: performance.now() })
     const { payload, ...rest } = e
     return {
       ...base,
