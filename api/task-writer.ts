@@ -39,8 +39,22 @@ export interface KafkaTaskWriterDeps {
   partitions: number
 }
 
+interface PendingWrite {
+  topic: string
+  partition: number
+  taskId: string
+  value: Buffer | null
+  resolve: (position: WritePosition) => void
+  reject: (error: Error) => void
+}
+
+/** Records per produce request, at most. */
+const maxBatchRecords = 500
+
 export class KafkaTaskWriter implements TaskWriter {
   readonly #deps: KafkaTaskWriterDeps
+  readonly #queue: PendingWrite[] = []
+  #inFlight = false
 
   constructor(deps: KafkaTaskWriterDeps) {
     this.#deps = deps
@@ -62,30 +76,68 @@ export class KafkaTaskWriter implements TaskWriter {
     return this.#send(this.#deps.topics.commands, command.taskId, this.#deps.serdes.command.serialize(command))
   }
 
-  async #send(topic: string, taskId: string, value: Buffer | null): Promise<WritePosition> {
-    const partition = partitionForKey(taskId, this.#deps.partitions)
-    let result
+  /**
+   * Queues one record; records queued while a produce request is in flight go out together in the next one (one
+   * request in flight, so batches grow with load). The broker answers each partition's base offset; records of a
+   * partition are appended in the order sent, so the n-th record of a partition in a batch has base + n.
+   */
+  #send(topic: string, taskId: string, value: Buffer | null): Promise<WritePosition> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({
+        topic,
+        partition: partitionForKey(taskId, this.#deps.partitions),
+        taskId,
+        value,
+        resolve,
+        reject,
+      })
+      void this.#drain()
+    })
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#inFlight || this.#queue.length === 0) return
+    this.#inFlight = true
+    const batch = this.#queue.splice(0, maxBatchRecords)
     try {
-      result = await this.#deps.producer.send({
-        messages: [{ topic, partition, key: Buffer.from(taskId), value: value as Buffer }],
+      const result = await this.#deps.producer.send({
+        messages: batch.map((w) => ({
+          topic: w.topic,
+          partition: w.partition,
+          key: Buffer.from(w.taskId),
+          value: w.value as Buffer,
+        })),
         acks: -1,
       })
+      const next = new Map((result.offsets ?? []).map((o) => [`${o.topic}:${o.partition}`, o.offset]))
+      for (const write of batch) {
+        const at = `${write.topic}:${write.partition}`
+        const offset = next.get(at)
+        if (offset === undefined) {
+          write.reject(new FlextaskError(ErrorCodes.unknown, `the broker returned no offset for ${at}`))
+          continue
+        }
+        next.set(at, offset + 1n)
+        write.resolve({ topic: write.topic, partition: write.partition, offset: String(offset) })
+      }
     } catch (error) {
-      throw new FlextaskError(
-        ApiErrorCodes.unavailable,
-        `Kafka did not accept the write: ${coerceError(error).message}`,
-        {
-          cause: error,
-          retriable: true,
-          context: { topic, partition, taskId },
-        },
-      )
+      for (const write of batch) {
+        write.reject(
+          new FlextaskError(
+            ApiErrorCodes.unavailable,
+            `Kafka did not accept the write: ${coerceError(error).message}`,
+            {
+              cause: error,
+              retriable: true,
+              context: { topic: write.topic, partition: write.partition, taskId: write.taskId },
+            },
+          ),
+        )
+      }
+    } finally {
+      this.#inFlight = false
+      void this.#drain()
     }
-    const written = result.offsets?.find((o) => o.topic === topic && o.partition === partition)
-    if (written === undefined) {
-      throw new FlextaskError(ErrorCodes.unknown, `the broker returned no offset for ${topic}/${partition}`)
-    }
-    return { topic, partition, offset: String(written.offset) }
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,8 @@
  * The API component on the real broker and registry, with the scheduler in the same process: a create over real
  * HTTP produces the definition Avro-encoded, keyed by taskId, on the partition murmur2 picks (the scheduler would
  * dead-letter it anywhere else), and the scheduler fires it — seen by a `flextask tail` client over WebSocket.
- * A definition the API refuses (400) never reaches Kafka.
+ * Concurrent creates share produce requests, and each still answers its own record's offset. A definition the API
+ * refuses (400) never reaches Kafka.
  */
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -104,6 +105,29 @@ describe('the API component', () => {
     } finally {
       stop.abort()
       await following
+      await reader.close()
+    }
+  })
+
+  it('answers every one of many concurrent creates with the exact offset its record got', async () => {
+    const reader = await collect([topics.definitions])
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          client.request<{ taskId: string; position: { partition: number; offset: string } }>('POST', '/api/tasks', {
+            body: { category: 'http', type: 'x', schedule: { kind: 'DELAY', delayMs: 3_600_000 }, name: `n${i}` },
+            query: { wait: false },
+          }),
+        ),
+      )
+      for (const { body } of answers) {
+        const record = await waitFor(`record of ${body.taskId}`, () =>
+          reader.records.find((r) => r.key === body.taskId),
+        )
+        expect(body.position).toMatchObject({ partition: record.partition, offset: String(record.offset) })
+      }
+      expect(new Set(answers.map((a) => `${a.body.position.partition}:${a.body.position.offset}`)).size).toBe(60)
+    } finally {
       await reader.close()
     }
   })
