@@ -85,6 +85,7 @@ function follow(url: string, io: ClientIo, options: TailOptions, onResume: (toke
       const data = JSON.parse(String(message.data)) as { type: string; resume?: string; detail?: string }
       if (data.type === 'error') io.err(`flextask tail: ${data.detail ?? 'error'}`)
       if (data.resume !== undefined) onResume(data.resume)
+      if (data.type === 'ready') io.err('flextask tail: following (Ctrl-C stops)')
       if (data.type !== 'event') return
       const event = data as TailEvent
       io.out(options.json === true ? JSON.stringify(event) : describeEvent(event))
