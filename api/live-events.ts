@@ -271,7 +271,8 @@ function follow(
   const ready = subscription.ready.then((positions) => {
     step = follower(positions, filter)
     const token = encodePositions(positions)
-    queueMicrotask(() => {
+    // After the caller has sent its ready message (its continuation runs in this turn, before setImmediate).
+    setImmediate(() => {
       for (const event of pending.splice(0)) deliver(event)
     })
     return token
