@@ -123,7 +123,7 @@ export class ComponentHost {
     if (!inTime) {
       const outcome: HostOutcome = {
         exitCode: 1,
-        reason: `${reason}; not closed within ${graceMs} ms: ${[...pending].join(', ')}`,
+        reason: `${reason}; not closed within ${graceMs} ms: ${[...pending].reverse().join(', ')}`,
       }
       this.#logger.error(outcome.reason)
       return outcome
