@@ -118,7 +118,12 @@ export class Scheduler implements Component {
   start(): Promise<void> {
     this.#starting ??= this.#start().catch(async (error: unknown) => {
       const coded = this.#fatal ?? coerceError(error)
-      this.#logger.error({ err: coded }, 'scheduler could not start')
+      // close() during start (a signal) makes start fail on closed clients: that is the stop, not a failure.
+      if (this.#closing !== undefined && this.#fatal === undefined) {
+        this.#logger.info({ reason: coded.message }, 'start abandoned: closed while starting')
+      } else {
+        this.#logger.error({ err: coded }, 'scheduler could not start')
+      }
       await this.close()
       throw coded
     })

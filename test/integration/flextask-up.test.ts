@@ -114,6 +114,21 @@ describe('flextask up', () => {
     expect(up.lines.some((l) => l.includes('"msg":"stopped"'))).toBe(true)
   })
 
+  it('exits 0 on SIGTERM while the scheduler is still starting', async () => {
+    const prefix = uniqueName('up-early')
+    prefixes.push(prefix)
+    const up = spawnScheduler('up-early', env(prefix, await freePort()), 'up')
+    children.push(up)
+    await waitFor('the ops endpoints', () =>
+      up.lines.some((l) => l.includes('"msg":"serving /metrics')) ? true : undefined,
+    )
+    expect(up.lines.some((l) => l.includes('"msg":"serving"'))).toBe(false)
+    up.child.kill('SIGTERM')
+    const exit = await exitOf(up)
+    expect(exit, up.lines.join('\n')).toEqual({ code: 0, signal: null })
+    expect(up.lines.filter((l) => l.includes('"level":"error"'))).toEqual([])
+  })
+
   it('exits 1 with a one-line reason when a component cannot start', async () => {
     const prefix = uniqueName('up-mismatch')
     prefixes.push(prefix)
