@@ -140,7 +140,9 @@ export class Scheduler implements Component {
     } finally {
       await admin.close()
     }
+    this.#throwIfClosing()
     await this.serdes.init()
+    this.#throwIfClosing()
     await this.runtime.start()
     await this.#untilServing(runtimeConfig.startTimeoutMs)
     this.#phase = 'serving'
@@ -150,11 +152,16 @@ export class Scheduler implements Component {
     )
   }
 
+  /** Each start step checks that no close() came meanwhile, so a stopped start opens nothing more. */
+  #throwIfClosing(): void {
+    if (this.#closing !== undefined) throw new FlextaskError(ErrorCodes.unknown, 'scheduler closed while starting')
+  }
+
   async #untilServing(timeoutMs: number): Promise<void> {
     const deadline = performance.now() + timeoutMs
     while (!this.#restored()) {
       if (this.#fatal !== undefined) throw this.#fatal
-      if (this.#closing !== undefined) throw new FlextaskError(ErrorCodes.unknown, 'scheduler closed while starting')
+      this.#throwIfClosing()
       if (performance.now() > deadline) {
         throw new FlextaskError(
           ErrorCodes.storeRestore,
