@@ -145,8 +145,16 @@ describe('the Kafka connection options', () => {
     expect(connection.tls?.checkServerIdentity?.('other.example', {} as never)).toBeUndefined()
   })
 
-  it('keeps node’s host name verification unless it is switched off', () => {
-    const kafka = resolveConfig({ KAFKA_TLS: 'true' }).kafka
-    expect(kafkaConnection(kafka).tls).toEqual({ rejectUnauthorized: true })
+  it('keeps node’s host name verification unless it is switched off, and sends SNI only for host names', () => {
+    const byAddress = kafkaConnection(resolveConfig({ KAFKA_TLS: 'true' }).kafka)
+    expect(byAddress.tls).toEqual({ rejectUnauthorized: true })
+    expect(byAddress.tlsServerName).toBeUndefined()
+    const byName = kafkaConnection(
+      resolveConfig({ KAFKA_TLS: 'true', KAFKA_BROKERS: 'b1.example:9093,[::1]:9093' }).kafka,
+    )
+    expect(byName.tlsServerName).toBeUndefined()
+    expect(
+      kafkaConnection(resolveConfig({ KAFKA_TLS: 'true', KAFKA_BROKERS: 'b1.example:9093' }).kafka).tlsServerName,
+    ).toBe(true)
   })
 })

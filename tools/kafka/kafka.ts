@@ -12,14 +12,19 @@
  *   KAFKA_SASL_USERS       `name:password,…`: the client listener becomes SASL_PLAINTEXT with PLAIN, SCRAM-SHA-256
  *                          and SCRAM-SHA-512 for these users (SCRAM credentials are written when the storage is
  *                          formatted, so use a fresh KAFKA_DATA_DIR); default: a PLAINTEXT listener
+ *   KAFKA_TLS_DIR          a directory with `ca.pem` and `server.pem` (PKCS#8 key + certificate chain): the client
+ *                          listener becomes SSL (not combined with KAFKA_SASL_USERS); the broker does not check host
+ *                          names on its own inter-broker connection
+ *   KAFKA_TLS_CLIENT_AUTH  `required` asks clients for a certificate signed by ca.pem; default none
  *
  * Broker settings are tuned for one machine (1-partition internal topics, no initial rebalance delay) but
  * transactions keep the broker defaults, including transaction.partition.verification.enable=true.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
+import type { ConnectionOptions as TlsOptions } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { Admin } from '@platformatic/kafka'
 import { portInUse, readPid, startService, status, stopService, type ServiceSpec } from '../service.ts'
@@ -42,6 +47,8 @@ const saslUsers = (process.env.KAFKA_SASL_USERS ?? '')
     const [name = '', ...password] = entry.split(':')
     return { name, password: password.join(':') }
   })
+const tlsDir = process.env.KAFKA_TLS_DIR
+const tlsClientAuth = process.env.KAFKA_TLS_CLIENT_AUTH ?? 'none'
 /** The broker's own PLAIN user on a SASL listener (inter-broker traffic and the readiness probe). */
 const brokerUser = { name: 'flextask-broker', password: 'flextask-broker-secret' }
 
@@ -78,6 +85,19 @@ function ensureJars(): void {
 }
 
 function listenerProperties(): string {
+  if (tlsDir !== undefined) {
+    return `listeners=SSL://${host}:${port},CONTROLLER://${host}:${controllerPort}
+advertised.listeners=SSL://${host}:${port}
+listener.security.protocol.map=SSL:SSL,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=${join(tlsDir, 'server.pem')}
+ssl.truststore.type=PEM
+ssl.truststore.location=${join(tlsDir, 'ca.pem')}
+ssl.client.auth=${tlsClientAuth}
+ssl.endpoint.identification.algorithm=
+`
+  }
   if (saslUsers.length === 0) {
     return `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}
 advertised.listeners=PLAINTEXT://${host}:${port}
@@ -164,6 +184,12 @@ function formatStorage(propsFile: string): void {
   if (fmt.status !== 0) throw new Error(`kafka: formatting KRaft storage failed:\n${fmt.stdout}${fmt.stderr}`)
 }
 
+/** The readiness probe trusts ca.pem, presents the server's own certificate, and skips the host name check. */
+function probeTls(dir: string): TlsOptions {
+  const pem = readFileSync(join(dir, 'server.pem'))
+  return { ca: readFileSync(join(dir, 'ca.pem')), cert: pem, key: pem, checkServerIdentity: () => undefined }
+}
+
 async function brokerAnswers(): Promise<boolean> {
   const admin = new Admin({
     clientId: 'flextask-kafka-probe',
@@ -172,6 +198,7 @@ async function brokerAnswers(): Promise<boolean> {
     ...(saslUsers.length === 0
       ? {}
       : { sasl: { mechanism: 'PLAIN', username: brokerUser.name, password: brokerUser.password } }),
+    ...(tlsDir === undefined ? {} : { tls: probeTls(tlsDir) }),
   })
   try {
     const metadata = await admin.metadata({ topics: [] })
