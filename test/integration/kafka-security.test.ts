@@ -22,21 +22,24 @@ const stateRoot = mkdtempSync(join(tmpdir(), 'flextask-security-state-'))
 afterAll(() => rmSync(stateRoot, { recursive: true, force: true }))
 
 /** Starts a broker of its own for the enclosing describe block, stopped (and its data removed) after it. */
-function ownBroker(port: number, env: Record<string, string>): void {
-  const dataDir = mkdtempSync(join(tmpdir(), 'flextask-security-broker-'))
-  const brokerEnv = {
-    ...process.env,
-    ...env,
-    KAFKA_PORT: String(port),
-    KAFKA_CONTROLLER_PORT: String(port + 1),
-    KAFKA_DATA_DIR: dataDir,
-    KAFKA_HEAP: '384m',
-  }
+function ownBroker(port: number, env: () => Record<string, string>): void {
+  let dataDir = ''
   const run = (command: 'start' | 'stop'): void => {
-    const run = spawnSync(process.execPath, [tool, command], { env: brokerEnv, encoding: 'utf8' })
-    if (run.status !== 0) throw new Error(`kafka ${command} on ${port} failed:\n${run.stdout}${run.stderr}`)
+    const brokerEnv = {
+      ...process.env,
+      ...env(),
+      KAFKA_PORT: String(port),
+      KAFKA_CONTROLLER_PORT: String(port + 1),
+      KAFKA_DATA_DIR: dataDir,
+      KAFKA_HEAP: '384m',
+    }
+    const result = spawnSync(process.execPath, [tool, command], { env: brokerEnv, encoding: 'utf8' })
+    if (result.status !== 0) throw new Error(`kafka ${command} on ${port} failed:\n${result.stdout}${result.stderr}`)
   }
-  beforeAll(() => run('start'), 180_000)
+  beforeAll(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'flextask-security-broker-'))
+    run('start')
+  }, 180_000)
   afterAll(() => {
     run('stop')
     rmSync(dataDir, { recursive: true, force: true })
@@ -85,7 +88,7 @@ async function startFailure(env: Record<string, string>): Promise<string> {
 }
 
 describe('the scheduler on a SASL broker', () => {
-  ownBroker(19400, { KAFKA_SASL_USERS: 'alice:alice-secret' })
+  ownBroker(19400, () => ({ KAFKA_SASL_USERS: 'alice:alice-secret' }))
   const sasl = (mechanism: string, password = 'alice-secret'): Record<string, string> => ({
     ...componentEnv(`sasl-${mechanism.toLowerCase()}`, '127.0.0.1:19400'),
     KAFKA_SASL_MECHANISM: mechanism,
@@ -103,11 +106,12 @@ describe('the scheduler on a SASL broker', () => {
 })
 
 describe('the scheduler on a TLS broker with client certificates', () => {
-  const certs = mkdtempSync(join(tmpdir(), 'flextask-security-certs-'))
+  let certs = ''
   afterAll(() => rmSync(certs, { recursive: true, force: true }))
   const openssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: certs, stdio: 'pipe' })
   // Before the broker starts (hooks run in order).
   beforeAll(() => {
+    certs = mkdtempSync(join(tmpdir(), 'flextask-security-certs-'))
     // A private CA; the broker's certificate names kafka.flextask.test only (clients dial 127.0.0.1); a client one.
     openssl(
       'req',
@@ -155,7 +159,7 @@ describe('the scheduler on a TLS broker with client certificates', () => {
       ['server.p8', 'server.crt', 'ca.pem'].map((f) => readFileSync(join(certs, f), 'utf8')).join(''),
     )
   })
-  ownBroker(19402, { KAFKA_TLS_DIR: certs, KAFKA_TLS_CLIENT_AUTH: 'required' })
+  ownBroker(19402, () => ({ KAFKA_TLS_DIR: certs, KAFKA_TLS_CLIENT_AUTH: 'required' }))
   const tls = (verifyHostname: boolean): Record<string, string> => ({
     ...componentEnv('tls', '127.0.0.1:19402'),
     KAFKA_TLS: 'true',
