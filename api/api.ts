@@ -37,6 +37,8 @@ export interface ApiDeps {
 export interface ApiComponent extends Component {
   /** `http://host:port` once started. */
   readonly url: string
+  /** Where /health/ready reads the health of the process's components (the host calls this). */
+  reportHealthOf(source: () => Record<string, Health>): void
 }
 
 /** The API options of a resolved config (reads the keys file). Errors name the variable. */
@@ -84,6 +86,7 @@ export function createApi(deps: ApiDeps): ApiComponent {
   let url = ''
   let closing: Promise<void> | undefined
   let state: 'new' | 'serving' | 'closed' = 'new'
+  let peers = deps.health
 
   async function release(): Promise<void> {
     await server?.close().catch(() => undefined)
@@ -95,6 +98,9 @@ export function createApi(deps: ApiDeps): ApiComponent {
     name: 'api',
     get url() {
       return url
+    },
+    reportHealthOf(source) {
+      peers = source
     },
     async start() {
       try {
@@ -121,7 +127,7 @@ export function createApi(deps: ApiDeps): ApiComponent {
           readModel,
           logger: log,
         })
-        const self = (): Record<string, Health> => ({ ...(deps.health?.() ?? {}) })
+        const self = (): Record<string, Health> => peers?.() ?? {}
         server = await buildApiServer({
           options,
           readModel,

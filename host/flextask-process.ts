@@ -7,7 +7,7 @@
  * line in `componentFactories` below (order = start order: what it consumes starts before it), and a command in
  * cli/flextask.ts if it can run alone.
  */
-import { createApi } from '../api/api.ts'
+import { createApi, type ApiComponent } from '../api/api.ts'
 import type { Component } from '../component.ts'
 import type { ResolvedConfig } from '../config.ts'
 import { createKafkaClientFactory } from '../kafka-clients.ts'
@@ -48,11 +48,15 @@ export function createProcessDeps(config: ResolvedConfig, overrides: Partial<Pro
 /** A host for the named components (all of them for `flextask up`), serving the ops endpoints. */
 export function createProcessHost(deps: ProcessDeps, names: readonly ComponentName[] = componentNames): ComponentHost {
   const ordered = componentNames.filter((name) => names.includes(name))
-  return new ComponentHost({
-    components: ordered.map((name) => componentFactories[name](deps)),
+  const components = ordered.map((name) => componentFactories[name](deps))
+  const host = new ComponentHost({
+    components,
     logger: deps.logger,
     metrics: deps.metrics,
     ops: { port: deps.config.metrics.port, host: deps.config.metrics.host },
     shutdownGraceMs: deps.config.runtime.shutdownGraceMs,
   })
+  // The API's /health/ready reports every component of its process.
+  for (const component of components) (component as Partial<ApiComponent>).reportHealthOf?.(() => host.health())
+  return host
 }

@@ -132,6 +132,23 @@ describe('the API component', () => {
     }
   })
 
+  it("reports the health of the process's components on /health/ready, without a key", async () => {
+    const [scheduler] = components
+    api.reportHealthOf(() => ({ scheduler: scheduler!.health(), api: api.health() }))
+    const res = await fetch(`${api.url}/health/ready`)
+    const body = (await res.json()) as { checks: Record<string, { ok: boolean }> }
+    expect(body.checks.scheduler).toEqual({ ok: true, reasons: [] })
+    expect(body.checks.api).toEqual({ ok: true, reasons: [] })
+    expect(body.checks).toHaveProperty('postgres')
+    api.reportHealthOf(() => ({ scheduler: { live: true, ready: false, reasons: ['restoring partitions 0'] } }))
+    const notReady = await fetch(`${api.url}/health/ready`)
+    expect(notReady.status).toBe(503)
+    expect(((await notReady.json()) as { checks: Record<string, unknown> }).checks.scheduler).toEqual({
+      ok: false,
+      reasons: ['restoring partitions 0'],
+    })
+  })
+
   it('refuses an invalid definition with 400 and writes nothing', async () => {
     const reader = await collect([topics.definitions])
     try {
