@@ -1,0 +1,232 @@
+/**
+ * The Postgres SinkTask: writes a batch of decoded records as rows of the projection and advances the consumed
+ * offsets in the same transaction, so a crash anywhere leaves either the whole batch with its offsets or neither
+ * (exactly-once effect on the tables; Kafka Connect's "offsets in the sink" pattern, as the JDBC connectors do
+ * for exactly-once).
+ *
+ * Fencing: each offsets row is advanced with a compare-and-set from the offset this task resumed from or last
+ * wrote. The UPDATE takes the row lock first, so of two sinks that both believe they own a partition (a zombie
+ * after a rebalance) the second blocks until the first commits, then matches nothing and rolls back with
+ * FLEXTASK_SINK_FENCED; its rows are never written. The runner then re-reads the offsets.
+ *
+ * Connections: one pg Client, dropped and re-created after any error. pg's `query_timeout` bounds a query whose
+ * server has gone silent (a blackholed network), and a Client whose query timed out never sends another query
+ * (brianc/node-postgres#3399), hence the rule. `statement_timeout` bounds slow SQL on the server side.
+ */
+import pg from 'pg'
+import type { Logger } from '../logger.ts'
+import { silentLogger } from '../logger.ts'
+import type { TaskDefinition } from '../schemas/task-definition.ts'
+import { FlextaskError } from '../errors.ts'
+import { nextFireMs, project, type ProjectionBatch, type SinkRecord } from './projection.ts'
+import {
+  advanceOffsets,
+  applyCancellations,
+  insertDeadLetters,
+  readForNextFire,
+  readOffsets,
+  setNextFire,
+  sql,
+  upsertCancellations,
+  upsertLogs,
+  upsertOccurrences,
+  upsertRuns,
+  upsertTasks,
+} from './postgres-sql.ts'
+import { postgresError, SinkErrorCodes } from './sink-errors.ts'
+import { type FlushStats, type SinkTask, type TopicPartition, topicPartitionKey } from './sink-task.ts'
+
+export interface PostgresSinkTaskOptions {
+  /** Postgres connection string. */
+  databaseUrl: string
+  /** The consumer group whose offsets rows this task owns (sink_offsets.consumer_group). */
+  group: string
+  /** Written to sink_offsets.written_by with every batch. */
+  writerId: string
+  /** Client-side bound on one query (the blackhole case). @default 30000 */
+  queryTimeoutMs?: number
+  /** Server-side statement_timeout. @default 20000 */
+  statementTimeoutMs?: number
+  /** Bound on establishing a connection. @default 5000 */
+  connectTimeoutMs?: number
+  logger?: Logger
+}
+
+type Buffered = SinkRecord & { timestampMs: number }
+
+export class PostgresSinkTask implements SinkTask {
+  readonly #options: Required<Omit<PostgresSinkTaskOptions, 'logger'>>
+  readonly #logger: Logger
+  #client: pg.Client | undefined
+  /** topic:partition → the next offset stored in Postgres, as this task last read or wrote it. */
+  readonly #positions = new Map<string, bigint>()
+  /** topic:partition → the next offset once the buffer is written. */
+  readonly #pendingNext = new Map<string, bigint>()
+  #pending: Buffered[] = []
+
+  constructor(options: PostgresSinkTaskOptions) {
+    this.#options = { queryTimeoutMs: 30_000, statementTimeoutMs: 20_000, connectTimeoutMs: 5_000, ...options }
+    delete (this.#options as { logger?: Logger }).logger
+    this.#logger = options.logger ?? silentLogger
+  }
+
+  async open(partitions: TopicPartition[]): Promise<Map<string, bigint>> {
+    if (partitions.length === 0) return new Map()
+    const offsets = await this.#run('reading offsets', (client) => readOffsets(client, this.#options.group, partitions))
+    for (const tp of partitions) {
+      const key = topicPartitionKey(tp)
+      this.#positions.set(key, offsets.get(key) ?? 0n)
+      this.#pendingNext.delete(key)
+    }
+    this.#pending = this.#pending.filter((r) => !offsets.has(topicPartitionKey(r)))
+    return new Map(partitions.map((tp) => [topicPartitionKey(tp), this.#positions.get(topicPartitionKey(tp)) ?? 0n]))
+  }
+
+  put(records: Buffered[]): void {
+    for (const record of records) {
+      const key = topicPartitionKey(record)
+      const position = this.#pendingNext.get(key) ?? this.#positions.get(key)
+      // Not ours (revoked), or already written / buffered: a redelivery changes nothing.
+      if (position === undefined || record.offset < position) continue
+      this.#pending.push(record)
+      this.#pendingNext.set(key, record.offset + 1n)
+    }
+  }
+
+  buffered(): number {
+    return this.#pending.length
+  }
+
+  async flush(): Promise<FlushStats | undefined> {
+    if (this.#pending.length === 0) return undefined
+    const startedAt = performance.now()
+    const batch = project(this.#pending)
+    const moves = [...this.#pendingNext].map(([key, next]) => {
+      const [topic, partition] = splitKey(key)
+      return { topic, partition, expected: this.#positions.get(key) ?? 0n, next }
+    })
+    await this.#run('writing a batch', async (client) => {
+      await client.query('BEGIN')
+      try {
+        const moved = await advanceOffsets(client, this.#options.group, this.#options.writerId, moves)
+        if (moved !== moves.length) {
+          throw new FlextaskError(
+            SinkErrorCodes.fenced,
+            `offsets of ${moves.length - moved} of ${moves.length} partitions moved under ${this.#options.writerId}: ` +
+              'another sink owns them now',
+            { retriable: false },
+          )
+        }
+        await writeRows(client, batch)
+        await client.query('COMMIT')
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {})
+        throw error
+      }
+    })
+    for (const move of moves) this.#positions.set(topicPartitionKey(move), move.next)
+    const records = this.#pending.length
+    this.#pending = []
+    this.#pendingNext.clear()
+    return {
+      records,
+      rows: {
+        tasks: batch.tasks.size,
+        task_runs: batch.runs.size,
+        task_occurrences: batch.occurrences.size,
+        task_logs: batch.logs.size,
+        dead_letters: batch.deadLetters.length,
+        run_cancellations: batch.cancellations.size,
+      },
+      durationMs: performance.now() - startedAt,
+    }
+  }
+
+  close(partitions: TopicPartition[]): Promise<void> {
+    const keys = new Set(partitions.map(topicPartitionKey))
+    for (const key of keys) {
+      this.#positions.delete(key)
+      this.#pendingNext.delete(key)
+    }
+    this.#pending = this.#pending.filter((r) => !keys.has(topicPartitionKey(r)))
+    return Promise.resolve()
+  }
+
+  async stop(): Promise<void> {
+    const client = this.#client
+    this.#client = undefined
+    await client?.end().catch(() => {})
+  }
+
+  /** Runs `work` on the connection; any failure drops the connection and comes back as a coded error. */
+  async #run<T>(what: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+    try {
+      const client = await this.#connect()
+      return await work(client)
+    } catch (error) {
+      const client = this.#client
+      this.#client = undefined
+      // A failed query may leave the connection unusable (a query_timeout never recovers): always start afresh.
+      await client?.end().catch(() => {})
+      const coded = postgresError(error, what)
+      this.#logger.warn({ code: coded.code, retriable: coded.retriable }, coded.message)
+      throw coded
+    }
+  }
+
+  async #connect(): Promise<pg.Client> {
+    if (this.#client !== undefined) return this.#client
+    const o = this.#options
+    const client = new pg.Client({
+      connectionString: o.databaseUrl,
+      query_timeout: o.queryTimeoutMs,
+      connectionTimeoutMillis: o.connectTimeoutMs,
+      keepAlive: true,
+      application_name: `flextask-sink ${o.writerId}`.slice(0, 63),
+    })
+    // An idle connection that breaks emits 'error'; the next query fails and reconnects.
+    client.on('error', () => {
+      if (this.#client === client) this.#client = undefined
+    })
+    try {
+      await client.connect()
+      await client.query(sql.session.statementTimeout(o.statementTimeoutMs))
+    } catch (error) {
+      await client.end().catch(() => {})
+      throw error
+    }
+    this.#client = client
+    return client
+  }
+}
+
+/** Writes the rows of one batch; the caller holds the transaction. */
+export async function writeRows(client: pg.ClientBase, batch: ProjectionBatch): Promise<void> {
+  await upsertTasks(client, [...batch.tasks.values()])
+  await upsertRuns(client, [...batch.runs.values()])
+  await upsertCancellations(client, [...batch.cancellations.values()])
+  const touched = new Set([...batch.runs.values()].map((r) => r.executionId))
+  for (const id of batch.cancellations.keys()) touched.add(id)
+  await applyCancellations(client, [...touched])
+  const occurrences = [...batch.occurrences.values()]
+  await upsertOccurrences(client, occurrences)
+  await refreshNextFire(client, [...new Set([...batch.tasks.keys(), ...occurrences.map((o) => o.taskId)])])
+  await upsertLogs(client, [...batch.logs.values()])
+  await insertDeadLetters(client, batch.deadLetters)
+}
+
+async function refreshNextFire(client: pg.ClientBase, taskIds: string[]): Promise<void> {
+  const rows = await readForNextFire(client, taskIds)
+  await setNextFire(
+    client,
+    rows.map((r) => ({
+      taskId: r.taskId,
+      nextMs: nextFireMs(r.status, r.definition as TaskDefinition | null, r.lastScheduledForMs),
+    })),
+  )
+}
+
+function splitKey(key: string): [string, number] {
+  const at = key.lastIndexOf(':')
+  return [key.slice(0, at), Number(key.slice(at + 1))]
+}
