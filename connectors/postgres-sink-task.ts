@@ -130,6 +130,7 @@ export class PostgresSinkTask implements SinkTask {
     this.#pendingNext.clear()
     return {
       records,
+      partitions: moves.map(topicPartitionKey),
       rows: {
         tasks: batch.tasks.size,
         task_runs: batch.runs.size,

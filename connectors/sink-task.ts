@@ -24,6 +24,8 @@ export interface TopicPartition {
 export interface FlushStats {
   /** Records written (including skipped ones whose offsets advanced). */
   records: number
+  /** The partitions whose offsets advanced (topic:partition). */
+  partitions: string[]
   /** Rows upserted per table. */
   rows: Record<string, number>
   durationMs: number
