@@ -36,9 +36,14 @@ import {
 import { postgresError, SinkErrorCodes } from './sink-errors.ts'
 import { type FlushStats, type SinkTask, type TopicPartition, topicPartitionKey } from './sink-task.ts'
 
+/** What pg needs to connect (config.ts postgresClientOptions gives it for the database section). */
+export interface PostgresConnection {
+  connectionString: string
+  ssl?: pg.ClientConfig['ssl']
+}
+
 export interface PostgresSinkTaskOptions {
-  /** Postgres connection string. */
-  databaseUrl: string
+  connection: PostgresConnection
   /** The consumer group whose offsets rows this task owns (sink_offsets.consumer_group). */
   group: string
   /** Written to sink_offsets.written_by with every batch. */
@@ -126,11 +131,14 @@ export class PostgresSinkTask implements SinkTask {
     })
     for (const move of moves) this.#positions.set(topicPartitionKey(move), move.next)
     const records = this.#pending.length
+    const kinds: Record<string, number> = {}
+    for (const r of this.#pending) kinds[r.value.kind] = (kinds[r.value.kind] ?? 0) + 1
     this.#pending = []
     this.#pendingNext.clear()
     return {
       records,
       partitions: moves.map(topicPartitionKey),
+      kinds,
       rows: {
         tasks: batch.tasks.size,
         task_runs: batch.runs.size,
@@ -179,7 +187,7 @@ export class PostgresSinkTask implements SinkTask {
     if (this.#client !== undefined) return this.#client
     const o = this.#options
     const client = new pg.Client({
-      connectionString: o.databaseUrl,
+      ...o.connection,
       query_timeout: o.queryTimeoutMs,
       connectionTimeoutMillis: o.connectTimeoutMs,
       keepAlive: true,

@@ -24,11 +24,13 @@ import {
   MessagesStreamFallbackModes,
   MessagesStreamModes,
   type MessagesStream,
-  Producer,
+  type Producer,
 } from '@platformatic/kafka'
 import { coerceError, ErrorCodes, type FlextaskError } from '../errors.ts'
+import type { KafkaClientFactory } from '../kafka-clients.ts'
 import type { Logger } from '../logger.ts'
 import { silentLogger } from '../logger.ts'
+import type { SinkMetrics } from '../metrics.ts'
 import type { DeadLetter } from '../schemas/dead-letter.ts'
 import type { TaskDefinition } from '../schemas/task-definition.ts'
 import type { SinkRecord, SinkValue } from './projection.ts'
@@ -49,7 +51,7 @@ export type SinkKind = Exclude<SinkValue['kind'], 'skipped'>
 
 export interface SinkRunnerOptions {
   groupId: string
-  bootstrapBrokers: string[]
+  kafka: KafkaClientFactory
   /** Stable per process: static group membership and client ids. */
   instanceId: string
   /** topic → what it carries. */
@@ -71,9 +73,12 @@ export interface SinkRunnerOptions {
   sessionTimeoutMs?: number
   /** @default 1000 */
   heartbeatIntervalMs?: number
+  /** @default 30000 */
+  rebalanceTimeoutMs?: number
   /** Wall clock for dead letters' failedAtMs. @default Date.now */
   nowMs?: () => number
   logger?: Logger
+  metrics?: SinkMetrics
 }
 
 export interface RunnerStats {
@@ -103,8 +108,9 @@ export const coPartitionedAssigner: GroupPartitionsAssigner = (_current, members
 
 export class SinkRunner extends EventEmitter {
   readonly stats: RunnerStats = { flushes: 0, records: 0, deadLettered: 0, retries: 0, fenced: 0 }
-  readonly #o: Required<Omit<SinkRunnerOptions, 'logger'>>
+  readonly #o: Required<Omit<SinkRunnerOptions, 'logger' | 'metrics'>>
   readonly #logger: Logger
+  readonly #metrics: SinkMetrics | undefined
   readonly #consumer: Consumer
   readonly #producer: Producer
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
@@ -134,29 +140,33 @@ export class SinkRunner extends EventEmitter {
       retryMaxMs: 5000,
       sessionTimeoutMs: 10_000,
       heartbeatIntervalMs: 1000,
+      rebalanceTimeoutMs: 30_000,
       nowMs: Date.now,
       ...options,
     }
     delete (this.#o as { logger?: Logger }).logger
+    delete (this.#o as { metrics?: SinkMetrics }).metrics
     this.#logger = options.logger ?? silentLogger
+    this.#metrics = options.metrics
     const o = this.#o
+    // Built here rather than by kafka.consumer(): the factory's Omit<> drops the group options from the union type.
     this.#consumer = new Consumer({
+      ...o.kafka.connection,
       clientId: `${o.instanceId}-sink`,
       groupId: o.groupId,
       groupInstanceId: o.instanceId,
-      bootstrapBrokers: o.bootstrapBrokers,
       autocommit: false,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
       sessionTimeout: o.sessionTimeoutMs,
       heartbeatInterval: o.heartbeatIntervalMs,
+      rebalanceTimeout: o.rebalanceTimeoutMs,
       partitionAssigner: coPartitionedAssigner,
       maxWaitTime: 200,
       maxBytes: 4 * 1024 * 1024,
       maxBytesPerPartition: 1024 * 1024,
     })
-    this.#producer = new Producer({
+    this.#producer = o.kafka.producer({
       clientId: `${o.instanceId}-sink-dead-letters`,
-      bootstrapBrokers: o.bootstrapBrokers,
       idempotent: true,
       acks: -1,
     })
@@ -344,6 +354,7 @@ export class SinkRunner extends EventEmitter {
     }
     this.stats.deadLettered += items.length
     for (const { value } of items) {
+      this.#metrics?.deadLetters.inc({ reason: value.reasonCode })
       this.#logger.warn(
         { topic: value.sourceTopic, partition: value.sourcePartition, offset: value.sourceOffset },
         `dead-lettered ${value.reasonCode}: ${value.message}`,
@@ -363,12 +374,14 @@ export class SinkRunner extends EventEmitter {
       const coded = coerceError(error)
       if (coded.code === SinkErrorCodes.fenced) {
         this.stats.fenced++
+        this.#metrics?.batches.inc({ outcome: 'fenced' })
         this.#logger.warn({ code: coded.code }, `${coded.message}; re-reading offsets`)
         this.emit('fenced', coded)
         this.#reopen = true
         return
       }
       if (!coded.retriable) throw coded
+      this.#metrics?.batches.inc({ outcome: 'retried' })
       await this.#backoff(coded, 'flushing')
       return
     }
@@ -377,6 +390,9 @@ export class SinkRunner extends EventEmitter {
     if (stats === undefined) return
     this.stats.flushes++
     this.stats.records += stats.records
+    this.#metrics?.batches.inc({ outcome: 'committed' })
+    this.#metrics?.batchDuration.observe({}, stats.durationMs / 1000)
+    for (const [kind, n] of Object.entries(stats.kinds)) this.#metrics?.records.inc({ kind }, n)
     this.emit('flushed', stats)
   }
 

@@ -26,6 +26,8 @@ export interface FlushStats {
   records: number
   /** The partitions whose offsets advanced (topic:partition). */
   partitions: string[]
+  /** Records per kind (definition, execution, result, log, occurrence, deadLetter, skipped). */
+  kinds: Record<string, number>
   /** Rows upserted per table. */
   rows: Record<string, number>
   durationMs: number

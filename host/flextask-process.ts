@@ -9,6 +9,7 @@
  */
 import type { Component } from '../component.ts'
 import type { ResolvedConfig } from '../config.ts'
+import { createConnector } from '../connectors/connector.ts'
 import { createKafkaClientFactory, type KafkaClientFactory } from '../kafka-clients.ts'
 import { createLogger, type Logger } from '../logger.ts'
 import { createMetrics, type Metrics } from '../metrics.ts'
@@ -33,6 +34,7 @@ export interface ProcessDeps {
 /** Every component, in dependency order (workers, the sink and the API add theirs here). */
 export const componentFactories = {
   scheduler: (deps: ProcessDeps): Component => createScheduler(deps),
+  connector: (deps: ProcessDeps): Component => createConnector(deps),
 } satisfies Record<string, (deps: ProcessDeps) => Component>
 
 export type ComponentName = keyof typeof componentFactories

@@ -7,8 +7,12 @@
 import { Admin, Consumer, FetchIsolationLevels, ListOffsetTimestamps, type Producer } from '@platformatic/kafka'
 import type pg from 'pg'
 import { afterAll } from 'vitest'
-import { createSinkDecoders, sinkTopics } from '../../connectors/postgres-connector.ts'
-import type { SinkDecoders } from '../../connectors/sink-runner.ts'
+import { type ConfigOverrides, resolveConfig } from '../../config.ts'
+import { type ConnectorDeps, sinkTopics } from '../../connectors/connector.ts'
+import { createProcessDeps } from '../../host/flextask-process.ts'
+import { silentLogger } from '../../logger.ts'
+import { RegistryClient } from '../../schemas/registry-client.ts'
+import { createSerdeRegistry, type SerdeRegistry } from '../../schemas/serde-registry.ts'
 import { buildTaskDefinition, emptySchedule } from '../../schemas/task-definition-builder.ts'
 import { topicNames, type TopicNames } from '../../topics.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
@@ -23,7 +27,7 @@ export interface SinkFixture {
   partitions: number
   /** Every topic the sink reads. */
   names: string[]
-  decoders: SinkDecoders
+  serdes: SerdeRegistry
 }
 
 /** Creates the sink's topics under a unique prefix (deleted when the file ends) and registers the serdes. */
@@ -38,8 +42,29 @@ export async function sinkFixture(partitions = 3): Promise<SinkFixture> {
     await admin.deleteTopics({ topics: names }).catch(() => {})
     await admin.close()
   })
-  const decoders = await createSinkDecoders(schemaRegistryUrl, topics)
-  return { prefix, topics, categories, partitions, names, decoders }
+  const serdes = createSerdeRegistry(new RegistryClient(schemaRegistryUrl), topics)
+  await serdes.init()
+  return { prefix, topics, categories, partitions, names, serdes }
+}
+
+/** The configuration overrides of a sink on the fixture's topics, for `createConnector` or the child process. */
+export function sinkOverrides(
+  fx: SinkFixture,
+  databaseUrl: string,
+  options: { groupId: string; instanceId: string; batchSize?: number; rebuild?: boolean } & ConfigOverrides['sink'],
+): ConfigOverrides {
+  const { instanceId, ...sink } = options
+  return {
+    topics: { prefix: fx.prefix, partitions: fx.partitions, categories: fx.categories },
+    database: { url: databaseUrl },
+    runtime: { instanceId, startTimeoutMs: 60_000 },
+    sink: { batchSize: 250, flushIntervalMs: 50, ...sink },
+  }
+}
+
+/** Connector dependencies for an in-process sink (silent logger, its own metrics registry). */
+export function sinkDeps(overrides: ConfigOverrides): ConnectorDeps {
+  return createProcessDeps(resolveConfig(process.env, overrides), { logger: silentLogger })
 }
 
 export interface Expected {
@@ -67,7 +92,7 @@ export function workload(
   wave: string,
   options: { tasks: number; slots: number; undecodable?: number; startMs?: number },
 ): { messages: Outgoing[]; expected: Expected } {
-  const d = fx.decoders as unknown as Record<string, { serialize(value: unknown): Buffer }>
+  const d = fx.serdes as unknown as Record<string, { serialize(value: unknown): Buffer }>
   const messages: Outgoing[] = []
   const send = (topic: string, taskId: string, serde: string, value: unknown): void => {
     messages.push({

@@ -9,9 +9,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
-import { createPostgresConnector, type PostgresConnectorOptions } from '../../connectors/postgres-connector.ts'
-import { schemaRegistryUrl } from '../helpers/env.ts'
-import { kafkaBrokers, testProducer, uniqueName, waitFor } from '../helpers/kafka.ts'
+import { createConnector } from '../../connectors/connector.ts'
+import { testProducer, uniqueName, waitFor } from '../helpers/kafka.ts'
 import { count, createDatabase, type SinkDatabase, snapshot } from '../helpers/sink.ts'
 import {
   addExpected,
@@ -19,7 +18,9 @@ import {
   type Expected,
   produce,
   type SinkFixture,
+  sinkDeps,
   sinkFixture,
+  sinkOverrides,
   waitCaughtUp,
   workload,
 } from '../helpers/sink-workload.ts'
@@ -41,29 +42,14 @@ beforeAll(async () => {
   db = await createDatabase()
 })
 
-function options(overrides: Partial<PostgresConnectorOptions> = {}): PostgresConnectorOptions {
-  return {
-    databaseUrl: db.url,
-    kafkaBrokers,
-    schemaRegistryUrl,
-    topicPrefix: fx.prefix,
-    categories: fx.categories,
-    partitions: fx.partitions,
-    instanceId: 'crash-sink',
-    groupId: group,
-    batchSize: 250,
-    flushIntervalMs: 50,
-    ...overrides,
-  }
-}
-
 interface Child {
   process: ChildProcess
   lines: string[]
 }
 
 function spawnSink(name: string): Child {
-  const child = spawn(process.execPath, [fixture, JSON.stringify(options())], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const overrides = sinkOverrides(fx, db.url, { groupId: group, instanceId: 'crash-sink' })
+  const child = spawn(process.execPath, [fixture, JSON.stringify(overrides)], { stdio: ['ignore', 'pipe', 'pipe'] })
   children.push(child)
   const lines: string[] = []
   const onData = (chunk: Buffer): void => void lines.push(...chunk.toString().split('\n').filter(Boolean))
@@ -138,8 +124,8 @@ describe('postgres sink under crashes', () => {
   it('rebuilds into an empty database the same state as the incremental sink, table by table', async () => {
     const rebuilt = await createDatabase()
     const rebuildGroup = uniqueName('ft-sink-rebuild')
-    const connector = createPostgresConnector(
-      options({ databaseUrl: rebuilt.url, groupId: rebuildGroup, instanceId: 'rebuild-sink', rebuild: true }),
+    const connector = createConnector(
+      sinkDeps(sinkOverrides(fx, rebuilt.url, { groupId: rebuildGroup, instanceId: 'rebuild-sink', rebuild: true })),
     )
     await connector.start()
     try {

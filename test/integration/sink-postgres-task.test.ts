@@ -40,7 +40,7 @@ beforeEach(() => {
 })
 
 function task(writerId = 'sink-a'): PostgresSinkTask {
-  return new PostgresSinkTask({ databaseUrl: db.url, group: `g${group}`, writerId })
+  return new PostgresSinkTask({ connection: { connectionString: db.url }, group: `g${group}`, writerId })
 }
 
 let nextOffset: Map<string, bigint> = new Map<string, bigint>()
