@@ -24,7 +24,7 @@ import { sinkGroupId, topicNames, type TopicNames } from '../topics.ts'
 import type { Clock } from '../topology/api.ts'
 import { systemClock } from '../topology/clocks.ts'
 import { migrate } from './migrator.ts'
-import { PostgresSinkTask } from './postgres-sink-task.ts'
+import { discardClient, PostgresSinkTask } from './postgres-sink-task.ts'
 import { deleteExpired, sql } from './postgres-sql.ts'
 import { postgresError } from './sink-errors.ts'
 import { type SinkKind, SinkRunner } from './sink-runner.ts'
@@ -81,13 +81,14 @@ export function createConnector(deps: ConnectorDeps): Connector {
 
   async function withClient<T>(what: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
     const client = new pg.Client({ ...connection, query_timeout: sink.queryTimeoutMs, connectionTimeoutMillis: 5000 })
+    client.on('error', () => {})
     try {
       await client.connect()
       return await work(client)
     } catch (error) {
       throw postgresError(error, what)
     } finally {
-      await client.end().catch(() => {})
+      discardClient(client)
     }
   }
 

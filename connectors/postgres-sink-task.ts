@@ -176,7 +176,7 @@ export class PostgresSinkTask implements SinkTask {
       const client = this.#client
       this.#client = undefined
       // A failed query may leave the connection unusable (a query_timeout never recovers): always start afresh.
-      await client?.end().catch(() => {})
+      if (client !== undefined) discardClient(client)
       const coded = postgresError(error, what)
       this.#logger.warn({ code: coded.code, retriable: coded.retriable }, coded.message)
       throw coded
@@ -201,12 +201,27 @@ export class PostgresSinkTask implements SinkTask {
       await client.connect()
       await client.query(sql.session.statementTimeout(o.statementTimeoutMs))
     } catch (error) {
-      await client.end().catch(() => {})
+      discardClient(client)
       throw error
     }
     this.#client = client
     return client
   }
+}
+
+/**
+ * Drops a connection without waiting for it: `end()` waits for the server to close the socket, which never happens
+ * when the network has gone silent, so the socket is destroyed after `graceMs`.
+ */
+export function discardClient(client: pg.Client, graceMs = 1000): void {
+  client.on('error', () => {})
+  const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream
+  const timer = setTimeout(() => stream?.destroy(), graceMs)
+  timer.unref()
+  void client
+    .end()
+    .catch(() => {})
+    .finally(() => clearTimeout(timer))
 }
 
 /** Writes the rows of one batch; the caller holds the transaction. */
