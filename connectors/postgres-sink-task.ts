@@ -16,6 +16,7 @@
 import pg from 'pg'
 import type { Logger } from '../logger.ts'
 import { silentLogger } from '../logger.ts'
+import type { Occurrence } from '../schemas/occurrence.ts'
 import type { TaskDefinition } from '../schemas/task-definition.ts'
 import { FlextaskError } from '../errors.ts'
 import { nextFireMs, project, type ProjectionBatch, type SinkRecord } from './projection.ts'
@@ -23,9 +24,9 @@ import {
   advanceOffsets,
   applyCancellations,
   insertDeadLetters,
-  readForNextFire,
+  readForSchedule,
   readOffsets,
-  setNextFire,
+  setSchedule,
   sql,
   upsertCancellations,
   upsertLogs,
@@ -234,19 +235,31 @@ export async function writeRows(client: pg.ClientBase, batch: ProjectionBatch): 
   await applyCancellations(client, [...touched])
   const occurrences = [...batch.occurrences.values()]
   await upsertOccurrences(client, occurrences)
-  await refreshNextFire(client, [...new Set([...batch.tasks.keys(), ...occurrences.map((o) => o.taskId)])])
+  await refreshSchedule(client, [...batch.tasks.keys()], occurrences)
   await upsertLogs(client, [...batch.logs.values()])
   await insertDeadLetters(client, batch.deadLetters)
 }
 
-async function refreshNextFire(client: pg.ClientBase, taskIds: string[]): Promise<void> {
-  const rows = await readForNextFire(client, taskIds)
-  await setNextFire(
+/**
+ * tasks.last_scheduled_for (the latest slot with an occurrence) and next_fire_at (the schedule's next slot after
+ * it), for the tasks whose definition or occurrences are in the batch: one read and one write per task.
+ */
+async function refreshSchedule(client: pg.ClientBase, definedIds: string[], occurrences: Occurrence[]): Promise<void> {
+  const latest = new Map<string, number>()
+  for (const o of occurrences) latest.set(o.taskId, Math.max(latest.get(o.taskId) ?? -Infinity, o.scheduledForMs))
+  const ids = [...new Set([...definedIds, ...latest.keys()])]
+  if (ids.length === 0) return
+  const stored = new Map((await readForSchedule(client, ids)).map((r) => [r.taskId, r]))
+  await setSchedule(
     client,
-    rows.map((r) => ({
-      taskId: r.taskId,
-      nextMs: nextFireMs(r.status, r.definition as TaskDefinition | null, r.lastScheduledForMs),
-    })),
+    ids.map((taskId) => {
+      const row = stored.get(taskId)
+      const batchLast = latest.get(taskId)
+      const storedLast = row?.lastScheduledForMs ?? null
+      const last = batchLast === undefined ? storedLast : Math.max(batchLast, storedLast ?? -Infinity)
+      const definition = (row?.definition ?? null) as TaskDefinition | null
+      return { taskId, lastScheduledForMs: last, nextMs: nextFireMs(row?.status ?? 'UNKNOWN', definition, last) }
+    }),
   )
 }
 

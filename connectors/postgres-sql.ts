@@ -82,16 +82,16 @@ export const sql = {
     markDeleted: `INSERT INTO tasks AS t (task_id, status, deleted_at)
       SELECT v.task_id, 'DELETED', flextask_ms(v.deleted_at) FROM unnest($1::text[], $2::bigint[]) AS v(task_id, deleted_at)
       ON CONFLICT (task_id) DO UPDATE SET status = 'DELETED', deleted_at = excluded.deleted_at, next_fire_at = NULL`,
-    lastScheduledFor: `INSERT INTO tasks AS t (task_id, last_scheduled_for)
-      SELECT v.task_id, flextask_ms(v.slot) FROM unnest($1::text[], $2::bigint[]) AS v(task_id, slot)
-      ON CONFLICT (task_id) DO UPDATE
-        SET last_scheduled_for = GREATEST(t.last_scheduled_for, excluded.last_scheduled_for)`,
-    forNextFire: `SELECT task_id, status, definition,
+    forSchedule: `SELECT task_id, status, definition,
         (extract(epoch FROM last_scheduled_for) * 1000)::bigint::text AS last_scheduled_for_ms
       FROM tasks WHERE task_id = ANY($1::text[])`,
-    setNextFire: `UPDATE tasks t SET next_fire_at = flextask_ms(v.next_ms)
-      FROM unnest($1::text[], $2::bigint[]) AS v(task_id, next_ms)
-      WHERE t.task_id = v.task_id AND t.next_fire_at IS DISTINCT FROM flextask_ms(v.next_ms)`,
+    /** The latest slot with an occurrence and the next fire after it, one write per task and batch. */
+    setSchedule: `INSERT INTO tasks AS t (task_id, last_scheduled_for, next_fire_at)
+      SELECT v.task_id, flextask_ms(v.last_ms), flextask_ms(v.next_ms)
+      FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(task_id, last_ms, next_ms)
+      ON CONFLICT (task_id) DO UPDATE
+        SET last_scheduled_for = excluded.last_scheduled_for, next_fire_at = excluded.next_fire_at
+        WHERE (t.last_scheduled_for, t.next_fire_at) IS DISTINCT FROM (excluded.last_scheduled_for, excluded.next_fire_at)`,
   },
   runs: {
     upsert: `INSERT INTO task_runs AS r (execution_id, attempt, task_id, category, type, tenant, labels, trigger,
@@ -316,12 +316,9 @@ export async function upsertOccurrences(db: Queryable, rows: Occurrence[]): Prom
     rows.map((o) => text(o.reason)),
     rows.map((o) => o.recordedAtMs),
   ])
-  const latest = new Map<string, number>()
-  for (const o of rows) latest.set(o.taskId, Math.max(latest.get(o.taskId) ?? -Infinity, o.scheduledForMs))
-  await db.query(sql.tasks.lastScheduledFor, [[...latest.keys()].map(text), [...latest.values()]])
 }
 
-export interface NextFireInput {
+export interface ScheduleInput {
   taskId: string
   status: string
   /** The stored TaskDefinition JSON (null while only runs are known). */
@@ -329,14 +326,14 @@ export interface NextFireInput {
   lastScheduledForMs: number | null
 }
 
-export async function readForNextFire(db: Queryable, taskIds: string[]): Promise<NextFireInput[]> {
+export async function readForSchedule(db: Queryable, taskIds: string[]): Promise<ScheduleInput[]> {
   if (taskIds.length === 0) return []
   const { rows } = await db.query<{
     task_id: string
     status: string
     definition: unknown
     last_scheduled_for_ms: string | null
-  }>(sql.tasks.forNextFire, [taskIds.map(text)])
+  }>(sql.tasks.forSchedule, [taskIds.map(text)])
   return rows.map((r) => ({
     taskId: r.task_id,
     status: r.status,
@@ -345,9 +342,16 @@ export async function readForNextFire(db: Queryable, taskIds: string[]): Promise
   }))
 }
 
-export async function setNextFire(db: Queryable, next: { taskId: string; nextMs: number | null }[]): Promise<void> {
-  if (next.length === 0) return
-  await db.query(sql.tasks.setNextFire, [next.map((n) => n.taskId), next.map((n) => n.nextMs)])
+export async function setSchedule(
+  db: Queryable,
+  rows: { taskId: string; lastScheduledForMs: number | null; nextMs: number | null }[],
+): Promise<void> {
+  if (rows.length === 0) return
+  await db.query(sql.tasks.setSchedule, [
+    rows.map((r) => text(r.taskId)),
+    rows.map((r) => r.lastScheduledForMs),
+    rows.map((r) => r.nextMs),
+  ])
 }
 
 export async function upsertLogs(db: Queryable, rows: TaskLog[]): Promise<void> {
