@@ -39,6 +39,8 @@ export const primaryKeys: Readonly<Record<(typeof projectionTables)[number], str
 /** Run rows: on conflict the merge of projection.ts `mergeRun`, in SQL. */
 const winsExpr = 'flextask_run_status_rank(excluded.reported_status) > flextask_run_status_rank(r.reported_status)'
 const firstSeen = (column: string): string => `${column} = coalesce(r.${column}, excluded.${column})`
+const winnerOnly = (column: string): string =>
+  `${column} = CASE WHEN ${winsExpr} THEN excluded.${column} ELSE r.${column} END`
 const fromWinner = (column: string): string =>
   `${column} = CASE WHEN ${winsExpr} THEN coalesce(excluded.${column}, r.${column}) ` +
   `ELSE coalesce(r.${column}, excluded.${column}) END`
@@ -109,12 +111,11 @@ export const sql = {
           error_code, error_message, error_retriable, output)
       ON CONFLICT (execution_id, attempt) DO UPDATE SET
         ${['category', 'type', 'tenant', 'labels', 'trigger', 'priority', 'definition_version']
-          .concat(['scheduled_for', 'due_at', 'fired_at', 'deadline_at', 'started_at'])
+          .concat(['scheduled_for', 'due_at', 'fired_at', 'deadline_at', 'started_at', 'worker'])
           .map(firstSeen)
           .join(', ')},
-        ${['finished_at', 'duration_ms', 'worker', 'error_code', 'error_message', 'error_retriable', 'output']
-          .map(fromWinner)
-          .join(', ')},
+        ${['finished_at', 'duration_ms'].map(fromWinner).join(', ')},
+        ${['error_code', 'error_message', 'error_retriable', 'output'].map(winnerOnly).join(', ')},
         reported_status = CASE WHEN ${winsExpr} THEN excluded.reported_status ELSE r.reported_status END,
         status = CASE WHEN ${winsExpr} THEN excluded.reported_status ELSE r.reported_status END`,
     /**

@@ -290,9 +290,13 @@ export function runFromResult(r: TaskResult): RunRow | undefined {
 }
 
 /**
- * Merges `incoming` (read later) into `existing`, exactly as the SQL upsert does: execution fields and the start
- * keep the first value seen; the outcome fields come from the record whose status wins (higher rank; on equal
- * rank the existing one), falling back to the other's.
+ * Merges `incoming` (read later) into `existing`, exactly as the SQL upsert does: execution fields, the start and
+ * the worker keep the first value seen; the outcome (status, error, output) is the winning record's (higher rank;
+ * on equal rank the existing one), finished_at and duration fall back to the other's.
+ *
+ * Why this is the same in every replay: every field but the execution's comes from the results topic, whose
+ * records about one run share a partition and so always come in the same order; an execution record (another
+ * topic) only fills the execution fields and ranks lowest, so where it falls in between changes nothing.
  */
 export function mergeRun(existing: RunRow, incoming: RunRow): RunRow {
   const up = runStatusRank[incoming.status] > runStatusRank[existing.status]
@@ -313,13 +317,13 @@ export function mergeRun(existing: RunRow, incoming: RunRow): RunRow {
     firedAtMs: existing.firedAtMs ?? incoming.firedAtMs,
     deadlineAtMs: existing.deadlineAtMs ?? incoming.deadlineAtMs,
     startedAtMs: existing.startedAtMs ?? incoming.startedAtMs,
+    worker: existing.worker ?? incoming.worker,
     finishedAtMs: winner.finishedAtMs ?? loser.finishedAtMs,
     durationMs: winner.durationMs ?? loser.durationMs,
-    worker: winner.worker ?? loser.worker,
     status: winner.status,
-    errorCode: winner.errorCode ?? loser.errorCode,
-    errorMessage: winner.errorMessage ?? loser.errorMessage,
-    errorRetriable: winner.errorRetriable ?? loser.errorRetriable,
-    output: winner.output ?? loser.output,
+    errorCode: winner.errorCode,
+    errorMessage: winner.errorMessage,
+    errorRetriable: winner.errorRetriable,
+    output: winner.output,
   }
 }

@@ -211,7 +211,9 @@ RETURNS void LANGUAGE sql AS $$
   WHERE t.task_id = d.task_id
 $$;
 
-CREATE FUNCTION flextask_count_runs() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Transition tables have no statistics: without the setting the planner joins old and new rows in a nested loop
+-- (100 ms for 700 updated rows instead of 2 ms).
+CREATE FUNCTION flextask_count_runs() RETURNS trigger LANGUAGE plpgsql SET enable_nestloop = off AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
     INSERT INTO tasks AS t (task_id, runs_total, runs_pending, runs_processing, runs_succeeded, runs_failed,

@@ -7,7 +7,7 @@ import pg from 'pg'
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { loadMigrations, migrate } from '../../connectors/migrator.ts'
 import { PostgresSinkTask } from '../../connectors/postgres-sink-task.ts'
-import type { SinkRecord, SinkValue } from '../../connectors/projection.ts'
+import { RunStatuses, runStatusRank, type SinkRecord, type SinkValue } from '../../connectors/projection.ts'
 import { buildTaskDefinition, emptySchedule } from '../../schemas/task-definition-builder.ts'
 import {
   count,
@@ -72,6 +72,14 @@ describe('migrations', () => {
     } finally {
       for (const c of clients) await c.end()
     }
+  })
+
+  it('ranks run statuses in SQL exactly as the projection does in code', async () => {
+    const { rows } = await db.pool.query<{ status: string; rank: number }>(
+      'SELECT s AS status, flextask_run_status_rank(s) AS rank FROM unnest($1::text[]) AS s',
+      [[...RunStatuses]],
+    )
+    expect(Object.fromEntries(rows.map((r) => [r.status, r.rank]))).toEqual(runStatusRank)
   })
 
   it('refuses to start when an applied migration file was edited', async () => {
