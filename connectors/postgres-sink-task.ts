@@ -18,7 +18,7 @@ import type { Logger } from '../logger.ts'
 import { silentLogger } from '../logger.ts'
 import type { Occurrence } from '../schemas/occurrence.ts'
 import type { TaskDefinition } from '../schemas/task-definition.ts'
-import { FlextaskError } from '../errors.ts'
+import { coerceError, FlextaskError } from '../errors.ts'
 import { nextFireMs, project, type ProjectionBatch, type SinkRecord } from './projection.ts'
 import {
   advanceOffsets,
@@ -34,7 +34,7 @@ import {
   upsertRuns,
   upsertTasks,
 } from './postgres-sql.ts'
-import { postgresError, SinkErrorCodes } from './sink-errors.ts'
+import { isRowRefused, postgresError, SinkErrorCodes } from './sink-errors.ts'
 import { type FlushStats, type SinkTask, type TopicPartition, topicPartitionKey } from './sink-task.ts'
 
 /** What pg needs to connect (config.ts postgresClientOptions gives it for the database section). */
@@ -106,11 +106,67 @@ export class PostgresSinkTask implements SinkTask {
   async flush(): Promise<FlushStats | undefined> {
     if (this.#pending.length === 0) return undefined
     const startedAt = performance.now()
-    const batch = project(this.#pending)
+    const pending = this.#pending
     const moves = [...this.#pendingNext].map(([key, next]) => {
       const [topic, partition] = splitKey(key)
       return { topic, partition, expected: this.#positions.get(key) ?? 0n, next }
     })
+    let batch: ProjectionBatch
+    try {
+      batch = await this.#write(pending, moves)
+    } catch (error) {
+      if (!isRowRefused(error)) throw error
+      // One record Postgres refuses must not stop every partition: find it (one record per transaction, in
+      // offset order, each advancing its own partition) and hand it to the runner to dead-letter.
+      await this.#isolate()
+      return this.flush()
+    }
+    for (const move of moves) this.#positions.set(topicPartitionKey(move), move.next)
+    this.#pending = []
+    this.#pendingNext.clear()
+    return flushStats(pending, moves, batch, performance.now() - startedAt)
+  }
+
+  /**
+   * Replaces a record Postgres refused (FLEXTASK_SINK_ROW_REFUSED) by a skipped one, once the runner has
+   * dead-lettered it: its offset then advances with the next batch.
+   */
+  skip(record: TopicPartition & { offset: bigint }, reason: string): void {
+    this.#pending = this.#pending.map((r) =>
+      r.topic === record.topic && r.partition === record.partition && r.offset === record.offset
+        ? { ...r, value: { kind: 'skipped', reason } }
+        : r,
+    )
+  }
+
+  /** Writes the buffered records one per transaction until one is refused (thrown with its coordinates). */
+  async #isolate(): Promise<void> {
+    while (this.#pending.length > 0) {
+      const record = this.#pending[0] as Buffered
+      const key = topicPartitionKey(record)
+      const move = { ...record, expected: this.#positions.get(key) ?? 0n, next: record.offset + 1n }
+      try {
+        await this.#write([record], [move])
+      } catch (error) {
+        if (!isRowRefused(error)) throw error
+        throw new FlextaskError(SinkErrorCodes.rowRefused, coerceError(error).message, {
+          retriable: false,
+          cause: error,
+          context: { topic: record.topic, partition: record.partition, offset: record.offset, record },
+        })
+      }
+      this.#positions.set(key, move.next)
+      this.#pending.shift()
+      if (this.#pendingNext.get(key) === move.next) this.#pendingNext.delete(key)
+    }
+  }
+
+  /** One transaction: compare-and-set the offsets, then the rows. */
+  async #write(
+    records: Buffered[],
+    moves: { topic: string; partition: number; expected: bigint; next: bigint }[],
+  ): Promise<ProjectionBatch> {
+    const batch = project(records)
     await this.#run('writing a batch', async (client) => {
       await client.query('BEGIN')
       try {
@@ -130,26 +186,7 @@ export class PostgresSinkTask implements SinkTask {
         throw error
       }
     })
-    for (const move of moves) this.#positions.set(topicPartitionKey(move), move.next)
-    const records = this.#pending.length
-    const kinds: Record<string, number> = {}
-    for (const r of this.#pending) kinds[r.value.kind] = (kinds[r.value.kind] ?? 0) + 1
-    this.#pending = []
-    this.#pendingNext.clear()
-    return {
-      records,
-      partitions: moves.map(topicPartitionKey),
-      kinds,
-      rows: {
-        tasks: batch.tasks.size,
-        task_runs: batch.runs.size,
-        task_occurrences: batch.occurrences.size,
-        task_logs: batch.logs.size,
-        dead_letters: batch.deadLetters.length,
-        run_cancellations: batch.cancellations.size,
-      },
-      durationMs: performance.now() - startedAt,
-    }
+    return batch
   }
 
   close(partitions: TopicPartition[]): Promise<void> {
@@ -261,6 +298,30 @@ async function refreshSchedule(client: pg.ClientBase, definedIds: string[], occu
       return { taskId, lastScheduledForMs: last, nextMs: nextFireMs(row?.status ?? 'UNKNOWN', definition, last) }
     }),
   )
+}
+
+function flushStats(
+  records: Buffered[],
+  moves: TopicPartition[],
+  batch: ProjectionBatch,
+  durationMs: number,
+): FlushStats {
+  const kinds: Record<string, number> = {}
+  for (const r of records) kinds[r.value.kind] = (kinds[r.value.kind] ?? 0) + 1
+  return {
+    records: records.length,
+    partitions: moves.map(topicPartitionKey),
+    kinds,
+    rows: {
+      tasks: batch.tasks.size,
+      task_runs: batch.runs.size,
+      task_occurrences: batch.occurrences.size,
+      task_logs: batch.logs.size,
+      dead_letters: batch.deadLetters.length,
+      run_cancellations: batch.cancellations.size,
+    },
+    durationMs,
+  }
 }
 
 function splitKey(key: string): [string, number] {

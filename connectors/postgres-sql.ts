@@ -188,6 +188,9 @@ export const sql = {
   },
 } as const
 
+/** Ids longer than this are cut in dead_letters' indexed columns (a btree entry holds at most ~2.7 KB). */
+export const maxIndexedIdLength = 512
+
 /** Postgres text cannot hold NUL; a NUL in a record would otherwise stop the sink on every retry. */
 export function text(value: string | null | undefined): string | null {
   if (value === null || value === undefined) return null
@@ -381,8 +384,9 @@ export async function insertDeadLetters(db: Queryable, rows: DeadLetterRow[]): P
     rows.map((r) => r.value.sourceOffset),
     rows.map((r) => text(r.value.reasonCode)),
     rows.map((r) => text(r.value.message)),
-    rows.map((r) => text(r.value.taskId)),
-    rows.map((r) => text(r.value.executionId)),
+    // Indexed columns: a dead letter is often about a value too large to index (the full key stays in record_key).
+    rows.map((r) => text(r.value.taskId)?.slice(0, maxIndexedIdLength) ?? null),
+    rows.map((r) => text(r.value.executionId)?.slice(0, maxIndexedIdLength) ?? null),
     rows.map((r) => r.value.key),
     rows.map((r) => r.value.originalValue),
     rows.map((r) => r.value.failedAtMs),

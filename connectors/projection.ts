@@ -64,6 +64,8 @@ export interface SinkRecord {
   partition: number
   offset: bigint
   value: SinkValue
+  /** The record's bytes as consumed, for a dead letter if Postgres refuses its row. */
+  source?: { key: Buffer | null; value: Buffer | null }
 }
 
 /** tasks.status: INVALID is a definition the scheduler dead-letters (its schedule does not validate). */

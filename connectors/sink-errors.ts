@@ -10,6 +10,8 @@ export const SinkErrorCodes = {
   postgresTransient: 'FLEXTASK_SINK_POSTGRES_TRANSIENT',
   /** Any other Postgres error: the connector stops. */
   postgres: 'FLEXTASK_SINK_POSTGRES_FAILED',
+  /** Postgres refused one record's row (data error, limit exceeded): it is dead-lettered and skipped. */
+  rowRefused: 'FLEXTASK_SINK_ROW_REFUSED',
   /** The offsets row moved under us: another sink owns the partition now. */
   fenced: 'FLEXTASK_SINK_FENCED',
   migration: 'FLEXTASK_SINK_MIGRATION_INVALID',
@@ -46,6 +48,17 @@ const transientMessages = [
   'connection timeout',
   'Connection ended unexpectedly',
 ]
+
+/**
+ * A Postgres error about the data of a row rather than the server: class 22 (data exception, e.g. invalid JSON or
+ * text), 23 (integrity constraint) and 54 (program limit exceeded, e.g. an index entry over the btree maximum).
+ * Retrying cannot help; the record is isolated and dead-lettered.
+ */
+export function isRowRefused(error: unknown): boolean {
+  const cause = (error as { cause?: unknown }).cause ?? error
+  const code = (cause as { code?: unknown }).code
+  return typeof code === 'string' && code.length === 5 && ['22', '23', '54'].some((c) => code.startsWith(c))
+}
 
 export function isTransientPostgresError(error: unknown): boolean {
   const coded = error as { code?: unknown; message?: unknown; cause?: unknown }

@@ -299,6 +299,7 @@ export class SinkRunner extends EventEmitter {
       offset: message.offset,
       value,
       timestampMs: Number(message.timestamp),
+      source: { key: nonEmpty(message.key), value: nonEmpty(message.value) },
     }
   }
 
@@ -340,7 +341,7 @@ export class SinkRunner extends EventEmitter {
     }
   }
 
-  async #sendDeadLetters(items: { message: Message; value: DeadLetter }[]): Promise<void> {
+  async #sendDeadLetters(items: { value: DeadLetter }[]): Promise<void> {
     try {
       await this.#producer.send({
         messages: items.map(({ value }) => ({
@@ -380,6 +381,10 @@ export class SinkRunner extends EventEmitter {
         this.#reopen = true
         return
       }
+      if (coded.code === SinkErrorCodes.rowRefused) {
+        await this.#refused(coded)
+        return
+      }
       if (!coded.retriable) throw coded
       this.#metrics?.batches.inc({ outcome: 'retried' })
       await this.#backoff(coded, 'flushing')
@@ -394,6 +399,39 @@ export class SinkRunner extends EventEmitter {
     this.#metrics?.batchDuration.observe({}, stats.durationMs / 1000)
     for (const [kind, n] of Object.entries(stats.kinds)) this.#metrics?.records.inc({ kind }, n)
     this.emit('flushed', stats)
+  }
+
+  /**
+   * Postgres refused one record's row (the task isolated it; the records before it are written): dead-letter it
+   * with reason PROCESSING_FAILED and let the task skip it, so its partition moves on.
+   */
+  async #refused(error: FlextaskError): Promise<void> {
+    const record = error.context.record as (SinkRecord & { timestampMs: number }) | undefined
+    if (record === undefined) throw error
+    const key = record.source?.key ?? null
+    const deadLetter: DeadLetter = {
+      sourceTopic: record.topic,
+      sourcePartition: record.partition,
+      sourceOffset: Number(record.offset),
+      key,
+      originalValue: record.source?.value ?? null,
+      reasonCode: 'PROCESSING_FAILED',
+      message: `postgres sink: postgres refused the row: ${error.message}`,
+      failedAtMs: this.#o.nowMs(),
+      taskId: key?.toString('utf8') ?? null,
+      executionId: null,
+    }
+    try {
+      if (record.value.kind === 'deadLetter') {
+        this.#logger.error({ topic: record.topic, offset: Number(record.offset) }, deadLetter.message)
+      } else {
+        await this.#sendDeadLetters([{ value: deadLetter }])
+      }
+    } catch (sendError) {
+      await this.#backoff(coerceError(sendError), 'dead-lettering a refused row')
+      return
+    }
+    this.#o.task.skip(record, 'PROCESSING_FAILED')
   }
 
   /** Waits out a transient failure with the stream paused: 100 ms doubling to retryMaxMs, ±25 %. */
@@ -513,4 +551,8 @@ export class SinkRunner extends EventEmitter {
     this.#notify()
     this.emit('error', this.#fatal)
   }
+}
+
+function nonEmpty(bytes: Buffer | null | undefined): Buffer | null {
+  return bytes === null || bytes === undefined || bytes.length === 0 ? null : bytes
 }

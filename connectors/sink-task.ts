@@ -10,7 +10,8 @@
  *                     already written and are dropped.
  *   flush()           writes everything buffered and the next offsets atomically. Rejects with a coded error:
  *                     retriable → the runner backs off and calls flush() again with the same buffer; fenced → the
- *                     runner re-opens its partitions (another sink wrote them); anything else stops the runner.
+ *                     runner re-opens its partitions (another sink wrote them); row refused → the runner
+ *                     dead-letters that record and calls skip(record); anything else stops the runner.
  *   close(partitions) on revocation: drops what was buffered for them.
  *   stop()            releases connections.
  */
@@ -39,6 +40,8 @@ export interface SinkTask {
   /** Records buffered and not yet flushed. */
   buffered(): number
   flush(): Promise<FlushStats | undefined>
+  /** Turns a buffered record the store refused (FLEXTASK_SINK_ROW_REFUSED) into a skipped one. */
+  skip(record: TopicPartition & { offset: bigint }, reason: string): void
   close(partitions: TopicPartition[]): Promise<void>
   stop(): Promise<void>
 }

@@ -4,6 +4,7 @@
  * same partition; with Postgres unreachable for 30 s (a TCP proxy under the test's control: 15 s blackholed, then
  * 15 s refusing) the sink waits, retries the same batch, then catches up with nothing lost and nothing twice.
  */
+import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Connector, createConnector } from '../../connectors/connector.ts'
@@ -95,6 +96,35 @@ describe('postgres sink group', () => {
     await expectProjected(db, wave.expected, 'pair')
     expect(a.runner!.stats.fenced + b.runner!.stats.fenced).toBe(0)
     await Promise.all([a.close(), b.close()])
+  })
+
+  it('dead-letters a record whose row Postgres refuses and keeps projecting its partition', async () => {
+    const db = await createDatabase()
+    const group = uniqueName('ft-sink-poison')
+    const sink = connector(db.url, group, 'poison-sink')
+    await sink.start()
+    const huge = randomBytes(10_000).toString('hex')
+    const poison = workload(fx, `poison-${huge}`, { tasks: 1, slots: 1 })
+    const wave = workload(fx, 'after-poison', { tasks: 5, slots: 5 })
+    await produce(producer, [...poison.messages, ...wave.messages])
+    await waitCaughtUp(db.pool, group, fx.names)
+    await expectProjected(db, wave.expected, 'after-poison')
+    const { rows } = await db.pool.query<{ source_topic: string; n: string }>(
+      `SELECT source_topic, count(*)::text AS n FROM dead_letters WHERE reason_code = 'PROCESSING_FAILED'
+       GROUP BY source_topic ORDER BY source_topic`,
+    )
+    // The poison task's definition and each of its run, log and occurrence records: refused, dead-lettered.
+    expect(rows.map((r) => r.source_topic).sort()).toEqual(
+      [
+        fx.topics.definitions,
+        fx.topics.executions('http'),
+        fx.topics.logs,
+        fx.topics.occurrences,
+        fx.topics.results,
+      ].sort(),
+    )
+    expect(sink.runner!.fatal).toBeUndefined()
+    await sink.close()
   })
 
   it('waits while Postgres is unreachable for 30 s, then catches up with nothing lost and nothing twice', async () => {

@@ -3,6 +3,7 @@
  * offsets in one transaction, redelivery changes nothing, fencing of a second writer, monotonic run status across
  * topic order, cancellations, counters and tombstones. Timestamps are passed in the records.
  */
+import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { loadMigrations, migrate } from '../../connectors/migrator.ts'
@@ -189,6 +190,33 @@ describe('PostgresSinkTask', () => {
     expect(rows).toEqual([{ written_by: 'sink-b', next_offset: '3' }])
     await a.stop()
     await b.stop()
+  })
+
+  it('isolates a record whose row Postgres refuses, writes the others, and moves on once it is skipped', async () => {
+    const partitions = [{ topic: T.exec, partition: 0 }]
+    const sink = task('sink-poison')
+    await sink.open(partitions)
+    // A random 20,000-character taskId: over the btree entry limit even compressed (SQLSTATE 54000).
+    const huge = randomBytes(10_000).toString('hex')
+    sink.put([
+      rec(T.exec, { kind: 'execution', value: execution('p1', slot) }),
+      rec(T.exec, { kind: 'execution', value: execution(huge, slot) }),
+      rec(T.exec, { kind: 'execution', value: execution('p3', slot) }),
+    ])
+    const refused = await sink.flush().then(
+      () => undefined,
+      (error: unknown) => error as { code: string; context: { offset: bigint } },
+    )
+    expect(refused).toMatchObject({ code: 'FLEXTASK_SINK_ROW_REFUSED', context: { offset: 1n } })
+    expect(await count(db.pool, 'task_runs', `task_id = 'p1'`)).toBe(1)
+    expect(sink.buffered()).toBe(2)
+    sink.skip({ topic: T.exec, partition: 0, offset: 1n }, 'PROCESSING_FAILED')
+    await sink.flush()
+    await sink.stop()
+    expect(await count(db.pool, 'task_runs', `task_id IN ('p1', 'p3')`)).toBe(2)
+    const again = task('sink-poison')
+    expect((await again.open(partitions)).get(`${T.exec}:0`)).toBe(3n)
+    await again.stop()
   })
 
   it('shows CANCELLED on the latest attempt of a cancelled execution, whichever topic is read first', async () => {
