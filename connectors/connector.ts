@@ -27,7 +27,8 @@ import { migrate } from './migrator.ts'
 import { discardClient, PostgresSinkTask } from './postgres-sink-task.ts'
 import { deleteExpired, sql } from './postgres-sql.ts'
 import { postgresError } from './sink-errors.ts'
-import { type SinkKind, SinkRunner } from './sink-runner.ts'
+import type { SinkKind } from './record-decoder.ts'
+import { SinkRunner } from './sink-runner.ts'
 
 export interface ConnectorDeps {
   config: Pick<ResolvedConfig, 'topics' | 'runtime' | 'database' | 'sink'>

@@ -246,7 +246,7 @@ export async function upsertTasks(db: Queryable, rows: TaskRow[]): Promise<void>
   if (live.length > 0) {
     const defs = live.map((r) => r.definition!)
     await db.query(sql.tasks.upsert, [
-      defs.map((d) => text(d.taskId)),
+      live.map((r) => text(r.taskId)),
       defs.map((d) => text(d.name)),
       defs.map((d) => text(d.category)),
       defs.map((d) => text(d.type)),

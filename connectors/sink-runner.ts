@@ -18,36 +18,23 @@ import { EventEmitter } from 'node:events'
 import {
   Consumer,
   FetchIsolationLevels,
-  type GroupPartitionsAssigner,
-  type GroupPartitionsAssignments,
   type Message,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
   type MessagesStream,
   type Producer,
 } from '@platformatic/kafka'
-import { coerceError, ErrorCodes, type FlextaskError } from '../errors.ts'
+import { coerceError, type FlextaskError } from '../errors.ts'
 import type { KafkaClientFactory } from '../kafka-clients.ts'
 import type { Logger } from '../logger.ts'
 import { silentLogger } from '../logger.ts'
 import type { SinkMetrics } from '../metrics.ts'
 import type { DeadLetter } from '../schemas/dead-letter.ts'
-import type { TaskDefinition } from '../schemas/task-definition.ts'
+import { coPartitionedAssigner } from './co-partitioned-assigner.ts'
 import type { SinkRecord, SinkValue } from './projection.ts'
+import { decodeRecord, nonEmpty, refusedRowDeadLetter, type SinkDecoders, type SinkKind } from './record-decoder.ts'
 import { SinkErrorCodes } from './sink-errors.ts'
 import type { FlushStats, SinkTask, TopicPartition } from './sink-task.ts'
-
-/** What the sink decodes, by kind; `deserialize` may be async (a registry lookup). */
-export interface SinkDecoders {
-  definition: { deserialize(data: Buffer): unknown }
-  execution: { deserialize(data: Buffer): unknown }
-  result: { deserialize(data: Buffer): unknown }
-  log: { deserialize(data: Buffer): unknown }
-  occurrence: { deserialize(data: Buffer): unknown }
-  deadLetter: { deserialize(data: Buffer): unknown; serialize(value: DeadLetter): Buffer }
-}
-
-export type SinkKind = Exclude<SinkValue['kind'], 'skipped'>
 
 export interface SinkRunnerOptions {
   groupId: string
@@ -87,23 +74,6 @@ export interface RunnerStats {
   deadLettered: number
   retries: number
   fenced: number
-}
-
-/** Partition p of every subscribed topic goes to member p mod n (members sorted by id). */
-export const coPartitionedAssigner: GroupPartitionsAssigner = (_current, members, topics, metadata) => {
-  const ids = [...members.keys()].sort()
-  const out: GroupPartitionsAssignments[] = ids.map((memberId) => ({ memberId, assignments: new Map() }))
-  for (const topic of topics) {
-    const count = metadata.topics.get(topic)?.partitionsCount ?? 0
-    for (let p = 0; p < count; p++) {
-      const member = out[p % ids.length]
-      if (member === undefined) continue
-      const entry = member.assignments.get(topic) ?? { topic, partitions: [] }
-      entry.partitions.push(p)
-      member.assignments.set(topic, entry)
-    }
-  }
-  return out
 }
 
 export class SinkRunner extends EventEmitter {
@@ -274,7 +244,7 @@ export class SinkRunner extends EventEmitter {
     const deadLetters: { message: Message; value: DeadLetter }[] = []
     try {
       for (const message of messages) {
-        const decoded = await this.#decode(message)
+        const decoded = await decodeRecord(message, this.#o.topics, this.#o.decoders, this.#o.nowMs)
         if ('deadLetter' in decoded) {
           deadLetters.push({ message, value: decoded.deadLetter })
           records.push(this.#record(message, { kind: 'skipped', reason: decoded.deadLetter.reasonCode }))
@@ -300,44 +270,6 @@ export class SinkRunner extends EventEmitter {
       value,
       timestampMs: Number(message.timestamp),
       source: { key: nonEmpty(message.key), value: nonEmpty(message.value) },
-    }
-  }
-
-  async #decode(message: Message): Promise<{ value: SinkValue } | { deadLetter: DeadLetter }> {
-    const kind = this.#o.topics.get(message.topic)
-    const bytes =
-      message.value === null || message.value === undefined || message.value.length === 0 ? null : message.value
-    const key = message.key === null || message.key === undefined || message.key.length === 0 ? null : message.key
-    if (kind === 'definition' && bytes === null) {
-      return { value: { kind: 'definition', taskId: key?.toString('utf8') ?? '', definition: null } }
-    }
-    try {
-      if (kind === undefined) throw new Error(`no decoder for topic ${message.topic}`)
-      if (bytes === null) throw new Error('null value')
-      const value = await this.#o.decoders[kind].deserialize(bytes)
-      if (kind === 'definition') {
-        const definition = value as TaskDefinition
-        return { value: { kind, taskId: definition.taskId, definition } }
-      }
-      return { value: { kind, value } as SinkValue }
-    } catch (error) {
-      const coded = coerceError(error, ErrorCodes.serdeDecode)
-      if (coded.retriable || coded.code === ErrorCodes.registry) throw coded
-      const deadLetter: DeadLetter = {
-        sourceTopic: message.topic,
-        sourcePartition: message.partition,
-        sourceOffset: Number(message.offset),
-        key,
-        originalValue: bytes,
-        reasonCode: coded.code === ErrorCodes.serdeUnknownSchema ? 'UNKNOWN_SCHEMA' : 'UNDECODABLE',
-        message: `postgres sink: ${coded.message}`,
-        failedAtMs: this.#o.nowMs(),
-        taskId: key?.toString('utf8') ?? null,
-        executionId: null,
-      }
-      // A dead letter that does not decode is recorded in place, not sent to its own topic again.
-      if (kind === 'deadLetter') return { value: { kind: 'deadLetter', value: deadLetter } }
-      return { deadLetter }
     }
   }
 
@@ -408,19 +340,7 @@ export class SinkRunner extends EventEmitter {
   async #refused(error: FlextaskError): Promise<void> {
     const record = error.context.record as (SinkRecord & { timestampMs: number }) | undefined
     if (record === undefined) throw error
-    const key = record.source?.key ?? null
-    const deadLetter: DeadLetter = {
-      sourceTopic: record.topic,
-      sourcePartition: record.partition,
-      sourceOffset: Number(record.offset),
-      key,
-      originalValue: record.source?.value ?? null,
-      reasonCode: 'PROCESSING_FAILED',
-      message: `postgres sink: postgres refused the row: ${error.message}`,
-      failedAtMs: this.#o.nowMs(),
-      taskId: key?.toString('utf8') ?? null,
-      executionId: null,
-    }
+    const deadLetter = refusedRowDeadLetter(record, error.message, this.#o.nowMs())
     try {
       if (record.value.kind === 'deadLetter') {
         this.#logger.error({ topic: record.topic, offset: Number(record.offset) }, deadLetter.message)
@@ -551,8 +471,4 @@ export class SinkRunner extends EventEmitter {
     this.#notify()
     this.emit('error', this.#fatal)
   }
-}
-
-function nonEmpty(bytes: Buffer | null | undefined): Buffer | null {
-  return bytes === null || bytes === undefined || bytes.length === 0 ? null : bytes
 }
