@@ -51,13 +51,13 @@ export async function sinkFixture(partitions = 3): Promise<SinkFixture> {
 export function sinkOverrides(
   fx: SinkFixture,
   databaseUrl: string,
-  options: { groupId: string; instanceId: string; batchSize?: number; rebuild?: boolean } & ConfigOverrides['sink'],
+  options: { groupId: string; instanceId: string; sessionTimeoutMs?: number } & ConfigOverrides['sink'],
 ): ConfigOverrides {
-  const { instanceId, ...sink } = options
+  const { instanceId, sessionTimeoutMs, ...sink } = options
   return {
     topics: { prefix: fx.prefix, partitions: fx.partitions, categories: fx.categories },
     database: { url: databaseUrl },
-    runtime: { instanceId, startTimeoutMs: 60_000 },
+    runtime: { instanceId, startTimeoutMs: 60_000, ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }) },
     sink: { batchSize: 250, flushIntervalMs: 50, ...sink },
   }
 }

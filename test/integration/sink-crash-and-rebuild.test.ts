@@ -47,8 +47,12 @@ interface Child {
   lines: string[]
 }
 
-function spawnSink(name: string): Child {
-  const overrides = sinkOverrides(fx, db.url, { groupId: group, instanceId: 'crash-sink' })
+function spawnSink(name: string, options: { instanceId?: string; sessionTimeoutMs?: number } = {}): Child {
+  const overrides = sinkOverrides(fx, db.url, {
+    groupId: group,
+    instanceId: options.instanceId ?? 'crash-sink',
+    ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
+  })
   const child = spawn(process.execPath, [fixture, JSON.stringify(overrides)], { stdio: ['ignore', 'pipe', 'pipe'] })
   children.push(child)
   const lines: string[] = []
@@ -119,6 +123,47 @@ describe('postgres sink under crashes', () => {
       [fx.topics.results],
     )
     expect(Number(dead.rows[0]!.n)).toBe(expected.undecodable)
+  })
+
+  it('a sink frozen past its session (SIGSTOP) loses its partitions and writes nothing twice when it wakes', async () => {
+    const zombie = spawnSink('zombie sink', { instanceId: 'zombie-sink', sessionTimeoutMs: 6000 })
+    await waitFor('the zombie to be ready', () => (zombie.lines.includes('ready') ? true : undefined), 60_000)
+    const other = createConnector(
+      sinkDeps(sinkOverrides(fx, db.url, { groupId: group, instanceId: 'live-sink', sessionTimeoutMs: 6000 })),
+    )
+    await other.start()
+    try {
+      const flowing = (async () => {
+        for (let i = 0; i < 12; i++) {
+          const wave = workload(fx, `z${i}`, { tasks: 6, slots: 10 })
+          await produce(producer, wave.messages, 100)
+          expected = addExpected(expected, wave.expected)
+          await sleep(1000)
+        }
+      })()
+      await sleep(1500)
+      zombie.process.kill('SIGSTOP')
+      // Past its session timeout the live sink owns every partition and keeps writing them.
+      await waitFor('the live sink to own every partition', () =>
+        other.runner!.assigned.length === fx.names.length * fx.partitions ? true : undefined,
+      )
+      await sleep(2000)
+      zombie.process.kill('SIGCONT')
+      await flowing
+      await waitCaughtUp(db.pool, group, fx.names)
+      await sleep(3000)
+      await waitCaughtUp(db.pool, group, fx.names)
+    } finally {
+      await killHard(zombie)
+      await other.close()
+    }
+    const fenced = zombie.lines.filter((l) => l === 'fenced').length + other.runner!.stats.fenced
+    console.log(`sink zombie test: ${fenced} writes fenced after the zombie woke`)
+    expect(await count(db.pool, 'task_runs')).toBe(expected.runs)
+    expect(await count(db.pool, 'task_logs')).toBe(expected.logs)
+    expect(await count(db.pool, 'task_occurrences')).toBe(expected.occurrences)
+    const { rows } = await db.pool.query<{ total: string }>('SELECT sum(runs_total)::text AS total FROM tasks')
+    expect(Number(rows[0]!.total)).toBe(expected.runs)
   })
 
   it('rebuilds into an empty database the same state as the incremental sink, table by table', async () => {
