@@ -46,7 +46,10 @@ const app = createScheduler(deps)
 await app.start()
 console.log('scheduler: running; every partition restored')
 const sinkDemo: SinkDemo | undefined = postgresReachable
-  ? await startSinkDemo(deps, (line) => console.log(line))
+  ? await startSinkDemo(deps, (line) => console.log(line)).catch((error: unknown) => {
+      console.log(`postgres sink: could not start (${error instanceof Error ? error.message : String(error)})`)
+      return undefined
+    })
   : undefined
 console.log('')
 
