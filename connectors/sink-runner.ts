@@ -16,7 +16,7 @@
  */
 import { EventEmitter } from 'node:events'
 import {
-  Consumer,
+  type Consumer,
   FetchIsolationLevels,
   type Message,
   MessagesStreamFallbackModes,
@@ -119,9 +119,9 @@ export class SinkRunner extends EventEmitter {
     this.#logger = options.logger ?? silentLogger
     this.#metrics = options.metrics
     const o = this.#o
-    // Built here rather than by kafka.consumer(): the factory's Omit<> drops the group options from the union type.
-    this.#consumer = new Consumer({
-      ...o.kafka.connection,
+    // Through the one client factory (security options, and any client fix made there). A variable, not a literal:
+    // the factory's Omit<> over the options union drops the group options from the literal's allowed keys.
+    const consumerOptions = {
       clientId: `${o.instanceId}-sink`,
       groupId: o.groupId,
       groupInstanceId: o.instanceId,
@@ -134,7 +134,8 @@ export class SinkRunner extends EventEmitter {
       maxWaitTime: 200,
       maxBytes: 4 * 1024 * 1024,
       maxBytesPerPartition: 1024 * 1024,
-    })
+    }
+    this.#consumer = o.kafka.consumer<Buffer, Buffer, Buffer, Buffer>(consumerOptions)
     this.#producer = o.kafka.producer({
       clientId: `${o.instanceId}-sink-dead-letters`,
       idempotent: true,
