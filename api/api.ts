@@ -116,7 +116,7 @@ export function createApi(deps: ApiDeps): ApiComponent {
           retryDelay: 100,
         })
         readModel = new PostgresReadModel(postgresClientOptions(config.database), {
-          projectionGroupId: sinkGroupId(config.topics.prefix),
+          projectionGroupId: config.sink.groupId ?? sinkGroupId(config.topics.prefix),
         })
         const writer = new KafkaTaskWriter({ producer, topics, serdes: deps.serdes, partitions })
         const liveEvents = new KafkaLiveEvents({

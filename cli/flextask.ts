@@ -3,6 +3,7 @@
  * The `flextask` command: argument parsing and signal handling only (the composition is host/flextask-process.ts,
  * the client commands are client/).
  *   flextask up | scheduler | api          run components (up: all of them in one process)
+ *   flextask connector [--rebuild]   the Postgres sink only; --rebuild empties the projection and replays the topics
  *   flextask topics create | api-key       operator commands
  *   flextask tasks … | runs | occurrences | next | tail    a client of the REST API (FLEXTASK_API_URL, FLEXTASK_API_KEY)
  * Configuration comes from the environment (README, config.ts). SIGTERM / SIGINT close the components in reverse
@@ -12,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { Command, Option } from 'commander'
-import { resolveConfig, type ResolvedConfig } from '../config.ts'
+import { type ConfigOverrides, resolveConfig, type ResolvedConfig } from '../config.ts'
 import { ApiClient, ApiClientError, ExitCodes, exitCodeFor } from '../client/api-client.ts'
 import { createTopics, printNewApiKey } from '../client/admin-commands.ts'
 import * as commands from '../client/client-commands.ts'
@@ -25,17 +26,17 @@ if ((major ?? 0) < 24) {
   process.exit(1)
 }
 
-function config(): ResolvedConfig {
+function config(overrides: ConfigOverrides = {}): ResolvedConfig {
   try {
-    return resolveConfig()
+    return resolveConfig(process.env, overrides)
   } catch (error) {
     console.error(`flextask: ${error instanceof Error ? error.message : String(error)}`)
     process.exit(ExitCodes.usage)
   }
 }
 
-async function run(names?: ComponentName[]): Promise<never> {
-  const host = createProcessHost(createProcessDeps(config()), names)
+async function run(names?: ComponentName[], overrides: ConfigOverrides = {}): Promise<never> {
+  const host = createProcessHost(createProcessDeps(config(overrides)), names)
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => void host.stop(`received ${signal}`))
   }
@@ -109,12 +110,17 @@ const program = new Command('flextask')
 
 program
   .command('up', { isDefault: true })
-  .description('run every component in one process (scheduler, API), serving /metrics and /health/*')
+  .description('run every component in one process (scheduler, connector, API), serving /metrics and /health/*')
   .action(() => run())
 program
   .command('scheduler')
   .description('run the scheduler only (scale out by starting more instances)')
   .action(() => run(['scheduler']))
+program
+  .command('connector')
+  .description('run the Postgres sink only (the read model: tasks, task_runs, task_logs, task_occurrences, ...)')
+  .option('--rebuild', 'empty the projection and replay every topic from its beginning (stop other sinks first)')
+  .action((options: { rebuild?: boolean }) => run(['connector'], { sink: { rebuild: options.rebuild === true } }))
 program
   .command('api')
   .description('run the REST API only (PORT; OpenAPI at /docs)')
