@@ -22,13 +22,28 @@ if (command !== 'up' && command !== 'scheduler') {
 }
 const config = resolveConfig()
 const app = await startScheduler(config)
-app.runtime.on('error', (error: unknown) => {
-  console.error(`flextask: fatal: ${error instanceof Error ? error.message : String(error)}`)
-  process.exit(1)
+app.runtime.observe({
+  onFatal: (error) => {
+    console.error(`flextask: fatal: ${error.code}: ${error.message}`)
+    // close() releases the group membership, the producer and the LevelDB locks also after a fatal error.
+    void app.close().finally(() => process.exit(1))
+  },
+  onAssigned: (e) =>
+    console.log(`flextask: assigned partitions ${e.partitions.join(',')} (generation ${e.generation})`),
+  onRestored: (e) =>
+    console.log(
+      `flextask: partition ${e.partition} running (${e.records} records restored in ${Math.round(e.durationMs)} ms)`,
+    ),
+  onAborted: (e) =>
+    console.log(`flextask: cycle aborted (${e.code}: ${e.message}); retry #${e.streak} in ${e.backoffMs} ms`),
+  onRetrying: (e) =>
+    console.log(
+      `flextask: ${e.step} failing for ${Math.round(e.failingForMs / 1000)} s (${e.code}: ${e.message}); ` +
+        `retry in ${e.backoffMs} ms, giving up in ${Math.round(e.giveUpInMs / 1000)} s`,
+    ),
+  onTaskFailed: (e) =>
+    console.log(`flextask: partition ${e.partition} could not open (${e.code}: ${e.message}); retrying`),
 })
-app.runtime.on('assigned', (e: { partitions: number[] }) =>
-  console.log(`flextask: assigned partitions ${e.partitions.join(',')}`),
-)
 console.log(`flextask: scheduler running (instance ${config.instanceId}, brokers ${config.kafkaBrokers.join(',')})`)
 let closing = false
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
