@@ -27,6 +27,11 @@ export interface FlextaskConfig {
   port: number
   /** METRICS_PORT of the Prometheus endpoint. @default 9464 */
   metricsPort: number
+  /**
+   * FLEXTASK_OUTAGE_GIVE_UP_MS: how long the scheduler waits out retriable failures (broker unreachable,
+   * coordinator loading) with no progress before it exits with FLEXTASK_TOPOLOGY_GAVE_UP. @default 900000
+   */
+  outageGiveUpMs: number
 }
 
 export const defaultCategories = ['http', 'email', 'internal', 'kubernetes', 'elasticsearch']
@@ -43,6 +48,7 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env): FlextaskCon
     instanceId: env.FLEXTASK_INSTANCE_ID ?? hostname(),
     port: positiveInt('PORT', env.PORT, 3000),
     metricsPort: positiveInt('METRICS_PORT', env.METRICS_PORT, 9464),
+    outageGiveUpMs: positiveInt('FLEXTASK_OUTAGE_GIVE_UP_MS', env.FLEXTASK_OUTAGE_GIVE_UP_MS, 900_000),
   }
 }
 

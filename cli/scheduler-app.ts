@@ -20,7 +20,7 @@ import { taskResultSchema } from '../schemas/task-result.ts'
 import { schedulerApplicationId, topicNames, type TopicNames } from '../topics.ts'
 import type { Clock } from '../topology/api.ts'
 import { kafkaErrorIds } from '../topology/kafka-errors.ts'
-import { StreamRuntime } from '../topology/stream-runtime.ts'
+import { StreamRuntime, type StreamRuntimeOptions } from '../topology/stream-runtime.ts'
 
 export interface SchedulerApp {
   runtime: StreamRuntime
@@ -115,7 +115,13 @@ async function create(
 
 export async function startScheduler(
   config: FlextaskConfig,
-  options: { clock?: Clock; scheduler?: Partial<SchedulerConfig>; commitIntervalMs?: number } = {},
+  options: {
+    clock?: Clock
+    scheduler?: Partial<SchedulerConfig>
+    commitIntervalMs?: number
+    /** Runtime settings beyond the config (timeouts, observer); see StreamRuntimeOptions. */
+    runtime?: Partial<Omit<StreamRuntimeOptions, 'applicationId' | 'bootstrapBrokers' | 'stateDir'>>
+  } = {},
 ): Promise<SchedulerApp> {
   const topics = topicNames(config.topicPrefix)
   await ensureTopics(config.kafkaBrokers, topics, config.categories, config.partitions)
@@ -130,9 +136,15 @@ export async function startScheduler(
     bootstrapBrokers: config.kafkaBrokers,
     stateDir: join(config.stateDir, 'scheduler'),
     instanceId: config.instanceId,
+    outageGiveUpMs: config.outageGiveUpMs,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.commitIntervalMs !== undefined ? { commitIntervalMs: options.commitIntervalMs } : {}),
+    ...options.runtime,
   })
-  await runtime.start()
+  // A start that fails (topics, a fatal error) must not leave the runtime's clients open.
+  await runtime.start().catch(async (error: unknown) => {
+    await runtime.close()
+    throw error
+  })
   return { runtime, serdes, topics, close: () => runtime.close() }
 }

@@ -24,7 +24,13 @@ export function isFencing(error: unknown): boolean {
 /** The consumer group generation changed under a transaction: abort, rejoin, resume from committed offsets. */
 export function isRebalance(error: unknown): boolean {
   const ids = kafkaErrorIds(error)
-  return ids.has('ILLEGAL_GENERATION') || ids.has('UNKNOWN_MEMBER_ID') || ids.has('REBALANCE_IN_PROGRESS')
+  return (
+    ids.has('ILLEGAL_GENERATION') ||
+    ids.has('UNKNOWN_MEMBER_ID') ||
+    ids.has('REBALANCE_IN_PROGRESS') ||
+    ids.has('NOT_COORDINATOR') ||
+    ids.has('COORDINATOR_NOT_AVAILABLE')
+  )
 }
 
 /** Codes of the client's own errors, collected through MultipleErrors and causes. */
@@ -62,6 +68,8 @@ export function decideError(error: unknown, fallbackCode: string): FlextaskError
     return new FlextaskError(ErrorCodes.fenced, message, { retriable: true, cause: error })
   const codes = clientCodes(error)
   const fromClient = [...codes].some((c) => c.startsWith('PLT_KFK_') && c !== 'PLT_KFK_USER')
-  if (fromClient || ids.size > 0) return new FlextaskError(fallbackCode, message, { retriable: true, cause: error })
+  const detail = ids.size > 0 ? ` [${[...ids].join(', ')}]` : ''
+  if (fromClient || ids.size > 0)
+    return new FlextaskError(fallbackCode, `${message}${detail}`, { retriable: true, cause: error })
   return coerceError(error, fallbackCode)
 }

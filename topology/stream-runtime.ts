@@ -36,7 +36,7 @@ import { CommitCycle } from './commit-cycle.ts'
 import { EosProducer } from './eos-producer.ts'
 import { HoldableClock, InputBarrier } from './input-barrier.ts'
 import { changelogTopicConfigs, coPartitionedCount, ensureTopics } from './internal-topics.ts'
-import { decideError } from './kafka-errors.ts'
+import { decideError, isRebalance } from './kafka-errors.ts'
 import { RecordBuffer, toRawRecord } from './record-buffer.ts'
 import { type RuntimeObserver, RuntimeEvents } from './runtime-events.ts'
 import { TaskManager } from './task-manager.ts'
@@ -113,6 +113,8 @@ export class StreamRuntime {
   #joined = false
   #rebalancing = false
   #streamError: unknown
+  /** The consumer is out of the group (failed rejoin, stale generation): close the stream so consume() rejoins. */
+  #rejoinNeeded = false
   #lastCommitAt = 0
   #abortStreak = 0
   #failingSince: number | undefined
@@ -218,9 +220,11 @@ export class StreamRuntime {
       this.#rebalancing = true
       this.#notify()
     })
-    // A failed rejoin (broker unreachable) is emitted as 'error': the loop waits it out like a stream failure.
+    // A failed rejoin (broker unreachable) is emitted as 'error', and the client then stops heartbeating: the
+    // loop waits it out like a stream failure and makes the consumer join again.
     this.#consumer.on('error', (error: unknown) => {
       this.#streamError ??= error
+      this.#rejoinNeeded = true
       this.#notify()
     })
   }
@@ -467,7 +471,14 @@ export class StreamRuntime {
     this.#abortStreak++
     if (decided.code === ErrorCodes.fenced) this.#tasks.closeAllTasks()
     await this.#cycle.aborted(this.#tasks.running())
-    this.#buffer.suspend()
+    if (this.#rejoinNeeded || isRebalance(decided.cause ?? decided)) {
+      // Our membership is gone or stale (e.g. after the broker restarted). Closing every stream untracks the
+      // topics, so the next consume() joins the group again; the join resets tasks and offsets.
+      this.#rejoinNeeded = false
+      await this.#buffer.stop()
+    } else {
+      this.#buffer.suspend()
+    }
     const wait = backoffMs(this.#abortStreak)
     this.#events.emit('onAborted', {
       code: decided.code,

@@ -90,11 +90,14 @@ export interface CollectedRecord {
  * record (value as a string and as bytes) until `close()`. Register cleanup with the returned close in
  * afterAll/finally.
  */
-export async function collect(topics: string[]): Promise<{ records: CollectedRecord[]; close: () => Promise<void> }> {
+export async function collect(
+  topics: string[],
+  brokers: string[] = kafkaBrokers,
+): Promise<{ records: CollectedRecord[]; close: () => Promise<void> }> {
   const consumer = new Consumer({
     clientId: uniqueName('collector'),
     groupId: uniqueName('collector-group'),
-    bootstrapBrokers: kafkaBrokers,
+    bootstrapBrokers: brokers,
     autocommit: false,
     isolationLevel: FetchIsolationLevels.READ_COMMITTED,
     maxWaitTime: 200,
