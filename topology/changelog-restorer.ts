@@ -69,9 +69,14 @@ export class ChangelogRestorer {
    * End offsets once the partitions have no open transaction (last stable offset = high watermark), waiting
    * at most maxWaitMs (a zombie's transaction is aborted by its timeout); then the LSO as it is.
    */
-  async stableEndOffsets(topics: string[], partition: number, maxWaitMs: number): Promise<Map<string, bigint>> {
+  async stableEndOffsets(
+    topics: string[],
+    partition: number,
+    maxWaitMs: number,
+    onUnstable?: () => void,
+  ): Promise<Map<string, bigint>> {
     const deadline = Date.now() + maxWaitMs
-    for (;;) {
+    for (let pass = 0; ; pass++) {
       const stable = await this.#offsets(topics, partition, ListOffsetTimestamps.LATEST)
       const high = await this.#offsets(
         topics,
@@ -80,6 +85,7 @@ export class ChangelogRestorer {
         FetchIsolationLevels.READ_UNCOMMITTED,
       )
       if (topics.every((t) => stable.get(t) === high.get(t)) || Date.now() > deadline) return stable
+      if (pass === 0) onUnstable?.()
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
   }

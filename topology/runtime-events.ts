@@ -71,6 +71,12 @@ export interface TaskFailedEvent {
   message: string
 }
 
+/** Timers fired without their input read up to the instant: a transaction stayed open on an input. */
+export interface InputLateEvent {
+  partition: number
+  waitedMs: number
+}
+
 export interface RuntimeObserver {
   onAssigned?(event: AssignedEvent): void
   onRevoked?(event: RevokedEvent): void
@@ -80,6 +86,7 @@ export interface RuntimeObserver {
   onRetrying?(event: RetryingEvent): void
   /** A task could not be opened (it is retried with backoff while its partition stays assigned). */
   onTaskFailed?(event: TaskFailedEvent): void
+  onInputLate?(event: InputLateEvent): void
   /** The runtime stopped on an error it does not retry; `close()` still releases everything. */
   onFatal?(error: FlextaskError): void
 }

@@ -40,6 +40,7 @@ import { decideError, isRebalance } from './kafka-errors.ts'
 import { RecordBuffer, toRawRecord } from './record-buffer.ts'
 import { type RuntimeObserver, RuntimeEvents } from './runtime-events.ts'
 import { TaskManager } from './task-manager.ts'
+import { ZombieFencer } from './zombie-fencer.ts'
 import type { Topology } from './topology-builder.ts'
 
 export interface StreamRuntimeOptions {
@@ -75,6 +76,12 @@ export interface StreamRuntimeOptions {
    * @default 900000 (15 minutes)
    */
   outageGiveUpMs?: number
+  /**
+   * Fire the timers due at T only once the inputs are read up to their end observed at or after T
+   * (input-barrier.ts; the "committed before the instant wins" guarantee). Off: timers fire as soon as they
+   * are due, on what has been read (for comparison in benchmarks). @default true
+   */
+  inputBarrier?: boolean
   /** Longest a due timer waits for its input to be read up to its instant (input-barrier.ts). @default 5000 */
   inputBarrierMaxWaitMs?: number
   /** A restore that makes no progress for this long fails (and is retried). @default 60000 */
@@ -106,6 +113,7 @@ export class StreamRuntime {
   readonly #buffer: RecordBuffer
   readonly #cycle: CommitCycle
   readonly #barrier: InputBarrier
+  readonly #fencer: ZombieFencer
   /** Aborted by close(): ends every sleep of the loop. */
   readonly #stop = new AbortController()
   #partitionCount = 0
@@ -113,7 +121,7 @@ export class StreamRuntime {
   #joined = false
   #rebalancing = false
   #streamError: unknown
-  /** The consumer is out of the group (failed rejoin, stale generation): close the stream so consume() rejoins. */
+  /** The consumer is out of the group (failed rejoin, stale member or generation): join again. */
   #rejoinNeeded = false
   #lastCommitAt = 0
   #abortStreak = 0
@@ -138,6 +146,7 @@ export class StreamRuntime {
       maxBufferedRecords: 20_000,
       staticMembership: true,
       outageGiveUpMs: 15 * 60_000,
+      inputBarrier: true,
       inputBarrierMaxWaitMs: 5_000,
       restoreStallTimeoutMs: 60_000,
       clock: systemClock,
@@ -172,6 +181,7 @@ export class StreamRuntime {
     this.#admin = new Admin({ clientId: `${instanceId}-admin`, bootstrapBrokers: o.bootstrapBrokers })
     this.#producer = new EosProducer({ ...o, instanceId })
     const notify = (): void => this.#notify()
+    this.#fencer = new ZombieFencer({ ...o, admin: this.#admin, instanceId })
     this.#tasks = new TaskManager({
       topology,
       applicationId: o.applicationId,
@@ -186,6 +196,7 @@ export class StreamRuntime {
       events: this.#events,
       notify,
       fail: (error) => this.#fail(error),
+      onUnstable: () => void this.#fencer.fenceDeparted().catch(() => {}),
     })
     this.#buffer = new RecordBuffer({
       consumer: this.#consumer,
@@ -368,6 +379,12 @@ export class StreamRuntime {
       this.#streamError = undefined
       throw error
     }
+    if (this.#rejoinNeeded) {
+      // The client stops heartbeating after a failed rejoin and never joins again by itself. Throws while
+      // the broker is unreachable (the flag stays set, the pass is retried with backoff).
+      await this.#consumer.joinGroup({})
+      this.#rejoinNeeded = false
+    }
     if (!this.#joined || this.#rebalancing) {
       if (!this.#buffer.streaming) await this.#restartStream()
       await this.#wait(50)
@@ -396,6 +413,7 @@ export class StreamRuntime {
     const closed = this.#tasks.applyJoin(join.generation, join.partitions)
     if (closed.length > 0) this.#events.emit('onRevoked', { generation: join.generation, partitions: closed })
     this.#events.emit('onAssigned', { generation: join.generation, partitions: [...join.partitions] })
+    void this.#fencer.observeMembers().catch(() => {})
     await this.#restartStream()
   }
 
@@ -432,11 +450,15 @@ export class StreamRuntime {
       const task = entry.task
       const next = task?.nextWakeMs()
       if (task === undefined || next === undefined || next > now) continue
-      const decision = this.#barrier.decide(entry.partition, next, this.#buffer, this.#tasks.assigned)
+      const decision = this.#o.inputBarrier
+        ? this.#barrier.decide(entry.partition, next, this.#buffer, this.#tasks.assigned)
+        : { fireAtMs: now }
       if (decision === undefined) {
         waiting = true
         continue
       }
+      if (decision.lateMs !== undefined)
+        this.#events.emit('onInputLate', { partition: entry.partition, waitedMs: decision.lateMs })
       ran += await this.#clock.runHeldAt(decision.fireAtMs, () => task.runDueTimers())
     }
     this.#cycle.timersRan(ran)
@@ -471,14 +493,10 @@ export class StreamRuntime {
     this.#abortStreak++
     if (decided.code === ErrorCodes.fenced) this.#tasks.closeAllTasks()
     await this.#cycle.aborted(this.#tasks.running())
-    if (this.#rejoinNeeded || isRebalance(decided.cause ?? decided)) {
-      // Our membership is gone or stale (e.g. after the broker restarted). Closing every stream untracks the
-      // topics, so the next consume() joins the group again; the join resets tasks and offsets.
-      this.#rejoinNeeded = false
-      await this.#buffer.stop()
-    } else {
-      this.#buffer.suspend()
-    }
+    // Our membership is gone or stale (the broker restarted, a rejoin failed during an outage): the next pass
+    // joins the group again; the join then resets tasks, offsets and the stream.
+    if (isRebalance(decided.cause ?? decided)) this.#rejoinNeeded = true
+    this.#buffer.suspend()
     const wait = backoffMs(this.#abortStreak)
     this.#events.emit('onAborted', {
       code: decided.code,

@@ -65,6 +65,11 @@ export interface TaskManagerOptions {
   notify: () => void
   /** A task open failed with an error that is not retried. */
   fail: (error: FlextaskError) => void
+  /**
+   * Called when an open waits on a transaction another instance left open (unstable committed offsets or
+   * changelog): the runtime fences departed instances (zombie-fencer.ts).
+   */
+  onUnstable?: () => void
   /** Creates a partition's store backend. @default LevelDB under <stateDir>/<applicationId>/<partition> */
   openBackend?: (partition: number) => StoreBackend
 }
@@ -217,6 +222,7 @@ export class TaskManager {
       targets.map((t) => t.topic),
       partition,
       2 * o.transactionTimeoutMs,
+      o.onUnstable,
     )
     signal.throwIfAborted()
     const progress = await o.restorer.restoreTask(stores, partition, targets, ends, signal)
@@ -264,6 +270,7 @@ export class TaskManager {
     const o = this.#o
     const topics = [...o.topology.sourceTopics]
     const deadline = Date.now() + 2 * o.transactionTimeoutMs
+    let waited = false
     let groups
     for (;;) {
       try {
@@ -276,6 +283,8 @@ export class TaskManager {
         break
       } catch (error) {
         if (!kafkaErrorIds(error).has('UNSTABLE_OFFSET_COMMIT') || Date.now() > deadline) throw error
+        if (!waited) o.onUnstable?.()
+        waited = true
         await sleepUnless(100, signal)
         signal.throwIfAborted()
       }
