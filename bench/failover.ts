@@ -157,6 +157,7 @@ try {
     const survivor = instances[(k + 1) % 2] as Instance
     const victimPartitions = owned(victim)
     const survivorPartitions = owned(survivor)
+    const linesBefore = survivor.lines.length
     const killedAt = Date.now()
     victim.child?.kill('SIGKILL')
     await until(`partitions ${victimPartitions.join(',')} to fire on the survivor`, () =>
@@ -164,16 +165,23 @@ try {
     )
     const recoveredAt = Math.max(...victimPartitions.map((p) => firesAfter(p, killedAt) as number))
     const gap = recoveredAt - killedAt
+    // Longest stretch without a fire on any one of the survivor's partitions, from the kill to the recovery
+    // (the kill and recovery instants count as bounds, so a partition that stopped entirely counts in full).
     let pause = 0
     for (const p of survivorPartitions) {
-      const window = (fires.get(p) ?? []).filter((f) => f >= killedAt - EVERY_MS && f <= recoveredAt)
-      for (let i = 1; i < window.length; i++) pause = Math.max(pause, (window[i] as number) - (window[i - 1] as number))
+      const inside = (fires.get(p) ?? []).filter((f) => f > killedAt && f < recoveredAt).sort((x, y) => x - y)
+      const points = [killedAt, ...inside, recoveredAt]
+      for (let i = 1; i < points.length; i++) pause = Math.max(pause, (points[i] as number) - (points[i - 1] as number))
     }
     gaps.push(gap)
     pauses.push(pause)
     console.error(
       `kill ${k + 1}/${KILLS} (${victim.name}, partitions ${victimPartitions.join(',')}): gap ${gap} ms, ` +
-        `survivor's longest pause ${pause} ms`,
+        `survivor's longest pause ${pause} ms\n    survivor: ` +
+        survivor.lines
+          .slice(linesBefore)
+          .map((l) => l.replace('flextask: ', ''))
+          .join('\n    survivor: '),
     )
     launch(victim)
     await until(`${victim.name} to run again`, () => owned(victim).length > 0, 120_000)
