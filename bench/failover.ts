@@ -62,6 +62,8 @@ function launch(instance: Instance): void {
       FLEXTASK_CATEGORIES: 'http',
       FLEXTASK_INSTANCE_ID: `${prefix}-${instance.name}`,
       FLEXTASK_STATE_DIR: join(stateRoot, instance.name),
+      METRICS_PORT: '0',
+      LOG_PRETTY: 'false',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -71,11 +73,13 @@ function launch(instance: Instance): void {
   instance.child = child
 }
 
+/** The partitions of the instance's latest "partitions assigned" log line (pino JSON). */
 function owned(instance: Instance): number[] {
-  const line = instance.lines.findLast((l) => l.startsWith('flextask: assigned partitions'))
-  const match = /assigned partitions ([\d,]*)/.exec(line ?? '')
-  return (match?.[1] ?? '').split(',').filter(Boolean).map(Number)
+  const line = instance.lines.findLast((l) => l.includes('"msg":"partitions assigned"'))
+  return line === undefined ? [] : ((JSON.parse(line) as { partitions?: number[] }).partitions ?? [])
 }
+
+const serving = (instance: Instance): boolean => instance.lines.some((l) => l.includes('"msg":"serving"'))
 
 async function until(what: string, probe: () => boolean, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -110,9 +114,7 @@ try {
   // startup issue handled in another part of issue 7).
   for (const instance of instances) {
     launch(instance)
-    await until(`${instance.name} running`, () =>
-      instance.lines.some((l) => l.startsWith('flextask: scheduler running')),
-    )
+    await until(`${instance.name} running`, () => serving(instance))
   }
   const serdes = await testSerdes(schemaRegistryUrl, topics)
   const producer = new Producer({ clientId: `${prefix}-producer`, bootstrapBrokers: kafkaBrokers })
@@ -180,7 +182,14 @@ try {
         `survivor's longest pause ${pause} ms\n    survivor: ` +
         survivor.lines
           .slice(linesBefore)
-          .map((l) => l.replace('flextask: ', ''))
+          .map((l) => {
+            try {
+              const { msg, partition, records, durationMs, partitions, code } = JSON.parse(l) as Record<string, unknown>
+              return JSON.stringify({ msg, partition, records, durationMs, partitions, code })
+            } catch {
+              return l
+            }
+          })
           .join('\n    survivor: '),
     )
     launch(victim)

@@ -27,9 +27,10 @@ import {
   MessagesStreamModes,
   Producer,
 } from '@platformatic/kafka'
-import { startScheduler } from '../cli/scheduler-app.ts'
-import { resolveConfig } from '../config.ts'
-import { topicNames } from '../topics.ts'
+import { ensureSchedulerTopics } from '../scheduler/scheduler-topics.ts'
+import { buildSchedulerTopology } from '../scheduler/scheduler-topology.ts'
+import { schedulerApplicationId, topicNames } from '../topics.ts'
+import { StreamRuntime } from '../topology/stream-runtime.ts'
 import { partitionForKey } from '../topology/partitioner.ts'
 import { kafkaBrokers, schemaRegistryUrl } from '../test/helpers/env.ts'
 import { taskDefinition, testSerdes } from '../test/helpers/scheduler.ts'
@@ -55,18 +56,20 @@ async function round(barrier: boolean): Promise<Sample> {
   const prefix = `lateness-${barrier ? 'on' : 'off'}-${Math.random().toString(36).slice(2, 8)}`
   const topics = topicNames(prefix)
   const stateDir = mkdtempSync(join(tmpdir(), 'flextask-lateness-'))
-  const app = await startScheduler(
-    resolveConfig({
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: schemaRegistryUrl,
-      FLEXTASK_TOPIC_PREFIX: prefix,
-      FLEXTASK_PARTITIONS: String(PARTITIONS),
-      FLEXTASK_CATEGORIES: 'http',
-      FLEXTASK_STATE_DIR: stateDir,
-      FLEXTASK_INSTANCE_ID: prefix,
-    }),
-    { runtime: { inputBarrier: barrier } },
-  )
+  // The scheduler's topology on a runtime of our own, so the barrier can be switched (it is not a config setting).
+  const admin0 = new Admin({ clientId: `${prefix}-topics`, bootstrapBrokers: kafkaBrokers })
+  await ensureSchedulerTopics(admin0, topics, ['http'], PARTITIONS)
+  await admin0.close()
+  const serdes = await testSerdes(schemaRegistryUrl, topics)
+  const runtime = new StreamRuntime(buildSchedulerTopology({ topics, serdes, config: { categories: ['http'] } }), {
+    applicationId: schedulerApplicationId(prefix),
+    bootstrapBrokers: kafkaBrokers,
+    stateDir,
+    instanceId: prefix,
+    inputBarrier: barrier,
+  })
+  await runtime.start()
+  const app = { runtime, serdes, close: () => runtime.close() }
   const consumer = new Consumer({
     clientId: `${prefix}-reader`,
     groupId: `${prefix}-reader`,
@@ -97,7 +100,6 @@ async function round(barrier: boolean): Promise<Sample> {
         startAtMs: startMs,
       }),
     )
-    const serdes = await testSerdes(schemaRegistryUrl, topics)
     await producer.send({
       messages: definitions.map((d) => ({
         topic: topics.definitions,

@@ -16,6 +16,7 @@ import type { Consumer, Message } from '@platformatic/kafka'
 import type { Clock } from './api.ts'
 import type { EosProducer, TransactionRecord } from './eos-producer.ts'
 import type { CommittedEvent } from './runtime-events.ts'
+import type { OutputRecord } from './stream-task.ts'
 import type { TaskEntry } from './task-manager.ts'
 
 export class CommitCycle {
@@ -58,10 +59,13 @@ export class CommitCycle {
   async commit(running: readonly TaskEntry[], generation: number): Promise<CommittedEvent> {
     const entries = running.filter((e) => e.task?.hasWork())
     const records: TransactionRecord[] = []
+    const outputs: OutputRecord[] = []
     const nowMs = this.#clock.nowMs()
     for (const entry of entries) {
-      const { outputs, changelog } = (entry.task as NonNullable<TaskEntry['task']>).pendingRecords()
-      records.push(...outputs)
+      const pending = (entry.task as NonNullable<TaskEntry['task']>).pendingRecords()
+      outputs.push(...pending.outputs)
+      records.push(...pending.outputs)
+      const { changelog } = pending
       for (const r of changelog) records.push({ ...r, timestampMs: nowMs })
     }
     const startedAt = performance.now()
@@ -83,6 +87,7 @@ export class CommitCycle {
       timers: this.#timers,
       tasks: entries.length,
       durationMs: performance.now() - startedAt,
+      outputs,
     }
     this.reset()
     return event

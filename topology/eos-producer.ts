@@ -20,7 +20,7 @@
  *    (dependencies.md §1.9).
  * 7. An empty transaction is cancelled locally: the broker refuses EndTxn for a transaction with nothing in it.
  */
-import { type Consumer, type Message, Producer } from '@platformatic/kafka'
+import { type Consumer, type Message, Producer, type ProducerOptions } from '@platformatic/kafka'
 import { ErrorCodes, FlextaskError } from '../errors.ts'
 import { decideError } from './kafka-errors.ts'
 
@@ -41,6 +41,8 @@ export interface EosProducerOptions {
   instanceId: string
   bootstrapBrokers: string[]
   transactionTimeoutMs: number
+  /** SASL / TLS options of every client. */
+  connection?: Pick<ProducerOptions<Buffer, Buffer, Buffer, Buffer>, 'sasl' | 'tls' | 'tlsServerName'>
 }
 
 type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>
@@ -57,6 +59,7 @@ export class EosProducer {
   #create(): Producer {
     const o = this.#options
     return new Producer({
+      ...o.connection,
       clientId: `${o.instanceId}-producer`,
       bootstrapBrokers: o.bootstrapBrokers,
       idempotent: true,

@@ -7,6 +7,7 @@
  */
 import type { FlextaskError } from '../errors.ts'
 import type { RestoreProgress } from './changelog-restorer.ts'
+import type { OutputRecord } from './stream-task.ts'
 
 export interface AssignedEvent {
   generation: number
@@ -38,6 +39,8 @@ export interface CommittedEvent {
   timers: number
   tasks: number
   durationMs: number
+  /** The sink records of the transaction (changelogs excluded), for observers that derive metrics from them. */
+  outputs: readonly OutputRecord[]
 }
 
 export interface AbortedEvent {

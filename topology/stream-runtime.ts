@@ -26,7 +26,8 @@
  * the same reason: a join must never interleave with a cycle).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Admin, Consumer, FetchIsolationLevels } from '@platformatic/kafka'
+import { Admin, type AdminOptions, Consumer, FetchIsolationLevels } from '@platformatic/kafka'
+import type { Logger } from '../logger.ts'
 import { ErrorCodes, type FlextaskError, FlextaskError as FlextaskErrorClass } from '../errors.ts'
 import type { Clock, KeyRange } from './api.ts'
 import { backoffMs, sleepUnless } from './backoff.ts'
@@ -89,9 +90,16 @@ export interface StreamRuntimeOptions {
   /** Typed events (more with `observe`). */
   observer?: RuntimeObserver
   clock?: Clock
+  /** Security options every client of the runtime gets (SASL, TLS); see kafka-clients.ts. @default plain */
+  connection?: KafkaConnectionOptions
+  /** Receives debug lines for errors the runtime deliberately ignores (best-effort cleanup). @default silent */
+  logger?: Pick<Logger, 'debug'>
 }
 
-type ResolvedOptions = Required<Omit<StreamRuntimeOptions, 'observer'>>
+/** The security part of a client's options (SASL, TLS), as kafka-clients.ts builds it. */
+export type KafkaConnectionOptions = Pick<AdminOptions, 'sasl' | 'tls' | 'tlsServerName'>
+
+type ResolvedOptions = Required<Omit<StreamRuntimeOptions, 'observer' | 'connection' | 'logger'>>
 
 interface PendingJoin {
   generation: number
@@ -104,6 +112,7 @@ export class StreamRuntime {
   readonly #topology: Topology
   readonly #o: ResolvedOptions
   readonly #events = new RuntimeEvents()
+  readonly #logger: Pick<Logger, 'debug'>
   readonly #clock: HoldableClock
   readonly #consumer: Consumer
   readonly #restoreConsumer: Consumer
@@ -134,7 +143,8 @@ export class StreamRuntime {
   constructor(topology: Topology, options: StreamRuntimeOptions) {
     this.#topology = topology
     const instanceId = options.instanceId ?? `${options.applicationId}-${Math.random().toString(36).slice(2, 10)}`
-    const { observer, ...rest } = options
+    const { observer, connection = {}, logger, ...rest } = options
+    this.#logger = logger ?? { debug: () => undefined }
     this.#o = {
       instanceId,
       commitIntervalMs: 100,
@@ -156,6 +166,7 @@ export class StreamRuntime {
     const o = this.#o
     this.#clock = new HoldableClock(o.clock)
     this.#consumer = new Consumer({
+      ...connection,
       clientId: `${instanceId}-consumer`,
       groupId: o.applicationId,
       ...(o.staticMembership ? { groupInstanceId: instanceId } : {}),
@@ -172,16 +183,17 @@ export class StreamRuntime {
       maxBytesPerPartition: 1024 * 1024,
     })
     this.#restoreConsumer = new Consumer({
+      ...connection,
       clientId: `${instanceId}-restore`,
       groupId: `${o.applicationId}-restore-never-joins`,
       bootstrapBrokers: o.bootstrapBrokers,
       autocommit: false,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
     })
-    this.#admin = new Admin({ clientId: `${instanceId}-admin`, bootstrapBrokers: o.bootstrapBrokers })
-    this.#producer = new EosProducer({ ...o, instanceId })
+    this.#admin = new Admin({ ...connection, clientId: `${instanceId}-admin`, bootstrapBrokers: o.bootstrapBrokers })
+    this.#producer = new EosProducer({ ...o, instanceId, connection })
     const notify = (): void => this.#notify()
-    this.#fencer = new ZombieFencer({ ...o, admin: this.#admin, instanceId })
+    this.#fencer = new ZombieFencer({ ...o, admin: this.#admin, instanceId, connection })
     this.#tasks = new TaskManager({
       topology,
       applicationId: o.applicationId,
@@ -301,10 +313,15 @@ export class StreamRuntime {
     this.#tasks.closeAllTasks()
     await this.#tasks.closed()
     await this.#buffer.stop()
-    await this.#consumer.close(true).catch(() => {})
-    await this.#restoreConsumer.close(true).catch(() => {})
+    await this.#consumer.close(true).catch(this.#ignored('closing the consumer'))
+    await this.#restoreConsumer.close(true).catch(this.#ignored('closing the restore consumer'))
     await this.#producer.close()
-    await this.#admin.close().catch(() => {})
+    await this.#admin.close().catch(this.#ignored('closing the admin client'))
+  }
+
+  /** A catch handler for best-effort steps whose failure changes nothing: logs the reason at debug level. */
+  #ignored(what: string): (error: unknown) => void {
+    return (error: unknown) => this.#logger.debug({ err: error }, `ignored a failure ${what}`)
   }
 
   get #stopping(): boolean {

@@ -11,7 +11,7 @@
  * own restart would. An instance that is alive but was expelled is a zombie, and fencing it is what Kafka
  * Streams' EOS does too; if it comes back it gets PRODUCER_FENCED and re-opens its tasks.
  */
-import { type Admin, Producer } from '@platformatic/kafka'
+import { type Admin, Producer, type ProducerOptions } from '@platformatic/kafka'
 
 export interface ZombieFencerOptions {
   admin: Admin
@@ -19,6 +19,8 @@ export interface ZombieFencerOptions {
   bootstrapBrokers: string[]
   instanceId: string
   transactionTimeoutMs: number
+  /** SASL / TLS options of every client. */
+  connection?: Pick<ProducerOptions<Buffer, Buffer, Buffer, Buffer>, 'sasl' | 'tls' | 'tlsServerName'>
 }
 
 export class ZombieFencer {
@@ -46,6 +48,7 @@ export class ZombieFencer {
     const departed = [...this.#known].filter((id) => !members.has(id))
     for (const id of departed) {
       const producer = new Producer({
+        ...this.#o.connection,
         clientId: `${this.#o.instanceId}-fencer`,
         bootstrapBrokers: this.#o.bootstrapBrokers,
         idempotent: true,

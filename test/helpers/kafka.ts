@@ -5,16 +5,16 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
-  Admin,
-  Consumer,
+  type Admin,
   FetchIsolationLevels,
   type Message,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
-  Producer,
+  type Producer,
 } from '@platformatic/kafka'
 import { afterAll } from 'vitest'
-import { kafkaBrokers } from './env.ts'
+import type { KafkaClientFactory } from '../../kafka-clients.ts'
+import { kafkaBrokers, testKafka } from './env.ts'
 
 export { kafkaBrokers }
 
@@ -34,7 +34,7 @@ export function testAdmin(): {
   admin: Admin
   createTopic: (prefix: string, spec?: TopicSpec) => Promise<string>
 } {
-  const admin = new Admin({ clientId: uniqueName('test-admin'), bootstrapBrokers: kafkaBrokers })
+  const admin = testKafka.admin(uniqueName('test-admin'))
   const created: string[] = []
   afterAll(async () => {
     if (created.length > 0) await admin.deleteTopics({ topics: created }).catch(() => {})
@@ -92,12 +92,11 @@ export interface CollectedRecord {
  */
 export async function collect(
   topics: string[],
-  brokers: string[] = kafkaBrokers,
+  kafka: KafkaClientFactory = testKafka,
 ): Promise<{ records: CollectedRecord[]; close: () => Promise<void> }> {
-  const consumer = new Consumer({
+  const consumer = kafka.consumer({
     clientId: uniqueName('collector'),
     groupId: uniqueName('collector-group'),
-    bootstrapBrokers: brokers,
     autocommit: false,
     isolationLevel: FetchIsolationLevels.READ_COMMITTED,
     maxWaitTime: 200,
@@ -131,7 +130,7 @@ export async function collect(
 
 /** A plain (non-transactional) producer for test input; closed when the file ends. */
 export function testProducer(): Producer {
-  const producer = new Producer({ clientId: uniqueName('test-producer'), bootstrapBrokers: kafkaBrokers })
+  const producer = testKafka.producer({ clientId: uniqueName('test-producer') })
   afterAll(async () => {
     await producer.close().catch(() => {})
   })

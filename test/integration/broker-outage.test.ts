@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Producer } from '@platformatic/kafka'
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
+import { createKafkaClientFactory } from '../../kafka-clients.ts'
 import { topicNames } from '../../topics.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
 import { collect, uniqueName, waitFor } from '../helpers/kafka.ts'
@@ -139,7 +140,10 @@ describe('the scheduler waits out broker outages', () => {
       broker('start')
       mark('broker started again')
 
-      const out = await collect([executionsTopic, topics.occurrences], brokers)
+      const out = await collect(
+        [executionsTopic, topics.occurrences],
+        createKafkaClientFactory({ bootstrapBrokers: brokers }),
+      )
       cleanups.push(out.close)
       const independent = await kafkajsReader(executionsTopic)
       cleanups.push(independent.close)

@@ -11,14 +11,20 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Producer } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type SchedulerApp, startScheduler } from '../../cli/scheduler-app.ts'
-import { resolveConfig } from '../../config.ts'
+import type { Scheduler } from '../../scheduler/scheduler.ts'
 import type { TaskCommand } from '../../schemas/task-command.ts'
 import { topicNames } from '../../topics.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
 import { type CollectedRecord, collect, kafkaBrokers, testAdmin, testProducer, uniqueName } from '../helpers/kafka.ts'
-import { decodeAll, deletePrefixTopics, produceDefinitions, taskDefinition, testSerdes } from '../helpers/scheduler.ts'
+import {
+  decodeAll,
+  deletePrefixTopics,
+  produceDefinitions,
+  taskDefinition,
+  testScheduler,
+  testSerdes,
+} from '../helpers/scheduler.ts'
 
 const partitions = 3
 const prefix = uniqueName('committed-before')
@@ -27,24 +33,20 @@ const stateDir = mkdtempSync(join(tmpdir(), 'flextask-committed-before-'))
 const { admin } = testAdmin()
 const definitionsProducer = testProducer()
 const cleanups: (() => Promise<unknown>)[] = []
-let app: SchedulerApp
+let app: Scheduler
 let out: { records: CollectedRecord[]; close: () => Promise<void> }
 
 beforeAll(async () => {
   cleanups.push(() => deletePrefixTopics(admin, prefix))
-  app = await startScheduler(
-    resolveConfig({
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: schemaRegistryUrl,
-      FLEXTASK_TOPIC_PREFIX: prefix,
-      FLEXTASK_PARTITIONS: String(partitions),
-      FLEXTASK_CATEGORIES: 'http',
-      FLEXTASK_STATE_DIR: stateDir,
-      FLEXTASK_INSTANCE_ID: uniqueName('committed-before'),
-    }),
-  )
+  app = testScheduler({
+    FLEXTASK_TOPIC_PREFIX: prefix,
+    FLEXTASK_PARTITIONS: String(partitions),
+    FLEXTASK_CATEGORIES: 'http',
+    FLEXTASK_STATE_DIR: stateDir,
+    FLEXTASK_INSTANCE_ID: uniqueName('committed-before'),
+  }).scheduler
   cleanups.push(() => app.close())
-  await app.runtime.waitUntilRunning()
+  await app.start()
   out = await collect([topics.executions('http')])
   cleanups.push(out.close)
 }, 120_000)
