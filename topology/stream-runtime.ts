@@ -32,6 +32,7 @@ import { ErrorCodes, type FlextaskError, FlextaskError as FlextaskErrorClass } f
 import type { Clock, KeyRange } from './api.ts'
 import { backoffMs, sleepUnless } from './backoff.ts'
 import { ChangelogRestorer } from './changelog-restorer.ts'
+import { coPartitionedAssigner } from './co-partitioned-assigner.ts'
 import { systemClock } from './clocks.ts'
 import { CommitCycle } from './commit-cycle.ts'
 import { EosProducer } from './eos-producer.ts'
@@ -173,6 +174,8 @@ export class StreamRuntime {
       bootstrapBrokers: o.bootstrapBrokers,
       autocommit: false,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      // A stream task is one partition number across all source topics (co-partitioning).
+      partitionAssigner: coPartitionedAssigner,
       sessionTimeout: o.sessionTimeoutMs,
       heartbeatInterval: o.heartbeatIntervalMs,
       rebalanceTimeout: o.rebalanceTimeoutMs,
