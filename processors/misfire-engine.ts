@@ -28,6 +28,8 @@ import { dueOfTimerKey, type TaskState, type TimerEntry } from './task-state.ts'
 /** Work left in the current wake-up. */
 export interface WakeBudget {
   catchUp: number
+  /** Records the current timer may still produce (set by the wake-up before each timer). */
+  records: number
 }
 
 /** Handles a due FIRE timer; false when it must wait for the next wake-up (catch-up budget spent). */

@@ -34,8 +34,7 @@ export const second = 1000
 export const minute = 60 * second
 export const hour = 60 * minute
 
-export async function avroSerdes(): Promise<SchedulerSerdes> {
-  const registry = new MemoryRegistry()
+export async function avroSerdes(registry = new MemoryRegistry()): Promise<SchedulerSerdes> {
   const serdes = {
     definition: new AvroSerde<TaskDefinition>(`${topics.definitions}-value`, taskDefinitionSchema, registry),
     command: new AvroSerde<TaskCommand>(`${topics.commands}-value`, taskCommandSchema, registry),
@@ -75,9 +74,14 @@ export class SchedulerHarness {
   }
 
   static async create(
-    options: { partitions?: number; startMs?: number; config?: Partial<SchedulerTopologyOptions['config']> } = {},
+    options: {
+      partitions?: number
+      startMs?: number
+      config?: Partial<SchedulerTopologyOptions['config']>
+      serdes?: SchedulerSerdes
+    } = {},
   ): Promise<SchedulerHarness> {
-    const serdes = await avroSerdes()
+    const serdes = options.serdes ?? (await avroSerdes())
     const topology = buildSchedulerTopology({ topics, serdes, config: { categories, ...options.config } })
     const driver = new TopologyTestDriver(topology, {
       partitions: options.partitions ?? 1,
