@@ -39,6 +39,9 @@ export interface SchedulerInputTopics {
 
 type SchedulerInput = TaskDefinition | TaskCommand | TaskResult | null
 
+/** Records one timer writes besides its ledger: timer keys (deleted, armed, timeout), task state, execution, … */
+const recordsPerTimer = 8
+
 export class TaskScheduler implements Processor<string, SchedulerInput, string, SchedulerOutput> {
   readonly #config: SchedulerConfig
   readonly #topics: SchedulerInputTopics
@@ -98,11 +101,15 @@ export class TaskScheduler implements Processor<string, SchedulerInput, string, 
     return true
   }
 
-  /** Records the cycle may still take: the least of the record and byte budgets (bytes counted as records). */
+  /**
+   * Records the next timer may produce: what is left of the cycle's budget, less what any timer writes besides
+   * its ledger (its timer keys, the task state, one execution and its occurrence). Zero when the output bytes
+   * are spent.
+   */
   #recordsLeft(): number {
     const load = this.#core.context.pendingLoad()
     if (load.bytes >= this.#config.maxBytesPerWake) return 0
-    return this.#config.maxRecordsPerWake - load.records
+    return this.#config.maxRecordsPerWake - load.records - recordsPerTimer
   }
 
   /**

@@ -73,6 +73,9 @@ export class StreamTask {
   #slots = new Map<string, ProcessorSlot>()
   #queue: { node: TopologyNode; record: StreamRecord<unknown, unknown> }[] = []
   #outputs: OutputRecord[] = []
+  /** Bytes of #outputs[0 .. #bytesCounted), summed lazily by pendingLoad(). */
+  #outputBytes = 0
+  #bytesCounted = 0
   /** source topic → last offset consumed this cycle. */
   #consumed = new Map<string, bigint>()
   #metadata: RecordMetadata | undefined
@@ -153,7 +156,7 @@ export class StreamTask {
       return undefined
     } catch (error) {
       this.#stores.rollbackRecord()
-      this.#outputs.length = outputsBefore
+      this.#truncateOutputs(outputsBefore)
       return coerceError(error, ErrorCodes.processing)
     } finally {
       this.#queue = outer
@@ -221,9 +224,18 @@ export class StreamTask {
 
   /** Records this task holds for the current cycle (outputs and store writes) and the bytes of its outputs. */
   pendingLoad(): { records: number; bytes: number } {
-    let bytes = 0
-    for (const out of this.#outputs) bytes += recordBytes(out)
-    return { records: this.#outputs.length + this.#stores.pendingWriteCount(), bytes }
+    for (; this.#bytesCounted < this.#outputs.length; this.#bytesCounted++) {
+      this.#outputBytes += recordBytes(this.#outputs[this.#bytesCounted] as OutputRecord)
+    }
+    return { records: this.#outputs.length + this.#stores.pendingWriteCount(), bytes: this.#outputBytes }
+  }
+
+  #truncateOutputs(length: number): void {
+    this.#outputs.length = length
+    if (this.#bytesCounted > length) {
+      this.#bytesCounted = 0
+      this.#outputBytes = 0
+    }
   }
 
   hasWork(): boolean {
@@ -241,14 +253,14 @@ export class StreamTask {
 
   /** After the cycle's transaction committed. */
   async committed(changelogOffsets: ReadonlyMap<string, bigint>): Promise<void> {
-    this.#outputs = []
+    this.#truncateOutputs(0)
     this.#consumed = new Map()
     await this.#stores.commit(changelogOffsets)
   }
 
   /** After the cycle's transaction aborted: drop everything and rebuild processors from committed state. */
   async aborted(): Promise<void> {
-    this.#outputs = []
+    this.#truncateOutputs(0)
     this.#consumed = new Map()
     this.#queue = []
     this.#stores.discard()
