@@ -180,7 +180,7 @@ class Run {
     })
   }
 
-  audit(): { duplicates: number; missing: number } {
+  audit(): { duplicates: number; missing: number; samples: string[] } {
     const seen = new Map<string, number[]>()
     const ticks = new Map<string, number>()
     for (const r of this.records) {
@@ -192,15 +192,27 @@ class Run {
     }
     let duplicates = 0
     let missing = 0
+    const samples: string[] = []
     for (const [key, n] of this.expected) {
       const counts = seen.get(key) ?? []
       const distinct = new Set(counts)
       duplicates += counts.length - distinct.size
-      for (let i = 1; i <= n; i++) if (!distinct.has(i)) missing++
-      for (const c of distinct) if (c > n) duplicates++ // a count past n means an input was counted twice
+      const gaps = Array.from({ length: n }, (_, i) => i + 1).filter((i) => !distinct.has(i))
+      missing += gaps.length
+      const over = [...distinct].filter((c) => c > n) // a count past n means an input was counted twice
+      duplicates += over.length
+      const twice = counts.filter((c, i) => counts.indexOf(c) !== i)
+      if (twice.length + over.length + gaps.length > 0) {
+        samples.push(
+          `${key}: expected 1..${n}, twice [${twice.join(',')}], over [${over.join(',')}], gaps [${gaps.slice(0, 10).join(',')}]`,
+        )
+      }
     }
-    for (const n of ticks.values()) duplicates += n - 1
-    return { duplicates, missing }
+    for (const [tick, n] of ticks) {
+      duplicates += n - 1
+      if (n > 1) samples.push(`${tick} ×${n}`)
+    }
+    return { duplicates, missing, samples: samples.slice(0, 10) }
   }
 
   exited(): string[] {
@@ -335,8 +347,9 @@ async function iteration(scenario: Scenario): Promise<Outcome> {
       ms: Date.now() - startedAt,
     }
   } finally {
-    if (run.stuck.length > 0 || run.audit().duplicates > 0) {
-      for (const [name, lines] of run.lines) console.log(`    ${name}: ${lines.slice(-15).join('\n      ')}`)
+    const audit = run.audit()
+    if (run.stuck.length > 0 || audit.duplicates + audit.missing > 0) {
+      for (const [name, lines] of run.lines) console.log(`    ${name}: ${lines.slice(-25).join('\n      ')}`)
     }
     await run.cleanup()
   }
