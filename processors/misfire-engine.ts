@@ -18,6 +18,7 @@
  * timer is armed at the next backlog slot (already due), so the next wake-up (the next cycle, after a commit)
  * continues the same episode. `catchUpFired` counts what the episode listed so far, for every policy.
  */
+import type { MisfirePolicy } from '../schemas/task-definition.ts'
 import type { SchedulerCore } from './scheduler-core.ts'
 import {
   armFire,
@@ -71,18 +72,23 @@ export function handleFireTimer(core: SchedulerCore, key: string, entry: TimerEn
   return done
 }
 
+/** Returns false when the record budget cut the ledger and the episode continues in the next wake-up. */
+type MisfireHandler = (core: SchedulerCore, state: TaskState, budget: WakeBudget) => boolean
+
+/** One handler per symbol of the Avro enum: the compiler demands a handler for a symbol added to the schema. */
+const misfireHandlers = {
+  FIRE_ALL: (core, state, budget) => {
+    fireAll(core, state, budget)
+    return true
+  },
+  FIRE_LAST: (core, state, budget) => fireLast(core, state, budget),
+  SKIP: (core, state, budget) => skipAll(core, state, budget),
+} as const satisfies Record<MisfirePolicy, MisfireHandler>
+
 function applyMisfire(core: SchedulerCore, state: TaskState, slotMs: number, budget: WakeBudget): boolean {
   // The backlog starts at the timer's slot: lastScheduledMs is the slot before it.
   state.lastScheduledMs = slotMs - 1
-  switch (state.definition.misfirePolicy) {
-    case 'FIRE_ALL':
-      fireAll(core, state, budget)
-      return true
-    case 'FIRE_LAST':
-      return fireLast(core, state, budget)
-    default:
-      return skipAll(core, state, budget)
-  }
+  return misfireHandlers[state.definition.misfirePolicy](core, state, budget)
 }
 
 /**

@@ -14,7 +14,6 @@
  * which counts as success when the subject now has the level asked for; a 409 on register is retried a few
  * times, since registering identical content again returns the same id (an incompatible schema stays 409).
  */
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { schema } from 'avsc'
 import { ErrorCodes, FlextaskError } from '../errors.ts'
 import type { RecordSchema } from './load-avsc.ts'
@@ -35,7 +34,7 @@ export interface RegistryClientOptions {
   requestTimeoutMs?: number
   /** How long startup calls wait out a registry that is down before giving up, in ms. Default 120000. */
   startupGiveUpAfterMs?: number
-  /** Told about each startup retry (the CLI logs it). Default: a line on stderr. */
+  /** Told about each startup retry (the process host logs it as a warning). Default: nothing. */
   onRetry?: (event: { what: string; attempt: number; delayMs: number; error: FlextaskError }) => void
 }
 
@@ -61,10 +60,7 @@ export class RegistryClient {
     this.baseUrl = baseUrl.replace(/\/+$/, '')
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000
     this.startupGiveUpAfterMs = options.startupGiveUpAfterMs ?? 120_000
-    this.onRetry =
-      options.onRetry ??
-      ((e) =>
-        console.warn(`flextask: ${e.what}: ${e.error.message}; retry ${e.attempt} in ${Math.round(e.delayMs)} ms`))
+    this.onRetry = options.onRetry ?? (() => undefined)
   }
 
   /** Registers the schema under the subject (idempotent: identical content gets the same id) and returns its id. */
@@ -103,7 +99,7 @@ export class RegistryClient {
           )
         }
         this.onRetry({ what, attempt, delayMs, error })
-        await sleep(delayMs)
+        await new Promise((resolve) => setTimeout(resolve, delayMs))
       }
     }
   }

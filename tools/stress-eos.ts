@@ -348,6 +348,7 @@ async function iteration(scenario: Scenario): Promise<Outcome> {
     }
   } finally {
     const audit = run.audit()
+    for (const sample of audit.samples) console.log(`    ${scenario} audit: ${sample}`)
     if (run.stuck.length > 0 || audit.duplicates + audit.missing > 0) {
       for (const [name, lines] of run.lines) console.log(`    ${name}: ${lines.slice(-25).join('\n      ')}`)
     }

@@ -9,25 +9,17 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type SchedulerApp, startScheduler } from '../../cli/scheduler-app.ts'
-import { resolveConfig } from '../../config.ts'
+import type { Scheduler } from '../../scheduler/scheduler.ts'
+import type { SerdeRegistry } from '../../schemas/serde-registry.ts'
 import { topicNames } from '../../topics.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
+import { type CollectedRecord, collect, testAdmin, testProducer, uniqueName, waitFor } from '../helpers/kafka.ts'
 import {
-  type CollectedRecord,
-  collect,
-  kafkaBrokers,
-  testAdmin,
-  testProducer,
-  uniqueName,
-  waitFor,
-} from '../helpers/kafka.ts'
-import {
-  type TestSerdes,
   decodeAll,
   deletePrefixTopics,
   produceDefinitions,
   taskDefinition,
+  testScheduler,
   testSerdes,
 } from '../helpers/scheduler.ts'
 
@@ -38,8 +30,8 @@ const stateDir = mkdtempSync(join(tmpdir(), 'flextask-oversized-'))
 const { admin } = testAdmin()
 const producer = testProducer()
 const cleanups: (() => Promise<unknown>)[] = []
-let app: SchedulerApp
-let serdes: TestSerdes
+let app: Scheduler
+let serdes: SerdeRegistry
 let out: { records: CollectedRecord[]; close: () => Promise<void> }
 
 beforeAll(async () => {
@@ -54,19 +46,15 @@ beforeAll(async () => {
       { name: 'max.message.bytes', value: String(4 * 1024 * 1024) },
     ],
   })
-  app = await startScheduler(
-    resolveConfig({
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: schemaRegistryUrl,
-      FLEXTASK_TOPIC_PREFIX: prefix,
-      FLEXTASK_PARTITIONS: String(partitions),
-      FLEXTASK_CATEGORIES: 'http',
-      FLEXTASK_STATE_DIR: stateDir,
-      FLEXTASK_INSTANCE_ID: uniqueName('oversized-scheduler'),
-    }),
-  )
+  app = testScheduler({
+    FLEXTASK_TOPIC_PREFIX: prefix,
+    FLEXTASK_PARTITIONS: String(partitions),
+    FLEXTASK_CATEGORIES: 'http',
+    FLEXTASK_STATE_DIR: stateDir,
+    FLEXTASK_INSTANCE_ID: uniqueName('oversized-scheduler'),
+  }).scheduler
   cleanups.push(() => app.close())
-  await app.runtime.waitUntilRunning()
+  await app.start()
   serdes = await testSerdes(schemaRegistryUrl, topics)
   out = await collect([topics.executions('http'), topics.deadLetter])
   cleanups.push(out.close)

@@ -2,7 +2,9 @@
  * The definitions contract from the outside (ARCHITECTURE.md, "The contract"): another system writes
  * TaskDefinitions with its own stack (kafkajs and @kafkajs/confluent-schema-registry, no flextask code), and the
  * scheduler, running in-process on the real broker and registry, fires them. A definition that system puts on
- * a partition other than the Java murmur2 one is dead-lettered as WRONG_PARTITION, never scheduled.
+ * a partition other than the Java murmur2 one is dead-lettered as WRONG_PARTITION, never scheduled. What the README
+ * tells such producers is pinned too: register() needs compatibility BACKWARD_TRANSITIVE on our subjects, and the
+ * compacted definitions topic refuses a record without a key.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,14 +12,13 @@ import { join } from 'node:path'
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry'
 import { Kafka, logLevel, Partitioners, type Producer as KafkajsProducer } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type SchedulerApp, startScheduler } from '../../cli/scheduler-app.ts'
-import { resolveConfig } from '../../config.ts'
+import type { Scheduler } from '../../scheduler/scheduler.ts'
 import type { TaskDefinition } from '../../schemas/task-definition.ts'
 import { topicNames } from '../../topics.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
 import { type CollectedRecord, collect, kafkaBrokers, testAdmin, uniqueName, waitFor } from '../helpers/kafka.ts'
-import { decodeAll, deletePrefixTopics, taskDefinition } from '../helpers/scheduler.ts'
+import { decodeAll, deletePrefixTopics, taskDefinition, testScheduler } from '../helpers/scheduler.ts'
 
 const partitions = 3
 const prefix = uniqueName('interop')
@@ -26,26 +27,22 @@ const subject = `${topics.definitions}-value`
 const stateDir = mkdtempSync(join(tmpdir(), 'flextask-scheduler-interop-'))
 const { admin } = testAdmin()
 const cleanups: (() => Promise<unknown>)[] = []
-let app: SchedulerApp
+let app: Scheduler
 let out: { records: CollectedRecord[]; close: () => Promise<void> }
 let producer: KafkajsProducer
 let registry: SchemaRegistry
 
 beforeAll(async () => {
   cleanups.push(() => deletePrefixTopics(admin, prefix))
-  app = await startScheduler(
-    resolveConfig({
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: schemaRegistryUrl,
-      FLEXTASK_TOPIC_PREFIX: prefix,
-      FLEXTASK_PARTITIONS: String(partitions),
-      FLEXTASK_CATEGORIES: 'http',
-      FLEXTASK_STATE_DIR: stateDir,
-      FLEXTASK_INSTANCE_ID: uniqueName('interop-scheduler'),
-    }),
-  )
+  app = testScheduler({
+    FLEXTASK_TOPIC_PREFIX: prefix,
+    FLEXTASK_PARTITIONS: String(partitions),
+    FLEXTASK_CATEGORIES: 'http',
+    FLEXTASK_STATE_DIR: stateDir,
+    FLEXTASK_INSTANCE_ID: uniqueName('interop-scheduler'),
+  }).scheduler
   cleanups.push(() => app.close())
-  await app.runtime.waitUntilRunning()
+  await app.start()
   out = await collect([topics.executions('http'), topics.deadLetter])
   cleanups.push(out.close)
   const kafka = new Kafka({ clientId: uniqueName('other-system'), brokers: kafkaBrokers, logLevel: logLevel.ERROR })
@@ -144,5 +141,29 @@ describe('the definitions contract with an independent client', () => {
     })
     expect(deadLetter.originalValue).toEqual(await registry.encode(schemaId, misplaced))
     expect(await executionsOf(misplaced.taskId)).toEqual([])
+  })
+
+  it('refuses what the README warns producers about: register() without BACKWARD_TRANSITIVE, and a null key', async () => {
+    const text = readFileSync(new URL('../../schemas/task-definition.v1.avsc', import.meta.url), 'utf8')
+    // register() defaults to compatibility BACKWARD and refuses a subject configured otherwise.
+    const refused: unknown = await registry
+      .register({ type: SchemaType.AVRO, schema: text.replaceAll('"{}"', '"\\u007b}"') }, { subject })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+    expect(refused).toMatchObject({ name: 'ConfluentSchemaRegistryCompatibilityError' })
+    expect((refused as Error).message).toContain('BACKWARD != BACKWARD_TRANSITIVE')
+    // The definitions topic is compacted: the broker refuses a record without a key.
+    const schemaId = await registerDefinitionSchema()
+    const value = await registry.encode(
+      schemaId,
+      taskDefinition(`${prefix}-keyless`, { kind: 'INTERVAL', everyMs: 1000 }),
+    )
+    const sent: unknown = await producer.send({ topic: topics.definitions, messages: [{ key: null, value }] }).then(
+      () => undefined,
+      (error: unknown) => error,
+    )
+    expect(sent).toMatchObject({ type: 'INVALID_RECORD' }) // kafkajs' name for the broker's error code
   })
 })

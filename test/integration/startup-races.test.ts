@@ -7,9 +7,9 @@ import { randomUUID } from 'node:crypto'
 import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createSerdes } from '../../cli/scheduler-app.ts'
 import { AvroSerde } from '../../schemas/avro-serde.ts'
 import { RegistryClient } from '../../schemas/registry-client.ts'
+import { createSerdeRegistry } from '../../schemas/serde-registry.ts'
 import { taskDefinitionSchema } from '../../schemas/task-definition.ts'
 import { topicNames } from '../../topics.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
@@ -48,12 +48,14 @@ describe('startup races and a registry that is not up yet', () => {
   it('four schedulers registering their schemas at the same moment on fresh subjects all start', async () => {
     for (let round = 0; round < 5; round++) {
       const topics = topicNames(`ft-lv-race-${randomUUID().slice(0, 8)}`)
-      const started = await Promise.allSettled(Array.from({ length: 4 }, () => createSerdes(schemaRegistryUrl, topics)))
+      // What each scheduler's start does: register every schema of the prefix, each with its own client.
+      const instances = Array.from({ length: 4 }, () =>
+        createSerdeRegistry(new RegistryClient(schemaRegistryUrl), topics),
+      )
+      const started = await Promise.allSettled(instances.map((serdes) => serdes.init()))
       const failures = started.flatMap((s) => (s.status === 'rejected' ? [String(s.reason)] : []))
       expect(failures).toEqual([])
-      const ids = started.map((s) =>
-        s.status === 'fulfilled' ? (s.value.definition as AvroSerde<unknown>).schemaId : -1,
-      )
+      const ids = instances.map((serdes) => serdes.definition.schemaId)
       expect(new Set(ids).size).toBe(1)
     }
   })

@@ -30,17 +30,18 @@ const everyMinute = { kind: 'CRON' as const, cron: '0 * * * * *' }
  * on the output path (set it to null to "deploy the fix").
  */
 async function serdesWithBuggyExecutionFor(taskId: string) {
-  const serdes = await avroSerdes()
+  const registry = new MemoryRegistry()
+  const serdes = await avroSerdes(registry)
   const bug: { taskId: string | null } = { taskId }
-  const real = serdes.execution
-  serdes.execution = {
-    serialize(value: TaskExecution): Buffer {
+  class BuggyExecutionSerde extends AvroSerde<TaskExecution> {
+    override serialize(value: TaskExecution): Buffer {
       if (value.taskId === bug.taskId) throw new TypeError(`cannot read properties of undefined (executing ${taskId})`)
-      return real.serialize(value)
-    },
-    deserialize: (bytes) => real.deserialize(bytes),
+      return super.serialize(value)
+    }
   }
-  return Object.assign(serdes, { bug })
+  const buggy = new BuggyExecutionSerde(serdes.execution.subject, serdes.execution.readerSchema, registry)
+  await buggy.init()
+  return Object.assign(serdes, { execution: buggy, bug })
 }
 
 function stateBytes(h: SchedulerHarness, taskId: string): number {
