@@ -25,6 +25,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
+import { Kafka, logLevel } from 'kafkajs'
 import {
   Admin,
   Consumer,
@@ -180,10 +181,48 @@ class Run {
     })
   }
 
-  audit(): { duplicates: number; missing: number; samples: string[] } {
+  /**
+   * Reads the output topic again with another client's read_committed (kafkajs, which filters aborted
+   * transactions per the Java consumer's algorithm), to tell a duplicate in the committed log from one that only
+   * the @platformatic/kafka reader shows (review C3: it keeps one aborted range per producer per response).
+   */
+  async rereadWithKafkajs(): Promise<string[]> {
+    const kafka = new Kafka({
+      clientId: `${this.applicationId}-kafkajs`,
+      brokers: this.brokers,
+      logLevel: logLevel.NOTHING,
+    })
+    const consumer = kafka.consumer({ groupId: `${this.applicationId}-kafkajs`, readUncommitted: false })
+    const records: string[] = []
+    await consumer.connect()
+    try {
+      await consumer.subscribe({ topic: this.output, fromBeginning: true })
+      await consumer.run({
+        eachMessage: ({ message }) => {
+          records.push(`${message.key?.toString() ?? ''} ${message.value?.toString() ?? ''}`)
+          return Promise.resolve()
+        },
+      })
+      let seen = -1
+      let since = Date.now()
+      const deadline = Date.now() + 60_000
+      while (Date.now() < deadline && (records.length !== seen || Date.now() - since < 3000)) {
+        if (records.length !== seen) {
+          seen = records.length
+          since = Date.now()
+        }
+        await sleep(200)
+      }
+    } finally {
+      await consumer.disconnect().catch(() => {})
+    }
+    return records
+  }
+
+  audit(records: readonly string[] = this.records): { duplicates: number; missing: number; samples: string[] } {
     const seen = new Map<string, number[]>()
     const ticks = new Map<string, number>()
-    for (const r of this.records) {
+    for (const r of records) {
       const [, value = ''] = r.split(' ')
       if (value.startsWith('tick@')) ticks.set(r, (ticks.get(r) ?? 0) + 1)
       const [key, count] = value.split('=')
@@ -349,8 +388,21 @@ async function iteration(scenario: Scenario): Promise<Outcome> {
   } finally {
     const audit = run.audit()
     for (const sample of audit.samples) console.log(`    ${scenario} audit: ${sample}`)
+    if (audit.duplicates + audit.missing > 0) {
+      const again = run.audit(await run.rereadWithKafkajs())
+      console.log(
+        `    ${scenario} re-read with kafkajs read_committed: duplicates ${again.duplicates}, missing ${again.missing}`,
+      )
+      for (const sample of again.samples.slice(0, 3)) console.log(`    ${scenario} kafkajs audit: ${sample}`)
+    }
     if (run.stuck.length > 0 || audit.duplicates + audit.missing > 0) {
-      for (const [name, lines] of run.lines) console.log(`    ${name}: ${lines.slice(-25).join('\n      ')}`)
+      for (const [name, lines] of run.lines)
+        console.log(
+          `    ${name}: ${lines
+            .slice(-25)
+            .map((l) => l.slice(0, 300))
+            .join('\n      ')}`,
+        )
     }
     await run.cleanup()
   }
