@@ -45,7 +45,12 @@ export function createProcessDeps(config: ResolvedConfig, overrides: Partial<Pro
     config,
     clock: overrides.clock ?? systemClock,
     logger,
-    metrics: overrides.metrics ?? createMetrics({ processMetrics: true }),
+    metrics:
+      overrides.metrics ??
+      createMetrics({
+        processMetrics: true,
+        onCollectError: (error) => logger.warn({ err: error }, 'a metrics collector failed; serving its last values'),
+      }),
     kafka: overrides.kafka ?? createKafkaClientFactory(config.kafka),
     serdes: overrides.serdes ?? createSerdeRegistry(registry, topicNames(config.topics.prefix)),
   }
