@@ -33,6 +33,11 @@ export interface SchedulerMetrics {
   fires: CounterPort<'category' | 'trigger'>
   /** flextask_scheduler_fire_lateness_seconds{category}: firedAtMs − dueAtMs of each committed execution. */
   fireLateness: HistogramPort<'category'>
+  /**
+   * flextask_scheduler_fire_lateness_max_seconds{category}: the largest lateness of the last minute (a histogram
+   * cannot say), set at scrape time.
+   */
+  fireLatenessMax: GaugePort<'category'>
   /** flextask_scheduler_occurrences_total{outcome, reason}: the occurrence ledger, by outcome and reason. */
   occurrences: CounterPort<'outcome' | 'reason'>
   /** flextask_scheduler_dead_letters_total{reason}: records written to the dead-letter topic, by reason code. */
@@ -105,6 +110,12 @@ export function createMetrics(
       help: 'firedAtMs - dueAtMs of each committed execution.',
       labelNames: ['category'],
       buckets: latenessBucketsSeconds,
+      registers,
+    }),
+    fireLatenessMax: new Gauge({
+      name: 'flextask_scheduler_fire_lateness_max_seconds',
+      help: 'Largest firedAtMs - dueAtMs of the executions committed in the last 60 s, by category.',
+      labelNames: ['category'],
       registers,
     }),
     occurrences: new Counter({

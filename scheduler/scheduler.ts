@@ -93,6 +93,7 @@ export class Scheduler implements Component {
     })
     this.#outputMetrics = new SchedulerOutputMetrics({
       metrics: deps.metrics.scheduler,
+      nowMs: () => (deps.clock ?? systemClock).nowMs(),
       serdes: deps.serdes,
       topics: this.topics,
     })
@@ -235,6 +236,7 @@ export class Scheduler implements Component {
     const metrics = this.#deps.metrics.scheduler
     const running = this.runtime.runningPartitions()
     metrics.partitions.set({ state: 'running' }, running.length)
+    this.#outputMetrics.collect()
     const nowMs = (this.#deps.clock ?? systemClock).nowMs()
     const timers = await Promise.all(
       running.map(async (p) => [p, await this.runtime.queryStore(StoreNames.timers, p)] as const),
