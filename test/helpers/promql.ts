@@ -77,12 +77,13 @@ export function metricNames(expr: string): string[] {
   s = s.replace(/"(?:[^"\\]|\\.)*"/g, '""')
   s = s.replace(/\{[^}]*\}/g, ' ')
   s = s.replace(/\[[^\]]*\]/g, ' ')
+  // Numbers and durations (`0.99`, `1h`, `1e3`), so their letters are not read as names.
+  s = s.replace(/(?<![a-zA-Z0-9_:])\d[\w.]*/g, ' ')
   s = s.replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
   const names = new Set<string>()
   for (const match of s.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\()?/g)) {
     const [, name, call] = match
     if (name === undefined || call !== undefined || keywords.has(name.toLowerCase())) continue
-    if (/^\d/.test(name)) continue
     names.add(name)
   }
   return [...names]
