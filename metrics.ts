@@ -63,8 +63,16 @@ export interface SchedulerMetrics {
   consumerLag: GaugePort<'topic' | 'partition'>
 }
 
+export interface ApiMetrics {
+  /** flextask_api_requests_total{method, route, status}: answered HTTP requests (route = the route's template). */
+  requests: CounterPort<'method' | 'route' | 'status'>
+  /** flextask_api_request_duration_seconds{method, route}: request received → response sent. */
+  requestDuration: HistogramPort<'method' | 'route'>
+}
+
 export interface Metrics {
   readonly scheduler: SchedulerMetrics
+  readonly api: ApiMetrics
   /** Registers a collector run before every render; returns a function that removes it. */
   addCollector(collector: Collector): () => void
   /** The Prometheus text exposition of every metric (collectors run first). */
@@ -178,11 +186,29 @@ export function createMetrics(
       registers,
     }),
   }
+  const api: ApiMetrics = {
+    requests: new Counter({
+      name: 'flextask_api_requests_total',
+      help: 'HTTP requests the API answered, by method, route template and status code.',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: 'flextask_api_request_duration_seconds',
+      help: 'HTTP request duration in the API, received to response sent, by method and route template.',
+      labelNames: ['method', 'route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+  }
   const collectors = new Set<Collector>()
   const runCollector = async (collector: Collector): Promise<void> => {
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`metrics collector took over ${collectTimeoutMs} ms`)), collectTimeoutMs)
+      timer = setTimeout(
+        () => reject(new Error(`metrics collector took over ${collectTimeoutMs} ms`)),
+        collectTimeoutMs,
+      )
     })
     try {
       await Promise.race([collector(), timeout])
@@ -194,6 +220,7 @@ export function createMetrics(
   }
   return {
     scheduler,
+    api,
     addCollector(collector) {
       collectors.add(collector)
       return () => void collectors.delete(collector)
