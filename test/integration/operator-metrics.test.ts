@@ -177,7 +177,7 @@ describe("Debian's Prometheus against the running flextask", () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  it('passes promtool check rules and check config', () => {
+  it('passes promtool check rules, check config and the alert unit tests (promtool test rules)', () => {
     for (const { path } of ruleFiles()) {
       const out = execFileSync(join(bin, 'promtool'), ['check', 'rules', path], { encoding: 'utf8' })
       expect(out).toContain('SUCCESS')
@@ -190,6 +190,14 @@ describe("Debian's Prometheus against the running flextask", () => {
       },
     )
     expect(out).toContain('SUCCESS')
+    const tests = execFileSync(
+      join(bin, 'promtool'),
+      ['test', 'rules', join(repo, 'deploy/prometheus/tests/flextask.test.yml')],
+      {
+        encoding: 'utf8',
+      },
+    )
+    expect(tests).toContain('SUCCESS')
   })
 
   it('scrapes it, evaluates the rules, answers a metric through its HTTP API and parses every expression', async () => {
