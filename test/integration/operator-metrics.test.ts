@@ -11,6 +11,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { type AddressInfo, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -43,8 +44,14 @@ const topics = topicNames(prefix)
 const partitions = 2
 const stateDir = mkdtempSync(join(tmpdir(), 'flextask-ops-'))
 const repo = fileURLToPath(new URL('../../', import.meta.url))
-/** Ports 19900..19999 are this suite's (one Prometheus). */
-const prometheusPort = 19_990
+/** A port free right now (Prometheus binds it a moment later; fixed ports collide when branches run this at once). */
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
 let scheduler: SchedulerChild | undefined
 let metricsUrl: string
 let starting: Promise<void> | undefined
@@ -212,6 +219,7 @@ describe("Debian's Prometheus against the running flextask", () => {
     ].join('\n')
     writeFileSync(join(dir, 'prometheus.yml'), `${config}\n`)
     mkdirSync(join(dir, 'data'))
+    const prometheusPort = await freePort()
     prometheus = spawn(
       join(bin, 'prometheus'),
       [
