@@ -98,6 +98,10 @@ describe('the web dashboard', () => {
     expect(firesLater).toBe(firesAtPause)
     expect(await page.getByText('Paused: nothing fires.').count()).toBe(1)
     await page.screenshot({ path: join(artifacts, 'task-paused.png'), fullPage: true })
+
+    // A paused task still runs when triggered by hand.
+    await page.getByRole('button', { name: 'Trigger now' }).click()
+    await expect.poll(async () => (await events.textContent()) ?? '', { timeout: 10_000 }).toContain('MANUAL')
   })
 
   it('refuses an invalid cron inline with the validator message', async () => {
