@@ -70,9 +70,18 @@ export interface ApiMetrics {
   requestDuration: HistogramPort<'method' | 'route'>
 }
 
+/** Consumer lag of the worker and sink groups, read at scrape time by host/consumer-lag-collector.ts. */
+export interface ConsumerLagMetrics {
+  /** flextask_worker_consumer_lag_records{category, partition}: the category's worker group behind its executions topic. */
+  worker: GaugePort<'category' | 'partition'>
+  /** flextask_sink_consumer_lag_records{topic, partition}: the sink group behind each topic it projects. */
+  sink: GaugePort<'topic' | 'partition'>
+}
+
 export interface Metrics {
   readonly scheduler: SchedulerMetrics
   readonly api: ApiMetrics
+  readonly consumerLag: ConsumerLagMetrics
   /** Registers a collector run before every render; returns a function that removes it. */
   addCollector(collector: Collector): () => void
   /** The Prometheus text exposition of every metric (collectors run first). */
@@ -201,6 +210,20 @@ export function createMetrics(
       registers,
     }),
   }
+  const consumerLag: ConsumerLagMetrics = {
+    worker: new Gauge({
+      name: 'flextask_worker_consumer_lag_records',
+      help: "Records between a category's worker group committed offset and the end of its executions topic.",
+      labelNames: ['category', 'partition'],
+      registers,
+    }),
+    sink: new Gauge({
+      name: 'flextask_sink_consumer_lag_records',
+      help: "Records between the sink group's committed offset and the end of each topic it projects.",
+      labelNames: ['topic', 'partition'],
+      registers,
+    }),
+  }
   const collectors = new Set<Collector>()
   const runCollector = async (collector: Collector): Promise<void> => {
     let timer: NodeJS.Timeout | undefined
@@ -221,6 +244,7 @@ export function createMetrics(
   return {
     scheduler,
     api,
+    consumerLag,
     addCollector(collector) {
       collectors.add(collector)
       return () => void collectors.delete(collector)

@@ -43,7 +43,7 @@ describe('the Grafana dashboard', () => {
       'Fires per second',
       'Occurrence outcomes',
       'Dead letters',
-      'Scheduler consumer lag',
+      'Consumer lag',
       'Partitions and restore',
       'Commits and aborts',
     ]) {
