@@ -196,14 +196,14 @@ export async function startStandInApi(): Promise<StandInApi> {
 
     api.get('/api/tasks', (request) => {
       const q = request.query as Record<string, string | undefined>
-      const page = Number(q.page ?? 1)
+      const page = Number(q.page ?? 0)
       const size = Number(q.size ?? 20)
       const all = [...tasks.values()]
         .filter((t) => q.q === undefined || t.taskId.includes(q.q) || (t.name ?? '').includes(q.q))
         .filter((t) => q.category === undefined || t.category === q.category)
         .filter((t) => q.status === undefined || t.status === q.status)
         .sort((a, b) => a.taskId.localeCompare(b.taskId))
-      return { items: all.slice((page - 1) * size, page * size).map(view), page, size, total: all.length }
+      return { items: all.slice(page * size, (page + 1) * size).map(view), page, size, total: all.length }
     })
 
     api.post('/api/tasks', (request, reply) => {
@@ -259,7 +259,7 @@ export async function startStandInApi(): Promise<StandInApi> {
     })
     api.get('/api/tasks/:id/executions', (request) => {
       const items = find((request.params as { id: string }).id)?.runs ?? []
-      return { items, page: 1, size: items.length, total: items.length }
+      return { items, page: 0, size: items.length, total: items.length }
     })
     api.get('/api/executions/:executionId', (request) => {
       const id = (request.params as { executionId: string }).executionId
@@ -302,7 +302,7 @@ export async function startStandInApi(): Promise<StandInApi> {
       }
       return { taskId: task?.taskId, paused: task?.status === 'PAUSED', instants }
     })
-    api.get('/api/dead-letters', () => ({ items: [], page: 1, size: 50, total: 0 }))
+    api.get('/api/dead-letters', () => ({ items: [], page: 0, size: 50, total: 0 }))
     registered()
   })
 

@@ -119,8 +119,37 @@ describe('the web dashboard', () => {
     await page.screenshot({ path: join(artifacts, 'invalid-cron.png'), fullPage: true })
   })
 
+  it('pages, searches and filters the tasks table', async () => {
+    for (let i = 0; i < 24; i++) {
+      const response = await fetch(`${api.url}/api/tasks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${api.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          taskId: `report-${String(i).padStart(2, '0')}`,
+          category: i % 2 === 0 ? 'email' : 'http',
+          type: 'send',
+          schedule: { kind: 'CRON', cron: '0 0 2 * * *', timezone: 'Europe/Berlin' },
+        }),
+      })
+      expect(response.status).toBe(201)
+    }
+    await page.goto(`${api.url}/ui/#/tasks`)
+    const pager = page.getByLabel('Pages', { exact: true })
+    await expect.poll(() => pager.textContent()).toContain('Page 1 of 2 (25 tasks)')
+    await page.getByRole('button', { name: 'Next' }).click()
+    await expect.poll(() => pager.textContent()).toContain('Page 2 of 2 (25 tasks)')
+    const table = page.getByRole('table', { name: /^Tasks, page/ })
+    await expect.poll(() => table.textContent()).toContain('report-23')
+    await page.getByLabel('Search', { exact: true }).fill('report-1')
+    await expect.poll(() => pager.textContent()).toContain('Page 1 of 1 (10 tasks)')
+    await page.getByLabel('Category', { exact: true }).fill('email')
+    await expect.poll(() => pager.textContent()).toContain('(5 tasks)')
+    await expect.poll(() => table.textContent()).toContain('cron 0 0 2 * * * (every day at 02:00) in Europe/Berlin')
+  })
+
   it('is usable by keyboard: tab reaches labelled navigation, search and the new-task button', async () => {
     await page.goto(`${api.url}/ui/#/tasks`)
+    await page.reload()
     const reached: string[] = []
     for (let i = 0; i < 12; i++) {
       await page.keyboard.press('Tab')

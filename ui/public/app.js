@@ -269,7 +269,8 @@ function Charts() {
 // --------------------------------------------------------------------------------------------------- tasks table
 
 function TasksPage({ events }) {
-  const [query, setQuery] = useState({ q: '', category: '', status: '', page: 1 })
+  // Pages are 0-based in the API; shown 1-based.
+  const [query, setQuery] = useState({ q: '', category: '', status: '', page: 0 })
   const [page, setPage] = useState(null)
   const [error, setError] = useState(null)
   const size = 20
@@ -291,7 +292,7 @@ function TasksPage({ events }) {
       return () => clearTimeout(timer)
     }
   }, [lastEvent])
-  const set = (k) => (e) => setQuery({ ...query, [k]: e.currentTarget.value, page: 1 })
+  const set = (k) => (e) => setQuery({ ...query, [k]: e.currentTarget.value, page: 0 })
   const pages = page === null ? 1 : Math.max(1, Math.ceil(page.total / size))
   return html`<section class="card" aria-labelledby="tasks-h">
     <h2 id="tasks-h">Tasks</h2>
@@ -304,8 +305,8 @@ function TasksPage({ events }) {
           <option value="">any</option>
           <option>ACTIVE</option>
           <option>PAUSED</option>
-          <option>COMPLETED</option>
-          <option>DELETED</option>
+          <option>INVALID</option>
+          <option>UNKNOWN</option>
         </select>
       </div>
       <a href="#/new"><button type="button">New task</button></a>
@@ -313,7 +314,7 @@ function TasksPage({ events }) {
     ${error && html`<p class="error" role="alert">${error}</p>`}
     <table>
       <caption class="sr-only">
-        Tasks, page ${query.page} of ${pages}
+        Tasks, page ${query.page + 1} of ${pages}
       </caption>
       <thead>
         <tr>
@@ -344,18 +345,18 @@ function TasksPage({ events }) {
         )}
       </tbody>
     </table>
-    <div class="toolbar" aria-label="Pages">
+    <div class="toolbar" role="group" aria-label="Pages">
       <button
         class="secondary"
-        disabled=${query.page <= 1}
+        disabled=${query.page <= 0}
         onClick=${() => setQuery({ ...query, page: query.page - 1 })}
       >
         Previous
       </button>
-      <span>Page ${query.page} of ${pages} (${page?.total ?? 0} tasks)</span>
+      <span>Page ${query.page + 1} of ${pages} (${page?.total ?? 0} tasks)</span>
       <button
         class="secondary"
-        disabled=${query.page >= pages}
+        disabled=${query.page + 1 >= pages}
         onClick=${() => setQuery({ ...query, page: query.page + 1 })}
       >
         Next
@@ -386,9 +387,9 @@ function Actions({ task, onDone }) {
           ? html`<button onClick=${run('Resume', `${base}/status`, 'PUT', { status: 'ACTIVE' })}>Resume</button>`
           : html`<button onClick=${run('Pause', `${base}/status`, 'PUT', { status: 'PAUSED' })}>Pause</button>`
       }
-      <button onClick=${run('Trigger', `${base}/trigger`, 'POST', {})}>Trigger now</button>
-      <button class="secondary" onClick=${run('Cancel', `${base}/cancel`, 'POST', {})}>Cancel</button>
-      <button class="secondary" onClick=${run('Retry', `${base}/retry`, 'POST', {})}>Retry</button>
+      <button onClick=${run('Trigger', `${base}/trigger`, 'POST')}>Trigger now</button>
+      <button class="secondary" onClick=${run('Cancel', `${base}/cancel`, 'POST')}>Cancel</button>
+      <button class="secondary" onClick=${run('Retry', `${base}/retry`, 'POST')}>Retry</button>
       <a href=${`#/tasks/${encodeURIComponent(task.taskId)}/edit`}
         ><button class="secondary" type="button">Edit</button></a
       >
