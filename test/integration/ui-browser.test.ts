@@ -92,6 +92,8 @@ describe('the web dashboard', () => {
     await page.getByRole('button', { name: 'Pause' }).click()
     await expect.poll(() => page.getByTestId('task-status').textContent()).toBe('PAUSED')
     await expect.poll(() => page.getByRole('status').filter({ hasText: 'Pause: done' }).count()).toBe(1)
+    // A fire sent just before the pause may still be on its way over the WebSocket: let it land, then count.
+    await page.waitForTimeout(1200)
     const firesAtPause = ((await events.textContent()) ?? '').match(/fired/g)?.length ?? 0
     await page.waitForTimeout(2500)
     const firesLater = ((await events.textContent()) ?? '').match(/fired/g)?.length ?? 0
