@@ -274,21 +274,29 @@ function TasksPage({ events }) {
   const [page, setPage] = useState(null)
   const [error, setError] = useState(null)
   const size = 20
+  // Each keystroke loads a page; answers can arrive out of order, so only the latest request's answer is shown.
+  const latest = useRef(0)
   const load = useCallback(async () => {
     const params = new URLSearchParams({ page: String(query.page), size: String(size) })
     for (const k of ['q', 'category', 'status']) if (query[k] !== '') params.set(k, query[k])
+    const request = ++latest.current
     try {
-      setPage(await api(`/api/tasks?${params}`))
+      const answer = await api(`/api/tasks?${params}`)
+      if (request !== latest.current) return
+      setPage(answer)
       setError(null)
     } catch (e) {
-      setError(e.message)
+      if (request === latest.current) setError(e.message)
     }
   }, [query])
   useEffect(() => void load(), [load])
+  // A live event reloads the page with the filters of that moment, not of the render that saw the event.
+  const currentLoad = useRef(load)
+  currentLoad.current = load
   const lastEvent = events[0]
   useEffect(() => {
     if (lastEvent !== undefined) {
-      const timer = setTimeout(load, 300)
+      const timer = setTimeout(() => void currentLoad.current(), 300)
       return () => clearTimeout(timer)
     }
   }, [lastEvent])
