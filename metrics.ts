@@ -9,7 +9,7 @@
  * Adding a component's metrics: a `<Component>Metrics` interface with its instruments, built in
  * `createMetrics` under the component's name; the component reads `deps.metrics.<component>`.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 export interface CounterPort<L extends string = never> {
   inc(labels: Partial<Record<L, string>>, value?: number): void
@@ -19,11 +19,25 @@ export interface HistogramPort<L extends string = never> {
   observe(labels: Partial<Record<L, string>>, value: number): void
 }
 
+export interface GaugePort<L extends string = never> {
+  set(labels: Partial<Record<L, string>>, value: number): void
+  /** Forgets every label set (a collector resets, then sets what exists now). */
+  reset(): void
+}
+
+/** Refreshes gauges just before a scrape renders them; bounded by `collectTimeoutMs`, failures are logged. */
+export type Collector = () => Promise<void>
+
 export interface SchedulerMetrics {
   /** flextask_scheduler_fires_total{category, trigger}: executions emitted (committed). */
   fires: CounterPort<'category' | 'trigger'>
   /** flextask_scheduler_fire_lateness_seconds{category}: firedAtMs − dueAtMs of each committed execution. */
   fireLateness: HistogramPort<'category'>
+  /**
+   * flextask_scheduler_fire_lateness_max_seconds{category}: the largest lateness of the last minute (a histogram
+   * cannot say), set at scrape time.
+   */
+  fireLatenessMax: GaugePort<'category'>
   /** flextask_scheduler_occurrences_total{outcome, reason}: the occurrence ledger, by outcome and reason. */
   occurrences: CounterPort<'outcome' | 'reason'>
   /** flextask_scheduler_dead_letters_total{reason}: records written to the dead-letter topic, by reason code. */
@@ -32,6 +46,36 @@ export interface SchedulerMetrics {
   transactions: CounterPort<'outcome'>
   /** flextask_scheduler_commit_duration_seconds: time from begin to commit of a committed transaction. */
   commitDuration: HistogramPort
+  /** flextask_scheduler_restore_duration_seconds: a partition's task, from open to running (changelog restore). */
+  restoreDuration: HistogramPort
+  /** flextask_scheduler_restore_records_total: changelog records applied while restoring (restore progress). */
+  restoreRecords: CounterPort
+  /** flextask_scheduler_partitions{state}: partitions assigned to this process, and running (restored) among them. */
+  partitions: GaugePort<'state'>
+  /** flextask_scheduler_timers_pending{partition}: wake-up timers in the timer store of each running partition. */
+  timersPending: GaugePort<'partition'>
+  /**
+   * flextask_scheduler_timer_overdue_seconds{partition}: now − due time of the earliest timer of each running
+   * partition, 0 when it is not yet due. Above a few seconds, something that should have fired has not.
+   */
+  timerOverdue: GaugePort<'partition'>
+  /** flextask_scheduler_consumer_lag_records{topic, partition}: committed offset behind the end (read_committed). */
+  consumerLag: GaugePort<'topic' | 'partition'>
+}
+
+export interface ApiMetrics {
+  /** flextask_api_requests_total{method, route, status}: answered HTTP requests (route = the route's template). */
+  requests: CounterPort<'method' | 'route' | 'status'>
+  /** flextask_api_request_duration_seconds{method, route}: request received → response sent. */
+  requestDuration: HistogramPort<'method' | 'route'>
+}
+
+/** Consumer lag of the worker and sink groups, read at scrape time by host/consumer-lag-collector.ts. */
+export interface ConsumerLagMetrics {
+  /** flextask_worker_consumer_lag_records{category, partition}: the category's worker group behind its executions topic. */
+  worker: GaugePort<'category' | 'partition'>
+  /** flextask_sink_consumer_lag_records{topic, partition}: the sink group behind each topic it projects. */
+  sink: GaugePort<'topic' | 'partition'>
 }
 
 export interface SinkMetrics {
@@ -48,7 +92,11 @@ export interface SinkMetrics {
 export interface Metrics {
   readonly scheduler: SchedulerMetrics
   readonly sink: SinkMetrics
-  /** The Prometheus text exposition of every metric. */
+  readonly api: ApiMetrics
+  readonly consumerLag: ConsumerLagMetrics
+  /** Registers a collector run before every render; returns a function that removes it. */
+  addCollector(collector: Collector): () => void
+  /** The Prometheus text exposition of every metric (collectors run first). */
   render(): Promise<{ contentType: string; body: string }>
 }
 
@@ -63,8 +111,19 @@ export const latenessBucketsSeconds = [
 
 export const commitBucketsSeconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
-/** A registry of its own (not prom-client's global one), so tests and several hosts in a process never collide. */
-export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
+/** A restore takes milliseconds for an empty store and minutes for a large one. */
+export const restoreBucketsSeconds = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
+
+/** A collector slower than this is abandoned for that scrape (its gauges keep their previous values). */
+export const collectTimeoutMs = 2_000
+
+/**
+ * A registry of its own (not prom-client's global one), so tests and several hosts in a process never collide.
+ * `onCollectError` hears a collector that failed or timed out (the host logs it); the scrape still answers.
+ */
+export function createMetrics(
+  options: { processMetrics?: boolean; onCollectError?: (error: unknown) => void } = {},
+): Metrics {
   const registers = [new Registry()]
   const [register] = registers as [Registry]
   if (options.processMetrics === true) collectDefaultMetrics({ register })
@@ -80,6 +139,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       help: 'firedAtMs - dueAtMs of each committed execution.',
       labelNames: ['category'],
       buckets: latenessBucketsSeconds,
+      registers,
+    }),
+    fireLatenessMax: new Gauge({
+      name: 'flextask_scheduler_fire_lateness_max_seconds',
+      help: 'Largest firedAtMs - dueAtMs of the executions committed in the last 60 s, by category.',
+      labelNames: ['category'],
       registers,
     }),
     occurrences: new Counter({
@@ -106,6 +171,87 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       buckets: commitBucketsSeconds,
       registers,
     }),
+    restoreDuration: new Histogram({
+      name: 'flextask_scheduler_restore_duration_seconds',
+      help: "Time from a partition task's open to running: committed offsets, stable end offsets, changelog restore.",
+      buckets: restoreBucketsSeconds,
+      registers,
+    }),
+    restoreRecords: new Counter({
+      name: 'flextask_scheduler_restore_records_total',
+      help: 'Changelog records applied while restoring partition tasks.',
+      registers,
+    }),
+    partitions: new Gauge({
+      name: 'flextask_scheduler_partitions',
+      help: 'Scheduler partitions of this process, by state (assigned; running = restored and serving).',
+      labelNames: ['state'],
+      registers,
+    }),
+    timersPending: new Gauge({
+      name: 'flextask_scheduler_timers_pending',
+      help: 'Wake-up timers in the timer store of each running scheduler partition (read at scrape time).',
+      labelNames: ['partition'],
+      registers,
+    }),
+    timerOverdue: new Gauge({
+      name: 'flextask_scheduler_timer_overdue_seconds',
+      help: 'Now minus the due time of the earliest timer of each running scheduler partition (0 if not yet due).',
+      labelNames: ['partition'],
+      registers,
+    }),
+    consumerLag: new Gauge({
+      name: 'flextask_scheduler_consumer_lag_records',
+      help: "Records between the scheduler group's committed offset and the end of each input partition.",
+      labelNames: ['topic', 'partition'],
+      registers,
+    }),
+  }
+  const api: ApiMetrics = {
+    requests: new Counter({
+      name: 'flextask_api_requests_total',
+      help: 'HTTP requests the API answered, by method, route template and status code.',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: 'flextask_api_request_duration_seconds',
+      help: 'HTTP request duration in the API, received to response sent, by method and route template.',
+      labelNames: ['method', 'route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+  }
+  const consumerLag: ConsumerLagMetrics = {
+    worker: new Gauge({
+      name: 'flextask_worker_consumer_lag_records',
+      help: "Records between a category's worker group committed offset and the end of its executions topic.",
+      labelNames: ['category', 'partition'],
+      registers,
+    }),
+    sink: new Gauge({
+      name: 'flextask_sink_consumer_lag_records',
+      help: "Records between the sink group's committed offset and the end of each topic it projects.",
+      labelNames: ['topic', 'partition'],
+      registers,
+    }),
+  }
+  const collectors = new Set<Collector>()
+  const runCollector = async (collector: Collector): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`metrics collector took over ${collectTimeoutMs} ms`)),
+        collectTimeoutMs,
+      )
+    })
+    try {
+      await Promise.race([collector(), timeout])
+    } catch (error) {
+      options.onCollectError?.(error)
+    } finally {
+      clearTimeout(timer)
+    }
   }
   const sink: SinkMetrics = {
     records: new Counter({
@@ -136,7 +282,14 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
   return {
     scheduler,
     sink,
+    api,
+    consumerLag,
+    addCollector(collector) {
+      collectors.add(collector)
+      return () => void collectors.delete(collector)
+    },
     async render() {
+      await Promise.all([...collectors].map(runCollector))
       return { contentType: register.contentType, body: await register.metrics() }
     },
   }

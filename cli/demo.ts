@@ -14,6 +14,7 @@ import { postgresClientOptions, resolveConfig } from '../config.ts'
 import { createProcessDeps } from '../host/flextask-process.ts'
 import { createLogger } from '../logger.ts'
 import { startDemoApi } from '../demo/api-demo.ts'
+import { startOpsDemo } from '../demo/ops-demo.ts'
 import { startSinkDemo, type SinkDemo } from '../demo/sink-demo.ts'
 import { createScheduler } from '../scheduler/scheduler.ts'
 import { buildTaskDefinition } from '../schemas/task-definition-builder.ts'
@@ -46,6 +47,8 @@ console.log(
 const app = createScheduler(deps)
 await app.start()
 console.log('scheduler: running; every partition restored')
+const opsDemo = await startOpsDemo(deps, () => ({ scheduler: app.health() }))
+for (const line of opsDemo.lines) console.log(line)
 const sinkDemo: SinkDemo | undefined = postgresReachable
   ? await startSinkDemo(deps, (line) => console.log(line)).catch((error: unknown) => {
       console.log(`postgres sink: could not start (${error instanceof Error ? error.message : String(error)})`)
@@ -184,6 +187,7 @@ async function stop(): Promise<void> {
   await demoApi.api.close()
   await sinkDemo?.close().catch(() => {})
   await app.close()
+  await opsDemo.server.close()
   const admin = deps.kafka.admin('flextask-demo-cleanup')
   const all = await admin.listTopics()
   await admin.deleteTopics({ topics: all.filter((t) => t.startsWith(config.topics.prefix)) }).catch(() => {})

@@ -21,6 +21,7 @@ import { createSerdeRegistry } from '../schemas/serde-registry.ts'
 import { topicNames } from '../topics.ts'
 import { systemClock } from '../topology/clocks.ts'
 import { ComponentHost } from './component-host.ts'
+import { collectConsumerLag, laggingGroups } from './consumer-lag-collector.ts'
 
 export type { ProcessDeps }
 
@@ -45,7 +46,12 @@ export function createProcessDeps(config: ResolvedConfig, overrides: Partial<Pro
     config,
     clock: overrides.clock ?? systemClock,
     logger,
-    metrics: overrides.metrics ?? createMetrics({ processMetrics: true }),
+    metrics:
+      overrides.metrics ??
+      createMetrics({
+        processMetrics: true,
+        onCollectError: (error) => logger.warn({ err: error }, 'a metrics collector failed; serving its last values'),
+      }),
     kafka: overrides.kafka ?? createKafkaClientFactory(config.kafka),
     serdes: overrides.serdes ?? createSerdeRegistry(registry, topicNames(config.topics.prefix)),
   }
@@ -54,6 +60,15 @@ export function createProcessDeps(config: ResolvedConfig, overrides: Partial<Pro
 /** A host for the named components (all of them for `flextask up`), serving the ops endpoints. */
 export function createProcessHost(deps: ProcessDeps, names: readonly ComponentName[] = componentNames): ComponentHost {
   const ordered = componentNames.filter((name) => names.includes(name))
+  deps.metrics.addCollector(
+    collectConsumerLag({
+      groups: laggingGroups(ordered, deps.config),
+      metrics: deps.metrics.consumerLag,
+      kafka: deps.kafka,
+      topicPrefix: deps.config.topics.prefix,
+      clientId: `${deps.config.runtime.instanceId}-consumer-lag`,
+    }),
+  )
   const components = ordered.map((name) => componentFactories[name](deps))
   const host = new ComponentHost({
     components,

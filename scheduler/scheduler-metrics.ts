@@ -26,15 +26,54 @@ export function reasonLabel(reason: string | null): string {
   return /^[a-z][a-z -]{0,31}$/.test(head) ? head : 'other'
 }
 
+/**
+ * The largest value per key over a sliding window, kept as `slots` sub-windows of `windowMs / slots` each: the
+ * maximum of the live slots is the maximum of the last windowMs (to within one slot).
+ */
+export class WindowMax {
+  readonly #slotMs: number
+  readonly #slots: number
+  /** key → slot index (time / slotMs) → max in that slot */
+  readonly #maxima = new Map<string, Map<number, number>>()
+
+  constructor(options: { windowMs: number; slots: number }) {
+    this.#slots = options.slots
+    this.#slotMs = options.windowMs / options.slots
+  }
+
+  observe(key: string, value: number, nowMs: number): void {
+    const slot = Math.floor(nowMs / this.#slotMs)
+    let slots = this.#maxima.get(key)
+    if (slots === undefined) this.#maxima.set(key, (slots = new Map<number, number>()))
+    slots.set(slot, Math.max(value, slots.get(slot) ?? -Infinity))
+  }
+
+  /** The maximum of the window ending at nowMs, per key; keys with nothing in the window are forgotten. */
+  read(nowMs: number): Map<string, number> {
+    const oldest = Math.floor(nowMs / this.#slotMs) - this.#slots + 1
+    const out = new Map<string, number>()
+    for (const [key, slots] of this.#maxima) {
+      for (const slot of slots.keys()) if (slot < oldest) slots.delete(slot)
+      if (slots.size === 0) this.#maxima.delete(key)
+      else out.set(key, Math.max(...slots.values()))
+    }
+    return out
+  }
+}
+
 export class SchedulerOutputMetrics {
   readonly #metrics: SchedulerMetrics
   readonly #serdes: Pick<SerdeRegistry, 'execution' | 'occurrence' | 'deadLetter'>
   readonly #executionsPrefix: string
   readonly #occurrences: string
   readonly #deadLetter: string
+  readonly #nowMs: () => number
+  readonly #latenessMax = new WindowMax({ windowMs: 60_000, slots: 6 })
 
   constructor(options: {
     metrics: SchedulerMetrics
+    /** Wall clock in epoch ms (the window of fireLatenessMax). */
+    nowMs: () => number
     serdes: Pick<SerdeRegistry, 'execution' | 'occurrence' | 'deadLetter'>
     topics: Pick<TopicNames, 'executions' | 'occurrences' | 'deadLetter'>
   }) {
@@ -44,6 +83,15 @@ export class SchedulerOutputMetrics {
     this.#executionsPrefix = sample.slice(0, sample.indexOf('\u0000'))
     this.#occurrences = options.topics.occurrences
     this.#deadLetter = options.topics.deadLetter
+    this.#nowMs = options.nowMs
+  }
+
+  /** Sets the lateness-max gauge from the last minute (called at scrape time). */
+  collect(): void {
+    this.#metrics.fireLatenessMax.reset()
+    for (const [category, maxMs] of this.#latenessMax.read(this.#nowMs())) {
+      this.#metrics.fireLatenessMax.set({ category }, maxMs / 1000)
+    }
   }
 
   /** Counts the sink records of one committed transaction. */
@@ -63,6 +111,7 @@ export class SchedulerOutputMetrics {
       this.#metrics.fires.inc({ category: execution.category, trigger: execution.trigger })
       const latenessMs = Math.max(0, execution.firedAtMs - execution.dueAtMs)
       this.#metrics.fireLateness.observe({ category: execution.category }, latenessMs / 1000)
+      this.#latenessMax.observe(execution.category, latenessMs, this.#nowMs())
     } else if (topic === this.#occurrences) {
       const occurrence = await this.#serdes.occurrence.deserialize(value)
       this.#metrics.occurrences.inc({ outcome: occurrence.outcome, reason: reasonLabel(occurrence.reason) })

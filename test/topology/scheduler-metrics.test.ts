@@ -10,12 +10,18 @@ import { SchedulerHarness, countBy, definition, minute, second, startMs, topics 
 /** Feeds every record the harness's scheduler committed to a fresh metrics registry; returns its exposition. */
 async function metricsOf(h: SchedulerHarness): Promise<string> {
   const metrics = createMetrics()
-  const observer = new SchedulerOutputMetrics({ metrics: metrics.scheduler, serdes: h.serdes, topics })
+  const observer = new SchedulerOutputMetrics({
+    metrics: metrics.scheduler,
+    nowMs: () => h.nowMs(),
+    serdes: h.serdes,
+    topics,
+  })
   const outputs = [topics.executions('http'), topics.executions('email'), topics.occurrences, topics.deadLetter]
   await observer.committed(
     outputs.flatMap((topic) => h.driver.topic(topic)),
     2.5,
   )
+  observer.collect()
   return (await metrics.render()).body
 }
 
@@ -59,6 +65,7 @@ describe('scheduler metrics from committed records', () => {
     expect(mail.firedAtMs - mail.dueAtMs).toBe(3)
     expect(sample(text, 'flextask_scheduler_fire_lateness_seconds_bucket{le="0.002",category="email"}')).toBe(0)
     expect(sample(text, 'flextask_scheduler_fire_lateness_seconds_bucket{le="0.003",category="email"}')).toBe(1)
+    expect(sample(text, 'flextask_scheduler_fire_lateness_max_seconds{category="email"}')).toBe(0.003)
     expect(sample(text, 'flextask_scheduler_transactions_total{outcome="committed"}')).toBe(1)
     expect(sample(text, 'flextask_scheduler_commit_duration_seconds_sum')).toBe(0.0025)
   })
