@@ -12,8 +12,8 @@ import type { ResolvedConfig } from '../config.ts'
 import { createKafkaClientFactory, type KafkaClientFactory } from '../kafka-clients.ts'
 import { createLogger, type Logger } from '../logger.ts'
 import { createMetrics, type Metrics } from '../metrics.ts'
+import { createRegistryClient } from '../registry-connection.ts'
 import { createScheduler } from '../scheduler/scheduler.ts'
-import { RegistryClient } from '../schemas/registry-client.ts'
 import { createSerdeRegistry, type SerdeRegistry } from '../schemas/serde-registry.ts'
 import { topicNames } from '../topics.ts'
 import type { Clock } from '../topology/api.ts'
@@ -40,7 +40,7 @@ export const componentNames = Object.keys(componentFactories) as ComponentName[]
 
 export function createProcessDeps(config: ResolvedConfig, overrides: Partial<ProcessDeps> = {}): ProcessDeps {
   const logger = overrides.logger ?? createLogger({ ...config.log, base: { instanceId: config.runtime.instanceId } })
-  const registry = new RegistryClient(config.registry.url, { requestTimeoutMs: config.registry.requestTimeoutMs })
+  const registry = createRegistryClient(config.registry)
   return {
     config,
     clock: overrides.clock ?? systemClock,

@@ -22,9 +22,14 @@ export const CompatibilityLevels = [
 ] as const
 export type CompatibilityLevel = (typeof CompatibilityLevels)[number]
 
+/** The fetch the client calls; registry-connection.ts supplies one with basic auth and a CA for https. */
+export type RegistryFetch = (url: string, init: RequestInit) => Promise<Response>
+
 export interface RegistryClientOptions {
   /** Abort a request after this many milliseconds. Default 10000. */
   requestTimeoutMs?: number
+  /** @default the global fetch (no credentials, the system CAs) */
+  fetch?: RegistryFetch
 }
 
 export interface RegisteredSchema {
@@ -38,12 +43,14 @@ const contentType = 'application/vnd.schemaregistry.v1+json'
 export class RegistryClient {
   readonly baseUrl: string
   private readonly requestTimeoutMs: number
+  private readonly fetch: RegistryFetch
   private readonly schemasById = new Map<number, schema.AvroSchema>()
 
   /** @param baseUrl e.g. `http://127.0.0.1:8081/apis/ccompat/v7` (SCHEMA_REGISTRY_URL). */
   constructor(baseUrl: string, options: RegistryClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '')
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000
+    this.fetch = options.fetch ?? ((url, init) => fetch(url, init))
   }
 
   /** Registers the schema under the subject (idempotent: identical content gets the same id) and returns its id. */
@@ -112,7 +119,7 @@ export class RegistryClient {
     const url = `${this.baseUrl}${path}`
     let response: Response
     try {
-      response = await fetch(url, {
+      response = await this.fetch(url, {
         method,
         headers: { accept: contentType, ...(body === undefined ? {} : { 'content-type': contentType }) },
         body: body === undefined ? undefined : JSON.stringify(body),
