@@ -4,10 +4,11 @@
  * demo, tests) is built from `connection` here, so a secured cluster needs configuration, not code.
  *
  * TLS: `tls` holds node:tls connect options (ca, cert, key); `tlsServerName: true` sends the broker's host as
- * SNI. Host name verification is node's default (`checkServerIdentity`); `verifyHostname: false` replaces it
+ * SNI (not for IP literals). Host name verification is node's default (`checkServerIdentity`); `verifyHostname: false` replaces it
  * with one that accepts any name, the certificate chain is still verified.
  */
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import type { ConnectionOptions as TlsOptions } from 'node:tls'
 import {
   Admin,
@@ -54,7 +55,10 @@ export function kafkaConnection(kafka: KafkaConfig, readFile = (path: string) =>
       ...(tls.keyFile === null ? {} : { key: readFile(tls.keyFile) }),
       ...(tls.verifyHostname ? {} : { checkServerIdentity: () => undefined }),
     }
-    connection.tlsServerName = true
+    // SNI carries the broker's host name; RFC 6066 forbids an IP literal there (node warns, DEP0123), and a
+    // certificate for an IP is matched against the connect address anyway.
+    if (!kafka.brokers.some((broker) => isIP(broker.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')) !== 0))
+      connection.tlsServerName = true
   }
   return connection
 }

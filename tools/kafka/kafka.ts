@@ -10,6 +10,13 @@
  *   KAFKA_HEAP             JVM heap, default 512m
  *   KAFKA_READY_TIMEOUT_MS readiness timeout, default 90000
  *
+ * A secured listener besides the plaintext one (tests of SASL over TLS; the plaintext port stays for the probe):
+ *   KAFKA_SASL_SSL_PORT    adds a SASL_SSL listener on 127.0.0.1:<port> with PLAIN and SCRAM-SHA-512, needing
+ *   KAFKA_SSL_KEYSTORE_PEM the broker's unencrypted PKCS#8 private key followed by its certificate (one PEM file)
+ *   KAFKA_SASL_USERS       user:password pairs, comma-separated (no commas or quotes in them): the PLAIN users
+ *                          (JAAS user_<name>) and the SCRAM-SHA-512 credentials, stored when the data dir is
+ *                          formatted (kafka-storage format --add-scram), so use a fresh KAFKA_DATA_DIR
+ *
  * Broker settings are tuned for one machine (1-partition internal topics, no initial rebalance delay) but
  * transactions keep the broker defaults, including transaction.partition.verification.enable=true.
  */
@@ -30,6 +37,14 @@ const controllerPort = Number(process.env.KAFKA_CONTROLLER_PORT ?? 9093)
 const dataDir = resolve(process.env.KAFKA_DATA_DIR ?? join(home, `data-${port}`))
 const heap = process.env.KAFKA_HEAP ?? '512m'
 const host = '127.0.0.1'
+const saslSslPort = process.env.KAFKA_SASL_SSL_PORT === undefined ? undefined : Number(process.env.KAFKA_SASL_SSL_PORT)
+const saslUsers = (process.env.KAFKA_SASL_USERS ?? '')
+  .split(',')
+  .filter(Boolean)
+  .map((pair) => {
+    const at = pair.indexOf(':')
+    return { name: pair.slice(0, at), password: pair.slice(at + 1) }
+  })
 
 function kafkaVersion(): string {
   const pom = execFileSync('sed', ['-n', 's:.*<kafka.version>\\(.*\\)</kafka.version>.*:\\1:p', join(here, 'pom.xml')])
@@ -63,14 +78,35 @@ function ensureJars(): void {
   writeFileSync(marker, new Date().toISOString())
 }
 
+/** The SASL_SSL listener's settings (KAFKA_SASL_SSL_PORT), or nothing. */
+function saslSslProperties(): { listener: string; map: string; settings: string } {
+  if (saslSslPort === undefined) return { listener: '', map: '', settings: '' }
+  const keystore = process.env.KAFKA_SSL_KEYSTORE_PEM
+  if (keystore === undefined || saslUsers.length === 0)
+    throw new Error('kafka: KAFKA_SASL_SSL_PORT needs KAFKA_SSL_KEYSTORE_PEM and KAFKA_SASL_USERS')
+  const plainUsers = saslUsers.map((u) => `user_${u.name}="${u.password}"`).join(' ')
+  const prefix = 'listener.name.sasl_ssl'
+  return {
+    listener: `,SASL_SSL://${host}:${saslSslPort}`,
+    map: ',SASL_SSL:SASL_SSL',
+    settings: `sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512
+${prefix}.ssl.keystore.type=PEM
+${prefix}.ssl.keystore.location=${resolve(keystore)}
+${prefix}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};
+${prefix}.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+`,
+  }
+}
+
 function serverProperties(): string {
+  const secured = saslSslProperties()
   return `process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=${host}:${controllerPort}
-listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}
-advertised.listeners=PLAINTEXT://${host}:${port}
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-controller.listener.names=CONTROLLER
+listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}${secured.listener}
+advertised.listeners=PLAINTEXT://${host}:${port}${secured.listener}
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${secured.map}
+${secured.settings}controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=${join(dataDir, 'logs')}
 num.partitions=3
@@ -120,6 +156,7 @@ function formatStorage(propsFile: string): void {
       '-c',
       propsFile,
       '--ignore-formatted',
+      ...saslUsers.flatMap((u) => ['--add-scram', `SCRAM-SHA-512=[name=${u.name},password=${u.password}]`]),
     ],
     { encoding: 'utf8' },
   )
@@ -141,7 +178,7 @@ function spec(): ServiceSpec {
   return {
     name: 'kafka',
     pidFile: join(home, `kafka-${port}.pid`),
-    logFile: join(home, 'logs', 'server.out'),
+    logFile: join(home, 'logs', port === 9092 ? 'server.out' : `server-${port}.out`),
     host,
     port,
     command: 'java',
