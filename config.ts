@@ -77,7 +77,7 @@ export interface DatabaseConfig {
   url: string
   /** DATABASE_PASSWORD or DATABASE_PASSWORD_FILE (a secret); replaces a password in the URL. @default null */
   password: string | null
-  /** DATABASE_SSLMODE; an `sslmode` in DATABASE_URL takes precedence (pg reads it). @default disable */
+  /** DATABASE_SSLMODE (libpq meaning); an `sslmode` in DATABASE_URL takes precedence (postgresClientOptions). @default disable */
   sslMode: PostgresSslMode
   /** DATABASE_SSL_CA_FILE, PEM bundle for verify-ca / verify-full. @default null (the system CAs) */
   sslCaFile: string | null
@@ -450,6 +450,13 @@ function setPath(target: object, path: string, value: unknown): void {
   node[last] = value
 }
 
+/** An sslmode from DATABASE_URL: libpq's allow / prefer (try, fall back) are taken as require. */
+function urlSslMode(value: string): PostgresSslMode {
+  if (value === 'allow' || value === 'prefer') return 'require'
+  if ((PostgresSslModes as readonly string[]).includes(value)) return value as PostgresSslMode
+  throw invalid('database.url', `database.url has sslmode=${value}; use one of ${PostgresSslModes.join(', ')}`)
+}
+
 /**
  * The connection options of a `pg` Client or Pool for the database section (structural, so this module does not
  * import pg): `ssl` follows `sslMode` like libpq's sslmode, reading the CA file when one is set; DATABASE_PASSWORD
@@ -462,21 +469,22 @@ export function postgresClientOptions(database: DatabaseConfig): {
   connectionString: string
   ssl: false | { rejectUnauthorized: boolean; ca?: string; checkServerIdentity?: () => undefined }
 } {
+  const url = new URL(database.url)
+  // pg reads `sslmode` from the URL with its own meaning (require and verify-ca act as verify-full in pg 8), and
+  // would override `ssl`; so it is taken out here and applied with libpq's meaning, taking precedence as documented.
+  const fromUrl = url.searchParams.get('sslmode')
+  url.searchParams.delete('sslmode')
+  const sslMode = fromUrl === null ? database.sslMode : urlSslMode(fromUrl)
   const ca = database.sslCaFile === null ? {} : { ca: readFileSync(database.sslCaFile, 'utf8') }
   const ssl =
-    database.sslMode === 'disable'
+    sslMode === 'disable'
       ? false
-      : database.sslMode === 'require'
+      : sslMode === 'require'
         ? { rejectUnauthorized: false }
-        : database.sslMode === 'verify-ca'
+        : sslMode === 'verify-ca'
           ? { rejectUnauthorized: true, ...ca, checkServerIdentity: () => undefined }
           : { rejectUnauthorized: true, ...ca }
-  let connectionString = database.url
-  if (database.password !== null) {
-    // pg lets a password in the connection string win over the `password` option, so it is replaced there.
-    const url = new URL(database.url)
-    url.password = encodeURIComponent(database.password)
-    connectionString = url.toString()
-  }
-  return { connectionString, ssl }
+  // pg lets a password in the connection string win over the `password` option, so it is replaced there.
+  if (database.password !== null) url.password = encodeURIComponent(database.password)
+  return { connectionString: url.toString(), ssl }
 }
