@@ -1,7 +1,8 @@
 /**
  * Kafka security on a real broker of this suite's own (helpers/secured-kafka.ts: a SASL_SSL listener, a test CA,
  * PLAIN users and SCRAM-SHA-512 credentials): the `flextask` CLI connects with SCRAM-SHA-512 over TLS (CA file,
- * host name verification on) and fires a task; the scheduler component connects with PLAIN; a wrong password and
+ * host name verification on, and refusing a name the certificate lacks) and fires a task; the scheduler component
+ * connects with PLAIN; a wrong password and
  * an unknown CA each stop the CLI within seconds with an error that names the cause and the settings to check,
  * never the password. Every client here is built by the one factory (kafka-clients.ts) from the config.
  */
@@ -16,6 +17,7 @@ import {
 } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { resolveConfig } from '../../config.ts'
+import { coerceError, ErrorCodes } from '../../errors.ts'
 import { createKafkaClientFactory } from '../../kafka-clients.ts'
 import type { TaskExecution } from '../../schemas/task-execution.ts'
 import { topicNames } from '../../topics.ts'
@@ -117,7 +119,14 @@ describe('Kafka over SASL_SSL', () => {
     })
     const execution = await waitFor('the task to fire over SASL_SSL', () => fired[0], 30_000)
     expect(execution.taskId).toBe(definition.taskId)
+    // The password is in no log line and in no metric (name, label or value) of the running process.
     expect(scheduler.lines.join('\n')).not.toContain(users.flextask)
+    const opsPort = scheduler.lines
+      .map((l) => /"port":(\d+).*serving \/metrics/.exec(l)?.[1])
+      .find((p) => p !== undefined)
+    const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text()
+    expect(metrics).toContain('flextask_')
+    expect(metrics).not.toContain(users.flextask)
   })
 
   it('starts the scheduler component with SASL/PLAIN over TLS', async () => {
@@ -134,6 +143,28 @@ describe('Kafka over SASL_SSL', () => {
       expect(scheduler.health()).toEqual({ live: true, ready: true, reasons: [] })
     } finally {
       await scheduler.close()
+    }
+  })
+
+  it('verifies the broker host name unless told not to', async () => {
+    const env = {
+      ...securedEnv('SCRAM-SHA-512', users.flextask, 'unused'),
+      KAFKA_BROKERS: broker.saslSslBroker.replace('127.0.0.1', 'localhost'),
+    }
+    const strict = createKafkaClientFactory(resolveConfig(env).kafka).admin(uniqueName('hostname-admin'))
+    const failure = await strict.metadata({ topics: [] }).then(
+      () => undefined,
+      (error: unknown) => coerceError(error),
+    )
+    await strict.close()
+    expect(failure?.code).toBe(ErrorCodes.kafkaTls)
+    expect(failure?.message).toMatch(/at localhost:19812: .*\(ERR_TLS_CERT_ALTNAME_INVALID\)/)
+    const lenient = createKafkaClientFactory(resolveConfig({ ...env, KAFKA_TLS_VERIFY_HOSTNAME: 'false' }).kafka)
+    const admin = lenient.admin(uniqueName('no-hostname-admin'))
+    try {
+      expect((await admin.metadata({ topics: [] })).brokers.size).toBe(1)
+    } finally {
+      await admin.close()
     }
   })
 
