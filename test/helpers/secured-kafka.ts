@@ -1,11 +1,12 @@
 /**
- * A broker of the test's own with a SASL_SSL listener (tools/kafka/kafka.ts, KAFKA_SASL_SSL_PORT): certificates
+ * A broker of the test's own whose client listener is SASL_SSL (tools/kafka/kafka.ts with KAFKA_TLS_DIR and
+ * KAFKA_SASL_USERS): certificates
  * from a throwaway CA (helpers/tls.ts, subjectAltName IP 127.0.0.1 only), PLAIN users and SCRAM-SHA-512
  * credentials stored when its fresh data directory is formatted. Started and stopped through the tool's CLI, as
  * a user would, on ports the caller picks (unique per suite); the shared broker is never touched.
  */
 import { execFile } from 'node:child_process'
-import { writeFileSync, readFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -24,34 +25,34 @@ export interface SecuredBroker {
 }
 
 export async function startSecuredBroker(options: {
-  plainPort: number
+  port: number
   controllerPort: number
-  saslSslPort: number
   users: Record<string, string>
 }): Promise<SecuredBroker> {
   const ca = createTestCa('flextask broker test CA')
   // The certificate names 127.0.0.1 only: `localhost` is a name it does not cover (host name verification tests).
   const { cert, key } = ca.issue('broker', 'IP:127.0.0.1')
-  const keystore = join(ca.dir, 'broker-keystore.pem')
-  writeFileSync(keystore, readFileSync(key, 'utf8') + readFileSync(cert, 'utf8'))
+  const tlsDir = join(ca.dir, 'broker-tls')
+  mkdirSync(tlsDir)
+  writeFileSync(join(tlsDir, 'server.pem'), readFileSync(key, 'utf8') + readFileSync(cert, 'utf8'))
+  copyFileSync(ca.caCert, join(tlsDir, 'ca.pem'))
   const env = {
     ...process.env,
-    KAFKA_PORT: String(options.plainPort),
+    KAFKA_PORT: String(options.port),
     KAFKA_CONTROLLER_PORT: String(options.controllerPort),
     KAFKA_DATA_DIR: join(ca.dir, 'kafka-data'),
-    KAFKA_SASL_SSL_PORT: String(options.saslSslPort),
-    KAFKA_SSL_KEYSTORE_PEM: keystore,
+    KAFKA_TLS_DIR: tlsDir,
     KAFKA_SASL_USERS: Object.entries(options.users)
       .map(([name, password]) => `${name}:${password}`)
       .join(','),
     KAFKA_HEAP: '384m',
   }
-  // A broker left on these ports by an interrupted run of this suite would have other certificates.
+  // A broker left on this port by an interrupted run of this suite would have other certificates.
   await run(process.execPath, [tool, 'stop'], { env })
   const started = await run(process.execPath, [tool, 'start'], { env })
   console.log(started.stdout.trim())
   return {
-    saslSslBroker: `127.0.0.1:${options.saslSslPort}`,
+    saslSslBroker: `127.0.0.1:${options.port}`,
     caFile: ca.caCert,
     ca,
     stop: async () => {

@@ -41,7 +41,7 @@ const children: SchedulerChild[] = []
 const cleanups: (() => Promise<unknown>)[] = []
 
 beforeAll(async () => {
-  broker = await startSecuredBroker({ plainPort: 19810, controllerPort: 19811, saslSslPort: 19812, users })
+  broker = await startSecuredBroker({ port: 19810, controllerPort: 19811, users })
 })
 
 afterAll(async () => {
@@ -158,7 +158,7 @@ describe('Kafka over SASL_SSL', () => {
     )
     await strict.close()
     expect(failure?.code).toBe(ErrorCodes.kafkaTls)
-    expect(failure?.message).toMatch(/at localhost:19812: .*\(ERR_TLS_CERT_ALTNAME_INVALID\)/)
+    expect(failure?.message).toMatch(/at localhost:19810: .*\(ERR_TLS_CERT_ALTNAME_INVALID\)/)
     const lenient = createKafkaClientFactory(resolveConfig({ ...env, KAFKA_TLS_VERIFY_HOSTNAME: 'false' }).kafka)
     const admin = lenient.admin(uniqueName('no-hostname-admin'))
     try {
@@ -178,7 +178,7 @@ describe('Kafka over SASL_SSL', () => {
     const output = scheduler.lines.join('\n')
     expect(code).toBe(1)
     expect(output).toMatch(
-      /flextask: scheduler could not start: FLEXTASK_KAFKA_AUTHENTICATION_FAILED: Kafka refused the SASL login at 127\.0\.0\.1:19812: .*invalid credentials with SASL mechanism SCRAM-SHA-512; check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD/,
+      /flextask: scheduler could not start: FLEXTASK_KAFKA_AUTHENTICATION_FAILED: Kafka refused the SASL login at 127\.0\.0\.1:19810: .*invalid credentials with SASL mechanism SCRAM-SHA-512; check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD/,
     )
     expect(output).not.toContain(wrong)
   })
@@ -193,7 +193,7 @@ describe('Kafka over SASL_SSL', () => {
     console.log(`unknown CA: exit ${code} after ${ms} ms`)
     expect(code).toBe(1)
     expect(scheduler.lines.join('\n')).toMatch(
-      /FLEXTASK_KAFKA_TLS_FAILED: TLS to Kafka failed at 127\.0\.0\.1:19812: .*\(UNABLE_TO_VERIFY_LEAF_SIGNATURE\); check KAFKA_TLS, KAFKA_TLS_CA_FILE/,
+      /FLEXTASK_KAFKA_TLS_FAILED: TLS to Kafka failed at 127\.0\.0\.1:19810: .*\(UNABLE_TO_VERIFY_LEAF_SIGNATURE\); check KAFKA_TLS, KAFKA_TLS_CA_FILE/,
     )
   })
 })
