@@ -8,7 +8,7 @@
  * cli/flextask.ts if it can run alone.
  */
 import type { Component } from '../component.ts'
-import type { ResolvedConfig } from '../config.ts'
+import { printableConfig, type ResolvedConfig } from '../config.ts'
 import { createKafkaClientFactory } from '../kafka-clients.ts'
 import { createLogger } from '../logger.ts'
 import { createMetrics } from '../metrics.ts'
@@ -46,6 +46,8 @@ export function createProcessDeps(config: ResolvedConfig, overrides: Partial<Pro
 /** A host for the named components (all of them for `flextask up`), serving the ops endpoints. */
 export function createProcessHost(deps: ProcessDeps, names: readonly ComponentName[] = componentNames): ComponentHost {
   const ordered = componentNames.filter((name) => names.includes(name))
+  // The only form of the configuration that is logged: secrets redacted, URL passwords masked.
+  deps.logger.info({ components: ordered, config: printableConfig(deps.config) }, 'configuration')
   return new ComponentHost({
     components: ordered.map((name) => componentFactories[name](deps)),
     logger: deps.logger,

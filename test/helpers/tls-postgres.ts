@@ -6,7 +6,16 @@
  * shutdown) and the directory removed.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,7 +23,16 @@ import pg from 'pg'
 import { waitFor } from './kafka.ts'
 import type { TestCa } from './tls.ts'
 
-const pgBin = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin'
+/** PG_BIN, else the newest /usr/lib/postgresql/<major>/bin (Debian's layout; 15 on the development box). */
+const pgBin =
+  process.env.PG_BIN ??
+  (existsSync('/usr/lib/postgresql')
+    ? readdirSync('/usr/lib/postgresql')
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+        .map((v) => `/usr/lib/postgresql/${v}/bin`)[0]
+    : undefined) ??
+  '/usr/lib/postgresql/15/bin'
 
 export interface TlsPostgres {
   port: number
