@@ -8,7 +8,9 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { FetchIsolationLevels } from '@platformatic/kafka'
 import { describe, expect, it } from 'vitest'
+import { createKafkaClientFactory } from '../../kafka-clients.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const exempt = new Set(['node_modules', '.tools', 'test', 'bench', 'tools', '.git', 'coverage', '.state'])
@@ -49,5 +51,24 @@ describe('Kafka client wiring', () => {
     }
     expect(clients).toBeGreaterThanOrEqual(3)
     expect(unsecured, 'clients built without the kafka-clients.ts connection').toEqual([])
+  })
+
+  it('takes group options in the factory consumer, so group members need not build their own', async () => {
+    // Type-checked by tsc: a plain Omit over ConsumerOptions (a union) dropped these keys.
+    const consumer = createKafkaClientFactory({ bootstrapBrokers: ['127.0.0.1:1'] }).consumer({
+      clientId: 'wiring',
+      groupId: 'wiring-group',
+      groupInstanceId: 'wiring-0',
+      sessionTimeout: 6000,
+      heartbeatInterval: 1000,
+      rebalanceTimeout: 10_000,
+      autocommit: false,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    })
+    try {
+      expect(consumer.groupInstanceId).toBe('wiring-0')
+    } finally {
+      await consumer.close()
+    }
   })
 })
