@@ -134,8 +134,29 @@ export interface SchedulerSectionConfig {
 /** workers/ adds its fields here (with defaults below and env names in configFields). */
 export type WorkerSectionConfig = Record<never, never>
 
-/** connectors/ (the Postgres sink) adds its fields here. */
-export type SinkSectionConfig = Record<never, never>
+/** connectors/: the Postgres sink (the read-model projection of the topics). */
+export interface SinkSectionConfig {
+  /** FLEXTASK_SINK_GROUP_ID, the consumer group and the key of its offsets in Postgres. @default null (<prefix>-sink) */
+  groupId: string | null
+  /** FLEXTASK_SINK_BATCH_SIZE, records per Postgres transaction. @default 2000 */
+  batchSize: number
+  /** FLEXTASK_SINK_FLUSH_INTERVAL_MS, longest a record waits in a batch. @default 200 */
+  flushIntervalMs: number
+  /** FLEXTASK_SINK_RETENTION_DAYS, rows older than this are deleted; 0 keeps everything. @default 30 */
+  retentionDays: number
+  /** FLEXTASK_SINK_RETENTION_INTERVAL_MS, pause between retention passes. @default 600000 */
+  retentionIntervalMs: number
+  /** FLEXTASK_SINK_RETENTION_BATCH_SIZE, rows per DELETE. @default 1000 */
+  retentionBatchSize: number
+  /** FLEXTASK_SINK_QUERY_TIMEOUT_MS, client-side bound on a query (a silent network). @default 30000 */
+  queryTimeoutMs: number
+  /** FLEXTASK_SINK_STATEMENT_TIMEOUT_MS, server-side statement_timeout. @default 20000 */
+  statementTimeoutMs: number
+  /** FLEXTASK_SINK_RETRY_MAX_MS, upper bound of the backoff while Postgres fails. @default 5000 */
+  retryMaxMs: number
+  /** Empty the projection and replay every topic from the beginning (`flextask connector --rebuild`). @default false */
+  rebuild: boolean
+}
 
 export interface ApiSectionConfig {
   /** PORT of the REST API. @default 3000 */
@@ -209,7 +230,18 @@ export const configDefaults = {
     defaultMaxLatenessMs: 60_000,
   },
   worker: {},
-  sink: {},
+  sink: {
+    groupId: null,
+    batchSize: 2000,
+    flushIntervalMs: 200,
+    retentionDays: 30,
+    retentionIntervalMs: 600_000,
+    retentionBatchSize: 1000,
+    queryTimeoutMs: 30_000,
+    statementTimeoutMs: 20_000,
+    retryMaxMs: 5000,
+    rebuild: false,
+  },
   api: { port: 3000 },
   metrics: { port: 9464, host: '0.0.0.0' },
   log: { level: 'info', pretty: 'auto' },
@@ -287,6 +319,15 @@ export const configFields: readonly FieldSpec[] = [
     env: 'FLEXTASK_SCHEDULER_DEFAULT_MAX_LATENESS_MS',
     kind: 'nonNegativeInt',
   },
+  { path: 'sink.groupId', env: 'FLEXTASK_SINK_GROUP_ID', kind: 'optionalString' },
+  { path: 'sink.batchSize', env: 'FLEXTASK_SINK_BATCH_SIZE', kind: 'positiveInt' },
+  { path: 'sink.flushIntervalMs', env: 'FLEXTASK_SINK_FLUSH_INTERVAL_MS', kind: 'positiveInt' },
+  { path: 'sink.retentionDays', env: 'FLEXTASK_SINK_RETENTION_DAYS', kind: 'nonNegativeInt' },
+  { path: 'sink.retentionIntervalMs', env: 'FLEXTASK_SINK_RETENTION_INTERVAL_MS', kind: 'positiveInt' },
+  { path: 'sink.retentionBatchSize', env: 'FLEXTASK_SINK_RETENTION_BATCH_SIZE', kind: 'positiveInt' },
+  { path: 'sink.queryTimeoutMs', env: 'FLEXTASK_SINK_QUERY_TIMEOUT_MS', kind: 'positiveInt' },
+  { path: 'sink.statementTimeoutMs', env: 'FLEXTASK_SINK_STATEMENT_TIMEOUT_MS', kind: 'positiveInt' },
+  { path: 'sink.retryMaxMs', env: 'FLEXTASK_SINK_RETRY_MAX_MS', kind: 'positiveInt' },
   { path: 'api.port', env: 'PORT', kind: 'port' },
   { path: 'metrics.port', env: 'METRICS_PORT', kind: 'port' },
   { path: 'metrics.host', env: 'METRICS_HOST', kind: 'string' },

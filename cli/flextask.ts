@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 /**
  * The `flextask` command: argument parsing and signal handling only (the composition is host/flextask-process.ts).
- *   flextask up          every component in one process, in dependency order (today: the scheduler)
+ *   flextask up          every component in one process, in dependency order (scheduler, connector)
  *   flextask scheduler   the scheduler only; scale out by starting more (one consumer group)
+ *   flextask connector [--rebuild]
+ *                        the Postgres sink only; --rebuild empties the projection and replays the topics
  * Configuration comes from the environment (README, config.ts). SIGTERM / SIGINT close the components in reverse
  * order within FLEXTASK_SHUTDOWN_GRACE_MS; exit 0 when all closed in time. A fatal error in a component, a failed
  * start or a close past the grace period exit 1 with a one-line reason on stderr.
  */
 import { Command } from 'commander'
-import { resolveConfig } from '../config.ts'
+import { type ConfigOverrides, resolveConfig } from '../config.ts'
 import { type ComponentName, createProcessDeps, createProcessHost } from '../host/flextask-process.ts'
 
 const [major] = process.versions.node.split('.').map(Number)
@@ -17,10 +19,10 @@ if ((major ?? 0) < 24) {
   process.exit(1)
 }
 
-async function run(names?: ComponentName[]): Promise<never> {
+async function run(names?: ComponentName[], overrides: ConfigOverrides = {}): Promise<never> {
   let config
   try {
-    config = resolveConfig()
+    config = resolveConfig(process.env, overrides)
   } catch (error) {
     console.error(`flextask: ${error instanceof Error ? error.message : String(error)}`)
     process.exit(2)
@@ -39,10 +41,15 @@ const program = new Command('flextask')
   .helpCommand(true)
 program
   .command('up', { isDefault: true })
-  .description('run every component in one process (today: the scheduler), serving /metrics and /health/*')
+  .description('run every component in one process (scheduler, connector), serving /metrics and /health/*')
   .action(() => run())
 program
   .command('scheduler')
   .description('run the scheduler only (scale out by starting more instances)')
   .action(() => run(['scheduler']))
+program
+  .command('connector')
+  .description('run the Postgres sink only (the read model: tasks, task_runs, task_logs, task_occurrences, ...)')
+  .option('--rebuild', 'empty the projection and replay every topic from its beginning (stop other sinks first)')
+  .action((options: { rebuild?: boolean }) => run(['connector'], { sink: { rebuild: options.rebuild === true } }))
 await program.parseAsync(process.argv)

@@ -9,6 +9,7 @@
  */
 import type { Component } from '../component.ts'
 import { printableConfig, type ResolvedConfig } from '../config.ts'
+import { createConnector } from '../connectors/connector.ts'
 import { createKafkaClientFactory } from '../kafka-clients.ts'
 import { createLogger } from '../logger.ts'
 import { createMetrics } from '../metrics.ts'
@@ -25,6 +26,7 @@ export type { ProcessDeps }
 /** Every component, in dependency order (workers, the sink and the API add theirs here). */
 export const componentFactories = {
   scheduler: (deps: ProcessDeps): Component => createScheduler(deps),
+  connector: (deps: ProcessDeps): Component => createConnector(deps),
 } satisfies Record<string, (deps: ProcessDeps) => Component>
 
 export type ComponentName = keyof typeof componentFactories
