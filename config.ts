@@ -99,7 +99,10 @@ export interface RuntimeConfig {
   stateDir: string
   /** FLEXTASK_COMMIT_INTERVAL_MS, minimum spacing of commits while records flow. @default 100 */
   commitIntervalMs: number
-  /** FLEXTASK_TRANSACTION_TIMEOUT_MS, sent to the transaction coordinator. @default 30000 */
+  /**
+   * FLEXTASK_TRANSACTION_TIMEOUT_MS, sent to the transaction coordinator: bounds how long a dead instance's open
+   * transaction can hold its partitions when it cannot be fenced (README "Failover"). @default 10000
+   */
   transactionTimeoutMs: number
   /** FLEXTASK_SESSION_TIMEOUT_MS, consumer group session. @default 10000 */
   sessionTimeoutMs: number
@@ -111,6 +114,11 @@ export interface RuntimeConfig {
   maxRecordsPerCycle: number
   /** FLEXTASK_MAX_BUFFERED_RECORDS, fetched records above which fetching pauses. @default 20000 */
   maxBufferedRecords: number
+  /**
+   * FLEXTASK_OUTAGE_GIVE_UP_MS, how long the runtime waits out retriable failures (broker unreachable,
+   * coordinator loading) with no commit in between before it stops with FLEXTASK_TOPOLOGY_GAVE_UP. @default 900000
+   */
+  outageGiveUpMs: number
   /** FLEXTASK_START_TIMEOUT_MS, how long a component may take to serve (restore included). @default 600000 */
   startTimeoutMs: number
   /** FLEXTASK_SHUTDOWN_GRACE_MS, how long `flextask up` waits for components to close on a signal. @default 30000 */
@@ -213,12 +221,13 @@ export const configDefaults = {
     instanceId: hostname(),
     stateDir: '.state',
     commitIntervalMs: 100,
-    transactionTimeoutMs: 30_000,
+    transactionTimeoutMs: 10_000,
     sessionTimeoutMs: 10_000,
     heartbeatIntervalMs: 1_000,
     rebalanceTimeoutMs: 30_000,
     maxRecordsPerCycle: 5_000,
     maxBufferedRecords: 20_000,
+    outageGiveUpMs: 900_000,
     startTimeoutMs: 600_000,
     shutdownGraceMs: 30_000,
   },
@@ -300,6 +309,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'runtime.commitIntervalMs', env: 'FLEXTASK_COMMIT_INTERVAL_MS', kind: 'nonNegativeInt' },
   { path: 'runtime.transactionTimeoutMs', env: 'FLEXTASK_TRANSACTION_TIMEOUT_MS', kind: 'positiveInt' },
   { path: 'runtime.sessionTimeoutMs', env: 'FLEXTASK_SESSION_TIMEOUT_MS', kind: 'positiveInt' },
+  { path: 'runtime.outageGiveUpMs', env: 'FLEXTASK_OUTAGE_GIVE_UP_MS', kind: 'positiveInt' },
   { path: 'runtime.heartbeatIntervalMs', env: 'FLEXTASK_HEARTBEAT_INTERVAL_MS', kind: 'positiveInt' },
   { path: 'runtime.rebalanceTimeoutMs', env: 'FLEXTASK_REBALANCE_TIMEOUT_MS', kind: 'positiveInt' },
   { path: 'runtime.maxRecordsPerCycle', env: 'FLEXTASK_MAX_RECORDS_PER_CYCLE', kind: 'positiveInt' },
