@@ -137,6 +137,14 @@ export interface SchedulerSectionConfig {
   maxOccurrencesPerCatchUp: number
   /** FLEXTASK_SCHEDULER_DEFAULT_MAX_LATENESS_MS. @default 60000 */
   defaultMaxLatenessMs: number
+  /** FLEXTASK_SCHEDULER_MAX_IN_FLIGHT_PER_TASK. @default 500 */
+  maxInFlightPerTask: number
+  /** FLEXTASK_SCHEDULER_MAX_RECORDS_PER_WAKE. @default 5000 */
+  maxRecordsPerWake: number
+  /** FLEXTASK_SCHEDULER_MAX_BYTES_PER_WAKE. @default 8388608 */
+  maxBytesPerWake: number
+  /** FLEXTASK_SCHEDULER_MAX_RECORD_BYTES (keep under the topics' max.message.bytes). @default 1000000 */
+  maxRecordBytes: number
 }
 
 /** workers/ adds its fields here (with defaults below and env names in configFields). */
@@ -237,6 +245,10 @@ export const configDefaults = {
     maxCatchUpPerWake: 100,
     maxOccurrencesPerCatchUp: 10_000,
     defaultMaxLatenessMs: 60_000,
+    maxInFlightPerTask: 500,
+    maxRecordsPerWake: 5000,
+    maxBytesPerWake: 8 * 1024 * 1024,
+    maxRecordBytes: 1_000_000,
   },
   worker: {},
   sink: {
@@ -329,6 +341,10 @@ export const configFields: readonly FieldSpec[] = [
     env: 'FLEXTASK_SCHEDULER_DEFAULT_MAX_LATENESS_MS',
     kind: 'nonNegativeInt',
   },
+  { path: 'scheduler.maxInFlightPerTask', env: 'FLEXTASK_SCHEDULER_MAX_IN_FLIGHT_PER_TASK', kind: 'positiveInt' },
+  { path: 'scheduler.maxRecordsPerWake', env: 'FLEXTASK_SCHEDULER_MAX_RECORDS_PER_WAKE', kind: 'positiveInt' },
+  { path: 'scheduler.maxBytesPerWake', env: 'FLEXTASK_SCHEDULER_MAX_BYTES_PER_WAKE', kind: 'positiveInt' },
+  { path: 'scheduler.maxRecordBytes', env: 'FLEXTASK_SCHEDULER_MAX_RECORD_BYTES', kind: 'positiveInt' },
   { path: 'sink.groupId', env: 'FLEXTASK_SINK_GROUP_ID', kind: 'optionalString' },
   { path: 'sink.batchSize', env: 'FLEXTASK_SINK_BATCH_SIZE', kind: 'positiveInt' },
   { path: 'sink.flushIntervalMs', env: 'FLEXTASK_SINK_FLUSH_INTERVAL_MS', kind: 'positiveInt' },

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs'
 import { Agent, fetch as undiciFetch } from 'undici'
 import type { RegistryConfig } from './config.ts'
-import { RegistryClient, type RegistryFetch } from './schemas/registry-client.ts'
+import { RegistryClient, type RegistryClientOptions, type RegistryFetch } from './schemas/registry-client.ts'
 
 export interface RegistryConnection {
   /** The URL without credentials. */
@@ -53,9 +53,13 @@ export function registryConnection(
   return { baseUrl: url.toString(), authorization, fetch }
 }
 
-export function createRegistryClient(registry: RegistryConfig): RegistryClient {
+export function createRegistryClient(
+  registry: RegistryConfig,
+  options: Omit<RegistryClientOptions, 'requestTimeoutMs' | 'fetch'> = {},
+): RegistryClient {
   const connection = registryConnection(registry)
   return new RegistryClient(connection.baseUrl, {
+    ...options,
     requestTimeoutMs: registry.requestTimeoutMs,
     fetch: connection.fetch,
   })

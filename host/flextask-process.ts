@@ -34,7 +34,10 @@ export const componentNames = Object.keys(componentFactories) as ComponentName[]
 
 export function createProcessDeps(config: ResolvedConfig, overrides: Partial<ProcessDeps> = {}): ProcessDeps {
   const logger = overrides.logger ?? createLogger({ ...config.log, base: { instanceId: config.runtime.instanceId } })
-  const registry = createRegistryClient(config.registry)
+  const registry = createRegistryClient(config.registry, {
+    onRetry: (e) =>
+      logger.warn({ attempt: e.attempt, delayMs: Math.round(e.delayMs) }, `${e.what}: ${e.error.message}`),
+  })
   return {
     config,
     clock: overrides.clock ?? systemClock,
