@@ -2,8 +2,8 @@
  * The one place that reads process.env. `resolveConfig` returns one fully populated section per concern:
  *
  *   kafka     brokers, SASL, TLS             → kafka-clients.ts maps it into every Kafka client
- *   registry  Schema Registry                → schemas/serde-registry.ts
- *   database  Postgres URL and SSL mode      → the sink and the API (postgresClientOptions below)
+ *   registry  Schema Registry, auth, CA      → registry-connection.ts builds the RegistryClient
+ *   database  Postgres URL, password, SSL    → the sink and the API (postgresClientOptions below)
  *   topics    prefix, partitions, categories → topics.ts names, every component
  *   runtime   instance id, state dir, the stream runtime's cycle and group timings, shutdown grace
  *   scheduler worker sink api               → one section per component (scheduler/, workers/, connectors/, api/)
@@ -13,6 +13,9 @@
  * Every default is in `configDefaults` (one literal, checked against the types with `satisfies`). Every field an
  * environment variable sets is in `configFields`; errors name the path and the variable
  * (`topics.partitions must be a positive integer, got 0 (FLEXTASK_PARTITIONS)`).
+ *
+ * Secrets (passwords, URLs holding one) are marked `secret` in configFields: each also reads `<VAR>_FILE` (a
+ * mounted Kubernetes secret), and `printableConfig` is the only form of the config that may be logged or served.
  *
  * Adding a field: its type and doc (unit, default) in the section's interface, its default in configDefaults,
  * and, when the environment sets it, a line in configFields plus a row in the README's configuration table.
@@ -40,7 +43,7 @@ export interface KafkaConfig {
     mechanism: SaslMechanism | null
     /** KAFKA_SASL_USERNAME; required with a mechanism. */
     username: string | null
-    /** KAFKA_SASL_PASSWORD; required with a mechanism. */
+    /** KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE (a secret); required with a mechanism. */
     password: string | null
   }
   tls: {
@@ -61,12 +64,20 @@ export interface RegistryConfig {
   url: string
   /** SCHEMA_REGISTRY_TIMEOUT_MS per request. @default 10000 */
   requestTimeoutMs: number
+  /** SCHEMA_REGISTRY_USERNAME for HTTP basic auth. @default null (no auth) */
+  username: string | null
+  /** SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_PASSWORD_FILE (a secret); required with a username. */
+  password: string | null
+  /** SCHEMA_REGISTRY_CA_FILE, PEM bundle that signs an https registry's certificate. @default null (system CAs) */
+  caFile: string | null
 }
 
 export interface DatabaseConfig {
-  /** DATABASE_URL. @default postgres://postgres@127.0.0.1:5432/flextask */
+  /** DATABASE_URL or DATABASE_URL_FILE (a secret when it holds a password). @default postgres://postgres@127.0.0.1:5432/flextask */
   url: string
-  /** DATABASE_SSLMODE; an `sslmode` in DATABASE_URL takes precedence (pg reads it). @default disable */
+  /** DATABASE_PASSWORD or DATABASE_PASSWORD_FILE (a secret); replaces a password in the URL. @default null */
+  password: string | null
+  /** DATABASE_SSLMODE (libpq meaning); an `sslmode` in DATABASE_URL takes precedence (postgresClientOptions). @default disable */
   sslMode: PostgresSslMode
   /** DATABASE_SSL_CA_FILE, PEM bundle for verify-ca / verify-full. @default null (the system CAs) */
   sslCaFile: string | null
@@ -226,8 +237,14 @@ export const configDefaults = {
     sasl: { mechanism: null, username: null, password: null },
     tls: { enabled: false, caFile: null, certFile: null, keyFile: null, verifyHostname: true },
   },
-  registry: { url: 'http://127.0.0.1:8081/apis/ccompat/v7', requestTimeoutMs: 10_000 },
-  database: { url: 'postgres://postgres@127.0.0.1:5432/flextask', sslMode: 'disable', sslCaFile: null },
+  registry: {
+    url: 'http://127.0.0.1:8081/apis/ccompat/v7',
+    requestTimeoutMs: 10_000,
+    username: null,
+    password: null,
+    caFile: null,
+  },
+  database: { url: 'postgres://postgres@127.0.0.1:5432/flextask', password: null, sslMode: 'disable', sslCaFile: null },
   topics: { prefix: 'flextask', partitions: 6, categories: defaultCategories },
   runtime: {
     instanceId: hostname(),
@@ -300,6 +317,12 @@ interface FieldSpec {
   /** The environment variable that sets it. */
   env: string
   kind: Kind
+  /**
+   * A secret (`value`), or a URL whose password is one (`url`): `<env>_FILE` may name a file holding the value
+   * instead (a mounted Kubernetes or Docker secret; one trailing newline is dropped), and `printableConfig` shows
+   * neither the value nor the URL's password.
+   */
+  secret?: 'value' | 'url'
 }
 
 /** The fields the environment sets. */
@@ -307,15 +330,19 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'kafka.brokers', env: 'KAFKA_BROKERS', kind: 'list' },
   { path: 'kafka.sasl.mechanism', env: 'KAFKA_SASL_MECHANISM', kind: { oneOf: SaslMechanisms, nullable: true } },
   { path: 'kafka.sasl.username', env: 'KAFKA_SASL_USERNAME', kind: 'optionalString' },
-  { path: 'kafka.sasl.password', env: 'KAFKA_SASL_PASSWORD', kind: 'optionalString' },
+  { path: 'kafka.sasl.password', env: 'KAFKA_SASL_PASSWORD', kind: 'optionalString', secret: 'value' },
   { path: 'kafka.tls.enabled', env: 'KAFKA_TLS', kind: 'boolean' },
   { path: 'kafka.tls.caFile', env: 'KAFKA_TLS_CA_FILE', kind: 'optionalString' },
   { path: 'kafka.tls.certFile', env: 'KAFKA_TLS_CERT_FILE', kind: 'optionalString' },
   { path: 'kafka.tls.keyFile', env: 'KAFKA_TLS_KEY_FILE', kind: 'optionalString' },
   { path: 'kafka.tls.verifyHostname', env: 'KAFKA_TLS_VERIFY_HOSTNAME', kind: 'boolean' },
-  { path: 'registry.url', env: 'SCHEMA_REGISTRY_URL', kind: 'string' },
+  { path: 'registry.url', env: 'SCHEMA_REGISTRY_URL', kind: 'string', secret: 'url' },
   { path: 'registry.requestTimeoutMs', env: 'SCHEMA_REGISTRY_TIMEOUT_MS', kind: 'positiveInt' },
-  { path: 'database.url', env: 'DATABASE_URL', kind: 'string' },
+  { path: 'registry.username', env: 'SCHEMA_REGISTRY_USERNAME', kind: 'optionalString' },
+  { path: 'registry.password', env: 'SCHEMA_REGISTRY_PASSWORD', kind: 'optionalString', secret: 'value' },
+  { path: 'registry.caFile', env: 'SCHEMA_REGISTRY_CA_FILE', kind: 'optionalString' },
+  { path: 'database.url', env: 'DATABASE_URL', kind: 'string', secret: 'url' },
+  { path: 'database.password', env: 'DATABASE_PASSWORD', kind: 'optionalString', secret: 'value' },
   { path: 'database.sslMode', env: 'DATABASE_SSLMODE', kind: { oneOf: PostgresSslModes } },
   { path: 'database.sslCaFile', env: 'DATABASE_SSL_CA_FILE', kind: 'optionalString' },
   { path: 'topics.prefix', env: 'FLEXTASK_TOPIC_PREFIX', kind: 'string' },
@@ -391,7 +418,7 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env, overrides: C
   if (env.PORT !== undefined && /^\d+$/.test(env.PORT.trim())) config.api.url = `http://127.0.0.1:${env.PORT.trim()}`
   const fromEnv = new Set<string>()
   for (const field of configFields) {
-    const raw = env[field.env]
+    const raw = field.secret !== undefined ? secretFromEnv(env, field) : env[field.env]
     if (raw === undefined || raw.trim() === '') continue
     setPath(config, field.path, parse(field, raw.trim()))
     fromEnv.add(field.path)
@@ -403,6 +430,21 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env, overrides: C
   config.runtime.stateDir = resolve(config.runtime.stateDir)
   checkCombinations(config)
   return config
+}
+
+/** A secret's value from `<env>`, or from the file `<env>_FILE` names; setting both is an error. */
+function secretFromEnv(env: NodeJS.ProcessEnv, field: FieldSpec): string | undefined {
+  const file = env[`${field.env}_FILE`]?.trim()
+  if (file === undefined || file === '') return env[field.env]
+  if (env[field.env] !== undefined && env[field.env]?.trim() !== '') {
+    throw invalid(field.path, `${field.path}: set ${field.env} or ${field.env}_FILE, not both`)
+  }
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '')
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable'
+    throw invalid(field.path, `${field.path}: cannot read ${field.env}_FILE ${JSON.stringify(file)} (${reason})`)
+  }
 }
 
 function parse(field: FieldSpec, raw: string): unknown {
@@ -457,6 +499,13 @@ function checkCombinations(config: ResolvedConfig): void {
         '(KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD)',
     )
   }
+  const registry = config.registry
+  if ((registry.username === null) !== (registry.password === null)) {
+    throw invalid(
+      'registry',
+      'registry.username and registry.password go together (SCHEMA_REGISTRY_USERNAME, SCHEMA_REGISTRY_PASSWORD)',
+    )
+  }
   if ((tls.certFile === null) !== (tls.keyFile === null)) {
     throw invalid(
       'kafka.tls',
@@ -467,6 +516,34 @@ function checkCombinations(config: ResolvedConfig): void {
 
 function invalid(path: string, message: string): FlextaskError {
   return new FlextaskError(ErrorCodes.config, message, { context: { field: path } })
+}
+
+export const redacted = '[redacted]'
+
+/**
+ * The config with every secret replaced by `[redacted]` and URL passwords by `***`: the only form of the config
+ * that may be logged, returned by an API or put in a metric label.
+ */
+export function printableConfig(config: ResolvedConfig): ResolvedConfig {
+  const copy = structuredClone(config)
+  for (const field of configFields) {
+    const value = getPath(copy, field.path)
+    if (field.secret === undefined || typeof value !== 'string') continue
+    setPath(copy, field.path, field.secret === 'value' ? redacted : withoutUrlPassword(value))
+  }
+  return copy
+}
+
+/** The URL with its password (if any) as `***`; text that does not parse as a URL is redacted whole. */
+export function withoutUrlPassword(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password === '') return url
+    parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return redacted
+  }
 }
 
 function getPath(target: object, path: string): unknown {
@@ -483,22 +560,41 @@ function setPath(target: object, path: string, value: unknown): void {
   node[last] = value
 }
 
+/** An sslmode from DATABASE_URL: libpq's allow / prefer (try, fall back) are taken as require. */
+function urlSslMode(value: string): PostgresSslMode {
+  if (value === 'allow' || value === 'prefer') return 'require'
+  if ((PostgresSslModes as readonly string[]).includes(value)) return value as PostgresSslMode
+  throw invalid('database.url', `database.url has sslmode=${value}; use one of ${PostgresSslModes.join(', ')}`)
+}
+
 /**
  * The connection options of a `pg` Client or Pool for the database section (structural, so this module does not
- * import pg): `ssl` follows `sslMode` like libpq's sslmode, reading the CA file when one is set.
+ * import pg): `ssl` follows `sslMode` like libpq's sslmode, reading the CA file when one is set; DATABASE_PASSWORD
+ * goes into the URL. Every Postgres connection flextask opens (the sink, the API, the demo) starts from this one
+ * function, so TLS to Postgres is configuration, not code. verify-full checks the chain and that the certificate
+ * names the host (node's checkServerIdentity: DNS or IP subjectAltName); verify-ca checks the chain only.
+ * Pinned by test/integration/postgres-tls.test.ts against a server with SSL on.
  */
 export function postgresClientOptions(database: DatabaseConfig): {
   connectionString: string
   ssl: false | { rejectUnauthorized: boolean; ca?: string; checkServerIdentity?: () => undefined }
 } {
+  const url = new URL(database.url)
+  // pg reads `sslmode` from the URL with its own meaning (require and verify-ca act as verify-full in pg 8), and
+  // would override `ssl`; so it is taken out here and applied with libpq's meaning, taking precedence as documented.
+  const fromUrl = url.searchParams.get('sslmode')
+  url.searchParams.delete('sslmode')
+  const sslMode = fromUrl === null ? database.sslMode : urlSslMode(fromUrl)
   const ca = database.sslCaFile === null ? {} : { ca: readFileSync(database.sslCaFile, 'utf8') }
   const ssl =
-    database.sslMode === 'disable'
+    sslMode === 'disable'
       ? false
-      : database.sslMode === 'require'
+      : sslMode === 'require'
         ? { rejectUnauthorized: false }
-        : database.sslMode === 'verify-ca'
+        : sslMode === 'verify-ca'
           ? { rejectUnauthorized: true, ...ca, checkServerIdentity: () => undefined }
           : { rejectUnauthorized: true, ...ca }
-  return { connectionString: database.url, ssl }
+  // pg lets a password in the connection string win over the `password` option, so it is replaced there.
+  if (database.password !== null) url.password = encodeURIComponent(database.password)
+  return { connectionString: url.toString(), ssl }
 }

@@ -46,6 +46,8 @@ export const ErrorCodes = {
   commitFailed: 'FLEXTASK_TOPOLOGY_COMMIT_FAILED',
   fenced: 'FLEXTASK_TOPOLOGY_FENCED',
   processing: 'FLEXTASK_TOPOLOGY_PROCESSING_FAILED',
+  kafkaAuthentication: 'FLEXTASK_KAFKA_AUTHENTICATION_FAILED',
+  kafkaTls: 'FLEXTASK_KAFKA_TLS_FAILED',
   /** An output or store value over the topology's record limit: the broker would refuse it. */
   recordTooLarge: 'FLEXTASK_TOPOLOGY_RECORD_TOO_LARGE',
 } as const
@@ -62,7 +64,13 @@ export const ErrorCodes = {
 export const Decisions = { retry: 'retry', reject: 'reject', fail: 'fail' } as const
 export type Decision = (typeof Decisions)[keyof typeof Decisions]
 
-const failCodes: ReadonlySet<string> = new Set([ErrorCodes.config, ErrorCodes.topicsMismatch, ErrorCodes.registry])
+const failCodes: ReadonlySet<string> = new Set([
+  ErrorCodes.config,
+  ErrorCodes.topicsMismatch,
+  ErrorCodes.registry,
+  ErrorCodes.kafkaAuthentication,
+  ErrorCodes.kafkaTls,
+])
 
 /** The one decision for an error met while processing input (see Decisions). */
 export function decide(error: unknown): Decision {
@@ -74,6 +82,8 @@ export function decide(error: unknown): Decision {
 
 export function coerceError(error: unknown, code: string = ErrorCodes.unknown): FlextaskError {
   if (error instanceof FlextaskError) return error
+  const security = kafkaSecurityFailure(error)
+  if (security !== undefined) return security
   if (error instanceof Error) {
     const coded = error as Error & { code?: unknown; retriable?: unknown }
     return new FlextaskError(
@@ -84,4 +94,61 @@ export function coerceError(error: unknown, code: string = ErrorCodes.unknown): 
     )
   }
   return new FlextaskError(code, String(error))
+}
+
+/** Node's codes for a TLS handshake that failed verification (tls.connect, OpenSSL X509 errors). */
+const tlsErrorCodes = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'EPROTO',
+])
+
+/**
+ * A refused SASL login or a failed TLS handshake, found anywhere in a Kafka client's error tree (the client
+ * nests them as `cause` and AggregateError `errors` under "metadata failed 4 times" / "Listing topics failed"),
+ * as a non-retriable error that names the cause, the broker and the settings to check. Undefined otherwise.
+ */
+export function kafkaSecurityFailure(error: unknown): FlextaskError | undefined {
+  const nodes: unknown[] = []
+  const queue = [error]
+  while (queue.length > 0 && nodes.length < 200) {
+    const node = queue.shift()
+    if (typeof node !== 'object' || node === null) continue
+    nodes.push(node)
+    const { cause, errors } = node as { cause?: unknown; errors?: unknown }
+    if (Array.isArray(errors)) queue.push(...(errors as unknown[]))
+    if (cause !== undefined) queue.push(cause)
+  }
+  const field = (node: unknown, name: string): unknown => (node as Record<string, unknown>)[name]
+  const broker = nodes
+    .map((n) => /Connection to (\S+) failed/.exec(String(field(n, 'message')))?.[1])
+    .find((b) => b !== undefined)
+  const at = broker === undefined ? '' : ` at ${broker}`
+  const during = error instanceof Error ? ` (while: ${error.message})` : ''
+  if (nodes.some((n) => field(n, 'code') === 'PLT_KFK_AUTHENTICATION')) {
+    const serverMessage = nodes.map((n) => field(n, 'serverErrorMessage')).find((m) => typeof m === 'string')
+    return new FlextaskError(
+      ErrorCodes.kafkaAuthentication,
+      `Kafka refused the SASL login${at}: ${String(serverMessage ?? 'SASL authentication failed')}; check ` +
+        `KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD${during}`,
+      { cause: error, context: { broker } },
+    )
+  }
+  const tls = nodes.find((n) => tlsErrorCodes.has(String(field(n, 'code'))))
+  if (tls !== undefined) {
+    return new FlextaskError(
+      ErrorCodes.kafkaTls,
+      `TLS to Kafka failed${at}: ${String(field(tls, 'message'))} (${String(field(tls, 'code'))}); check ` +
+        `KAFKA_TLS, KAFKA_TLS_CA_FILE and KAFKA_TLS_VERIFY_HOSTNAME${during}`,
+      { cause: error, context: { broker } },
+    )
+  }
+  return undefined
 }

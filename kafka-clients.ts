@@ -30,14 +30,21 @@ export interface KafkaConnection {
   tlsServerName?: boolean
 }
 
+/**
+ * Client options without `bootstrapBrokers` (the factory adds them). Distributes over unions: ConsumerOptions is
+ * a union (classic group options | KIP-848 consumer group options), which a plain Omit collapses to the common
+ * keys, dropping groupInstanceId, sessionTimeout, partitionAssigner and the like.
+ */
+export type WithoutBrokers<T> = T extends unknown ? Omit<T, 'bootstrapBrokers'> : never
+
 export interface KafkaClientFactory {
   readonly connection: KafkaConnection
   admin(clientId: string): Admin
   producer<K = Buffer, V = Buffer, HK = Buffer, HV = Buffer>(
-    options: Omit<ProducerOptions<K, V, HK, HV>, 'bootstrapBrokers'>,
+    options: WithoutBrokers<ProducerOptions<K, V, HK, HV>>,
   ): Producer<K, V, HK, HV>
   consumer<K = Buffer, V = Buffer, HK = Buffer, HV = Buffer>(
-    options: Omit<ConsumerOptions<K, V, HK, HV>, 'bootstrapBrokers'>,
+    options: WithoutBrokers<ConsumerOptions<K, V, HK, HV>>,
   ): Consumer<K, V, HK, HV>
 }
 

@@ -39,6 +39,19 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream
 }
 
+/** Fields pino blanks wherever they appear at these depths (passwords, SASL options, Authorization headers). */
+export const redactedLogPaths = [
+  'password',
+  '*.password',
+  '*.*.password',
+  '*.*.*.password',
+  'authorization',
+  '*.authorization',
+  '*.*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+]
+
 /**
  * The pino implementation: JSON lines on stdout (one object per line, `level` as a label, `time` in epoch ms,
  * errors under `err` with their stack, `code` and cause), or pino-pretty in a terminal. Synchronous writes, so
@@ -55,6 +68,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       base: options.base ?? {},
       formatters: { level: (label) => ({ level: label }) },
       serializers: { err: pino.stdSerializers.errWithCause },
+      // A second line of defence: code logs printableConfig (config.ts), never raw secrets.
+      redact: { paths: redactedLogPaths, censor: '[redacted]' },
     },
     destination,
   )

@@ -9,14 +9,14 @@
  */
 import { createApi, type ApiComponent } from '../api/api.ts'
 import type { Component } from '../component.ts'
-import type { ResolvedConfig } from '../config.ts'
+import { printableConfig, type ResolvedConfig } from '../config.ts'
 import { createConnector } from '../connectors/connector.ts'
 import { createKafkaClientFactory } from '../kafka-clients.ts'
 import { createLogger } from '../logger.ts'
 import { createMetrics } from '../metrics.ts'
 import type { ProcessDeps } from '../process-deps.ts'
+import { createRegistryClient } from '../registry-connection.ts'
 import { createScheduler } from '../scheduler/scheduler.ts'
-import { RegistryClient } from '../schemas/registry-client.ts'
 import { createSerdeRegistry } from '../schemas/serde-registry.ts'
 import { topicNames } from '../topics.ts'
 import { systemClock } from '../topology/clocks.ts'
@@ -37,8 +37,7 @@ export const componentNames = Object.keys(componentFactories) as ComponentName[]
 
 export function createProcessDeps(config: ResolvedConfig, overrides: Partial<ProcessDeps> = {}): ProcessDeps {
   const logger = overrides.logger ?? createLogger({ ...config.log, base: { instanceId: config.runtime.instanceId } })
-  const registry = new RegistryClient(config.registry.url, {
-    requestTimeoutMs: config.registry.requestTimeoutMs,
+  const registry = createRegistryClient(config.registry, {
     onRetry: (e) =>
       logger.warn({ attempt: e.attempt, delayMs: Math.round(e.delayMs) }, `${e.what}: ${e.error.message}`),
   })
@@ -69,6 +68,8 @@ export function createProcessHost(deps: ProcessDeps, names: readonly ComponentNa
       clientId: `${deps.config.runtime.instanceId}-consumer-lag`,
     }),
   )
+  // The only form of the configuration that is logged: secrets redacted, URL passwords masked.
+  deps.logger.info({ components: ordered, config: printableConfig(deps.config) }, 'configuration')
   const components = ordered.map((name) => componentFactories[name](deps))
   const host = new ComponentHost({
     components,

@@ -29,9 +29,14 @@ export const CompatibilityLevels = [
 ] as const
 export type CompatibilityLevel = (typeof CompatibilityLevels)[number]
 
+/** The fetch the client calls; registry-connection.ts supplies one with basic auth and a CA for https. */
+export type RegistryFetch = (url: string, init: RequestInit) => Promise<Response>
+
 export interface RegistryClientOptions {
   /** Abort a request after this many milliseconds. Default 10000. */
   requestTimeoutMs?: number
+  /** @default the global fetch (no credentials, the system CAs) */
+  fetch?: RegistryFetch
   /** How long startup calls wait out a registry that is down before giving up, in ms. Default 120000. */
   startupGiveUpAfterMs?: number
   /** Told about each startup retry (the process host logs it as a warning). Default: nothing. */
@@ -51,6 +56,7 @@ const contentType = 'application/vnd.schemaregistry.v1+json'
 export class RegistryClient {
   readonly baseUrl: string
   private readonly requestTimeoutMs: number
+  private readonly fetch: RegistryFetch
   private readonly startupGiveUpAfterMs: number
   private readonly onRetry: NonNullable<RegistryClientOptions['onRetry']>
   private readonly schemasById = new Map<number, schema.AvroSchema>()
@@ -59,6 +65,7 @@ export class RegistryClient {
   constructor(baseUrl: string, options: RegistryClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '')
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000
+    this.fetch = options.fetch ?? ((url, init) => fetch(url, init))
     this.startupGiveUpAfterMs = options.startupGiveUpAfterMs ?? 120_000
     this.onRetry = options.onRetry ?? (() => undefined)
   }
@@ -171,7 +178,7 @@ export class RegistryClient {
     const url = `${this.baseUrl}${path}`
     let response: Response
     try {
-      response = await fetch(url, {
+      response = await this.fetch(url, {
         method,
         headers: { accept: contentType, ...(body === undefined ? {} : { 'content-type': contentType }) },
         body: body === undefined ? undefined : JSON.stringify(body),

@@ -16,6 +16,7 @@ describe('resolveConfig', () => {
     expect(config.registry.url).toBe('http://127.0.0.1:8081/apis/ccompat/v7')
     expect(config.database).toEqual({
       url: 'postgres://postgres@127.0.0.1:5432/flextask',
+      password: null,
       sslMode: 'disable',
       sslCaFile: null,
     })

@@ -13,8 +13,8 @@
  *                          and SCRAM-SHA-512 for these users (SCRAM credentials are written when the storage is
  *                          formatted, so use a fresh KAFKA_DATA_DIR); default: a PLAINTEXT listener
  *   KAFKA_TLS_DIR          a directory with `ca.pem` and `server.pem` (PKCS#8 key + certificate chain): the client
- *                          listener becomes SSL (not combined with KAFKA_SASL_USERS); the broker does not check host
- *                          names on its own inter-broker connection
+ *                          listener becomes SSL, or SASL_SSL together with KAFKA_SASL_USERS; the broker does not
+ *                          check host names on its own inter-broker connection
  *   KAFKA_TLS_CLIENT_AUTH  `required` asks clients for a certificate signed by ca.pem; default none
  *
  * Broker settings are tuned for one machine (1-partition internal topics, no initial rebalance delay) but
@@ -84,13 +84,21 @@ function ensureJars(): void {
   writeFileSync(marker, new Date().toISOString())
 }
 
+/** The client listener's protocol: SASL with KAFKA_SASL_USERS, TLS with KAFKA_TLS_DIR, both = SASL_SSL. */
+function clientProtocol(): 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL' {
+  if (saslUsers.length === 0) return tlsDir === undefined ? 'PLAINTEXT' : 'SSL'
+  return tlsDir === undefined ? 'SASL_PLAINTEXT' : 'SASL_SSL'
+}
+
 function listenerProperties(): string {
+  const protocol = clientProtocol()
+  let properties = `listeners=${protocol}://${host}:${port},CONTROLLER://${host}:${controllerPort}
+advertised.listeners=${protocol}://${host}:${port}
+listener.security.protocol.map=${protocol}:${protocol},CONTROLLER:PLAINTEXT
+inter.broker.listener.name=${protocol}
+`
   if (tlsDir !== undefined) {
-    return `listeners=SSL://${host}:${port},CONTROLLER://${host}:${controllerPort}
-advertised.listeners=SSL://${host}:${port}
-listener.security.protocol.map=SSL:SSL,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=SSL
-ssl.keystore.type=PEM
+    properties += `ssl.keystore.type=PEM
 ssl.keystore.location=${join(tlsDir, 'server.pem')}
 ssl.truststore.type=PEM
 ssl.truststore.location=${join(tlsDir, 'ca.pem')}
@@ -98,25 +106,17 @@ ssl.client.auth=${tlsClientAuth}
 ssl.endpoint.identification.algorithm=
 `
   }
-  if (saslUsers.length === 0) {
-    return `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}
-advertised.listeners=PLAINTEXT://${host}:${port}
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-`
-  }
-  const plainUsers = [brokerUser, ...saslUsers].map((u) => `user_${u.name}="${u.password}"`).join(' ')
-  const prefix = 'listener.name.sasl_plaintext'
-  return `listeners=SASL_PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}
-advertised.listeners=SASL_PLAINTEXT://${host}:${port}
-listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=SASL_PLAINTEXT
-sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+  if (saslUsers.length > 0) {
+    const plainUsers = [brokerUser, ...saslUsers].map((u) => `user_${u.name}="${u.password}"`).join(' ')
+    const prefix = `listener.name.${protocol.toLowerCase()}`
+    properties += `sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=PLAIN
 ${prefix}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${brokerUser.name}" password="${brokerUser.password}" ${plainUsers};
 ${prefix}.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 ${prefix}.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 `
+  }
+  return properties
 }
 
 function serverProperties(): string {
