@@ -175,8 +175,29 @@ export interface SinkSectionConfig {
 }
 
 export interface ApiSectionConfig {
-  /** PORT of the REST API. @default 3000 */
+  /** PORT of the REST API; 0 picks a free port. @default 3000 */
   port: number
+  /** API_HOST to listen on. @default 0.0.0.0 */
+  host: string
+  /**
+   * FLEXTASK_API_KEYS: API keys as `<id>:<scope>:<sha256 hex of the key>` entries (scope read, write or admin),
+   * comma- or newline-separated; `flextask api key <id> <scope>` makes one. Never the keys themselves. @default null
+   */
+  keys: string | null
+  /** FLEXTASK_API_KEYS_FILE: a file of such entries, one per line (# comments), added to keys. @default null */
+  keysFile: string | null
+  /** FLEXTASK_API_RATE_LIMIT, requests per API key per minute. @default 1200 */
+  rateLimitPerMinute: number
+  /** FLEXTASK_API_CORS_ORIGINS, comma-separated origins allowed cross-origin; null = CORS off. @default null */
+  corsOrigins: string | null
+  /** FLEXTASK_API_BODY_LIMIT_BYTES, largest request body (413 above). @default 1048576 */
+  bodyLimitBytes: number
+  /** FLEXTASK_API_WAIT_TIMEOUT_MS, how long a write (or a read with minOffset) waits for the projection. @default 5000 */
+  waitTimeoutMs: number
+  /** FLEXTASK_API_URL, where the `flextask` client commands reach the API. @default http://127.0.0.1:<port> */
+  url: string
+  /** FLEXTASK_API_KEY, the key the `flextask` client commands send. @default null */
+  clientKey: string | null
 }
 
 export interface MetricsConfig {
@@ -263,7 +284,18 @@ export const configDefaults = {
     retryMaxMs: 5000,
     rebuild: false,
   },
-  api: { port: 3000 },
+  api: {
+    port: 3000,
+    host: '0.0.0.0',
+    keys: null,
+    keysFile: null,
+    rateLimitPerMinute: 1200,
+    corsOrigins: null,
+    bodyLimitBytes: 1_048_576,
+    waitTimeoutMs: 5000,
+    url: 'http://127.0.0.1:3000',
+    clientKey: null,
+  },
   metrics: { port: 9464, host: '0.0.0.0' },
   log: { level: 'info', pretty: 'auto' },
 } satisfies ResolvedConfig
@@ -355,6 +387,15 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'sink.statementTimeoutMs', env: 'FLEXTASK_SINK_STATEMENT_TIMEOUT_MS', kind: 'positiveInt' },
   { path: 'sink.retryMaxMs', env: 'FLEXTASK_SINK_RETRY_MAX_MS', kind: 'positiveInt' },
   { path: 'api.port', env: 'PORT', kind: 'port' },
+  { path: 'api.host', env: 'API_HOST', kind: 'string' },
+  { path: 'api.keys', env: 'FLEXTASK_API_KEYS', kind: 'optionalString' },
+  { path: 'api.keysFile', env: 'FLEXTASK_API_KEYS_FILE', kind: 'optionalString' },
+  { path: 'api.rateLimitPerMinute', env: 'FLEXTASK_API_RATE_LIMIT', kind: 'positiveInt' },
+  { path: 'api.corsOrigins', env: 'FLEXTASK_API_CORS_ORIGINS', kind: 'optionalString' },
+  { path: 'api.bodyLimitBytes', env: 'FLEXTASK_API_BODY_LIMIT_BYTES', kind: 'positiveInt' },
+  { path: 'api.waitTimeoutMs', env: 'FLEXTASK_API_WAIT_TIMEOUT_MS', kind: 'nonNegativeInt' },
+  { path: 'api.url', env: 'FLEXTASK_API_URL', kind: 'string' },
+  { path: 'api.clientKey', env: 'FLEXTASK_API_KEY', kind: 'optionalString' },
   { path: 'metrics.port', env: 'METRICS_PORT', kind: 'port' },
   { path: 'metrics.host', env: 'METRICS_HOST', kind: 'string' },
   { path: 'log.level', env: 'LOG_LEVEL', kind: { oneOf: LogLevels } },
@@ -373,6 +414,8 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env, overrides: C
   // The local tools' ports move the local defaults with them (tools/kafka, tools/registry).
   config.kafka.brokers = [`127.0.0.1:${env.KAFKA_PORT ?? 9092}`]
   config.registry.url = `http://127.0.0.1:${env.REGISTRY_PORT ?? 8081}/apis/ccompat/v7`
+  // Clients reach the API on its own port unless told otherwise.
+  if (env.PORT !== undefined && /^\d+$/.test(env.PORT.trim())) config.api.url = `http://127.0.0.1:${env.PORT.trim()}`
   const fromEnv = new Set<string>()
   for (const field of configFields) {
     const raw = field.secret !== undefined ? secretFromEnv(env, field) : env[field.env]

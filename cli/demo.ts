@@ -13,6 +13,7 @@ import pg from 'pg'
 import { postgresClientOptions, resolveConfig } from '../config.ts'
 import { createProcessDeps } from '../host/flextask-process.ts'
 import { createLogger } from '../logger.ts'
+import { startDemoApi } from '../demo/api-demo.ts'
 import { startOpsDemo } from '../demo/ops-demo.ts'
 import { startSinkDemo, type SinkDemo } from '../demo/sink-demo.ts'
 import { createScheduler } from '../scheduler/scheduler.ts'
@@ -54,6 +55,8 @@ const sinkDemo: SinkDemo | undefined = postgresReachable
       return undefined
     })
   : undefined
+const demoApi = await startDemoApi(deps, sinkDemo?.databaseUrl)
+for (const line of demoApi.lines) console.log(line)
 console.log('')
 
 const consumer = deps.kafka.consumer({
@@ -181,6 +184,7 @@ async function stop(): Promise<void> {
   await stream.close().catch(() => {})
   await consumer.close(true).catch(() => {})
   await producer.close().catch(() => {})
+  await demoApi.api.close()
   await sinkDemo?.close().catch(() => {})
   await app.close()
   await opsDemo.server.close()

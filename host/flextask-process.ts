@@ -7,6 +7,7 @@
  * line in `componentFactories` below (order = start order: what it consumes starts before it), and a command in
  * cli/flextask.ts if it can run alone.
  */
+import { createApi, type ApiComponent } from '../api/api.ts'
 import type { Component } from '../component.ts'
 import { printableConfig, type ResolvedConfig } from '../config.ts'
 import { createConnector } from '../connectors/connector.ts'
@@ -28,6 +29,7 @@ export type { ProcessDeps }
 export const componentFactories = {
   scheduler: (deps: ProcessDeps): Component => createScheduler(deps),
   connector: (deps: ProcessDeps): Component => createConnector(deps),
+  api: (deps: ProcessDeps): Component => createApi(deps),
 } satisfies Record<string, (deps: ProcessDeps) => Component>
 
 export type ComponentName = keyof typeof componentFactories
@@ -68,11 +70,15 @@ export function createProcessHost(deps: ProcessDeps, names: readonly ComponentNa
   )
   // The only form of the configuration that is logged: secrets redacted, URL passwords masked.
   deps.logger.info({ components: ordered, config: printableConfig(deps.config) }, 'configuration')
-  return new ComponentHost({
-    components: ordered.map((name) => componentFactories[name](deps)),
+  const components = ordered.map((name) => componentFactories[name](deps))
+  const host = new ComponentHost({
+    components,
     logger: deps.logger,
     metrics: deps.metrics,
     ops: { port: deps.config.metrics.port, host: deps.config.metrics.host },
     shutdownGraceMs: deps.config.runtime.shutdownGraceMs,
   })
+  // The API's /health/ready reports every component of its process.
+  for (const component of components) (component as Partial<ApiComponent>).reportHealthOf?.(() => host.health())
+  return host
 }

@@ -109,6 +109,69 @@ const timingChecks: Check[] = [
   ({ priority }) => (Number.isSafeInteger(priority) ? null : ['priority', `must be an integer, got ${priority}`]),
 ]
 
+/** The first problem with a definition: the error code, the field path and the reason (without the path). */
+export interface DefinitionProblem {
+  readonly code: string
+  readonly field: string
+  readonly message: string
+}
+
+/** What the checks need from the scheduler's configuration. */
+export type DefinitionLimits = Pick<SchedulerConfig, 'categories' | 'maxPayloadBytes'>
+
+/**
+ * Checks one definition (not its partition): the single implementation behind both the scheduler's ingest and
+ * the REST API's 400 answers, so a definition the API accepts is never dead-lettered as INVALID_DEFINITION.
+ */
+export function findDefinitionProblem(
+  key: string,
+  definition: TaskDefinition,
+  limits: DefinitionLimits,
+): DefinitionProblem | null {
+  const problem = (field: string, message: string, code: string = SchedulerErrorCodes.definitionInvalid) => ({
+    code,
+    field,
+    message,
+  })
+  if (definition.taskId !== key) return problem('taskId', `must equal the record key ${JSON.stringify(key)}`)
+  const violation = ScheduleCalculator.validate(definition.schedule)
+  if (violation !== null) {
+    const message = violation.message.startsWith(`${violation.field} `)
+      ? violation.message.slice(violation.field.length + 1)
+      : violation.message
+    return problem(violation.field, message, ErrorCodes.validation)
+  }
+  if (!limits.categories.includes(definition.category)) {
+    return problem(
+      'category',
+      `must be one of ${limits.categories.join(', ')}, got ${JSON.stringify(definition.category)}`,
+    )
+  }
+  const payloadProblem = checkPayload(definition.payload, limits.maxPayloadBytes)
+  if (payloadProblem !== null) return problem('payload', payloadProblem[1], payloadProblem[0])
+  for (const check of [...policyChecks, ...retryChecks, ...timingChecks]) {
+    const found = check(definition)
+    if (found !== null) return problem(found[0], found[1])
+  }
+  return null
+}
+
+function checkPayload(payload: string, maxPayloadBytes: number): [code: string, message: string] | null {
+  const bytes = Buffer.byteLength(payload, 'utf8')
+  if (bytes > maxPayloadBytes) {
+    return [SchedulerErrorCodes.oversized, `is ${bytes} bytes, more than ${maxPayloadBytes}`]
+  }
+  try {
+    JSON.parse(payload)
+  } catch (error) {
+    return [
+      SchedulerErrorCodes.definitionInvalid,
+      `must be JSON text (${error instanceof Error ? error.message : String(error)})`,
+    ]
+  }
+  return null
+}
+
 export class DefinitionValidator implements Processor<string, TaskDefinition | null, string, TaskDefinition | null> {
   readonly #config: SchedulerConfig
   readonly #ownerPartition: OwnerPartition
@@ -137,39 +200,7 @@ export class DefinitionValidator implements Processor<string, TaskDefinition | n
   }
 
   #checkDefinition(key: string, definition: TaskDefinition): void {
-    const fail = (field: string, message: string, code: string = SchedulerErrorCodes.definitionInvalid): never => {
-      throw invalidField(code, field, message, key)
-    }
-    if (definition.taskId !== key) fail('taskId', `must equal the record key ${JSON.stringify(key)}`)
-    const violation = ScheduleCalculator.validate(definition.schedule)
-    if (violation !== null) {
-      const message = violation.message.startsWith(`${violation.field} `)
-        ? violation.message.slice(violation.field.length + 1)
-        : violation.message
-      fail(violation.field, message, ErrorCodes.validation)
-    }
-    if (!this.#config.categories.includes(definition.category)) {
-      fail(
-        'category',
-        `must be one of ${this.#config.categories.join(', ')}, got ${JSON.stringify(definition.category)}`,
-      )
-    }
-    this.#checkPayload(definition.payload, fail)
-    for (const check of [...policyChecks, ...retryChecks, ...timingChecks]) {
-      const problem = check(definition)
-      if (problem !== null) fail(problem[0], problem[1])
-    }
-  }
-
-  #checkPayload(payload: string, fail: (field: string, message: string, code?: string) => never): void {
-    const bytes = Buffer.byteLength(payload, 'utf8')
-    if (bytes > this.#config.maxPayloadBytes) {
-      fail('payload', `is ${bytes} bytes, more than ${this.#config.maxPayloadBytes}`, SchedulerErrorCodes.oversized)
-    }
-    try {
-      JSON.parse(payload)
-    } catch (error) {
-      fail('payload', `must be JSON text (${error instanceof Error ? error.message : String(error)})`)
-    }
+    const problem = findDefinitionProblem(key, definition, this.#config)
+    if (problem !== null) throw invalidField(problem.code, problem.field, problem.message, key)
   }
 }

@@ -141,7 +141,7 @@ export interface SchedulerChild {
  */
 export function spawnScheduler(name: string, env: Record<string, string>, command = 'scheduler'): SchedulerChild {
   const child = spawn(process.execPath, [cli, command], {
-    env: { ...process.env, METRICS_PORT: '0', LOG_PRETTY: 'false', ...env },
+    env: { ...process.env, METRICS_PORT: '0', PORT: '0', LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const lines: string[] = []

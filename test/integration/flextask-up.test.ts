@@ -86,13 +86,8 @@ describe('flextask up', () => {
       },
       90_000,
     )
-    expect(ready).toEqual({
-      status: 'ok',
-      components: {
-        scheduler: { live: true, ready: true, reasons: [] },
-        connector: { live: true, ready: true, reasons: [] },
-      },
-    })
+    const serving = { live: true, ready: true, reasons: [] }
+    expect(ready).toEqual({ status: 'ok', components: { scheduler: serving, connector: serving, api: serving } })
     expect((await fetch(`${base}/health/live`)).status).toBe(200)
 
     // One fire, then its count and lateness on /metrics (derived from the committed execution).

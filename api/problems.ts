@@ -1,0 +1,157 @@
+/**
+ * The API's one error shape and one registry: every FLEXTASK_ error code an HTTP answer can carry, with its status
+ * and title. Answers are RFC 9457 problem details (`application/problem+json`):
+ *
+ *   { "type": "https://flextask.dev/problems/schedule-invalid", "title": "Invalid schedule", "status": 400,
+ *     "detail": "schedule.cron: is not a valid cron pattern …", "code": "FLEXTASK_SCHEDULE_INVALID",
+ *     "field": "schedule.cron", "instance": "/api/tasks" }
+ *
+ * `code` and `field` are extension members (RFC 9457 §3.2). A code missing from the registry answers 500, so a new
+ * error path is a registry line, never a status picked at the throw site.
+ */
+import { ErrorCodes, FlextaskError, coerceError } from '../errors.ts'
+import { SchedulerErrorCodes } from '../processors/scheduler-errors.ts'
+
+export const ApiErrorCodes = {
+  requestInvalid: 'FLEXTASK_API_REQUEST_INVALID',
+  unauthorized: 'FLEXTASK_API_UNAUTHORIZED',
+  forbidden: 'FLEXTASK_API_FORBIDDEN',
+  taskNotFound: 'FLEXTASK_API_TASK_NOT_FOUND',
+  executionNotFound: 'FLEXTASK_API_EXECUTION_NOT_FOUND',
+  routeNotFound: 'FLEXTASK_API_ROUTE_NOT_FOUND',
+  conflict: 'FLEXTASK_API_CONFLICT',
+  versionMismatch: 'FLEXTASK_API_VERSION_MISMATCH',
+  bodyTooLarge: 'FLEXTASK_API_BODY_TOO_LARGE',
+  unsupportedMediaType: 'FLEXTASK_API_UNSUPPORTED_MEDIA_TYPE',
+  upgradeRequired: 'FLEXTASK_API_UPGRADE_REQUIRED',
+  rateLimited: 'FLEXTASK_API_RATE_LIMITED',
+  projectionBehind: 'FLEXTASK_API_PROJECTION_BEHIND',
+  unavailable: 'FLEXTASK_API_UNAVAILABLE',
+  internal: 'FLEXTASK_API_INTERNAL',
+} as const
+
+interface ProblemType {
+  status: number
+  title: string
+  /** The last segment of the `type` URI. */
+  slug: string
+}
+
+/** Every code an answer can carry. */
+export const problemRegistry: Readonly<Record<string, ProblemType>> = {
+  [ApiErrorCodes.requestInvalid]: { status: 400, title: 'Invalid request', slug: 'request-invalid' },
+  [ErrorCodes.validation]: { status: 400, title: 'Invalid schedule', slug: 'schedule-invalid' },
+  [SchedulerErrorCodes.definitionInvalid]: {
+    status: 400,
+    title: 'Invalid task definition',
+    slug: 'definition-invalid',
+  },
+  [SchedulerErrorCodes.oversized]: { status: 400, title: 'Payload too large', slug: 'payload-oversized' },
+  [ErrorCodes.serdeEncode]: { status: 400, title: 'Invalid task definition', slug: 'definition-invalid' },
+  [ApiErrorCodes.unauthorized]: { status: 401, title: 'Unauthorized', slug: 'unauthorized' },
+  [ApiErrorCodes.forbidden]: { status: 403, title: 'Forbidden', slug: 'forbidden' },
+  [ApiErrorCodes.taskNotFound]: { status: 404, title: 'Task not found', slug: 'task-not-found' },
+  [ApiErrorCodes.executionNotFound]: { status: 404, title: 'Execution not found', slug: 'execution-not-found' },
+  [ApiErrorCodes.routeNotFound]: { status: 404, title: 'Not found', slug: 'route-not-found' },
+  [ApiErrorCodes.conflict]: { status: 409, title: 'Conflict', slug: 'conflict' },
+  [ApiErrorCodes.versionMismatch]: { status: 409, title: 'Version mismatch', slug: 'version-mismatch' },
+  [ApiErrorCodes.bodyTooLarge]: { status: 413, title: 'Request body too large', slug: 'body-too-large' },
+  [ApiErrorCodes.unsupportedMediaType]: {
+    status: 415,
+    title: 'Unsupported media type',
+    slug: 'unsupported-media-type',
+  },
+  [ApiErrorCodes.upgradeRequired]: { status: 426, title: 'Upgrade required', slug: 'upgrade-required' },
+  [ApiErrorCodes.rateLimited]: { status: 429, title: 'Too many requests', slug: 'rate-limited' },
+  [ApiErrorCodes.internal]: { status: 500, title: 'Internal error', slug: 'internal' },
+  [ApiErrorCodes.projectionBehind]: { status: 503, title: 'Read model behind', slug: 'projection-behind' },
+  [ApiErrorCodes.unavailable]: { status: 503, title: 'Service unavailable', slug: 'unavailable' },
+  [ErrorCodes.registry]: { status: 503, title: 'Schema registry unavailable', slug: 'registry-unavailable' },
+}
+
+export const problemTypeBase = 'https://flextask.dev/problems/'
+export const problemContentType = 'application/problem+json'
+
+export interface Problem {
+  type: string
+  title: string
+  status: number
+  detail: string
+  code: string
+  instance?: string
+  field?: string
+}
+
+/** A coded API error; `field` names the request field at fault (400s). */
+export function apiError(code: string, message: string, field?: string): FlextaskError {
+  return new FlextaskError(code, message, { context: field === undefined ? {} : { field } })
+}
+
+/** Fastify's own error codes, mapped onto ours. */
+const fastifyCodes: Readonly<Record<string, string>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: ApiErrorCodes.bodyTooLarge,
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ApiErrorCodes.unsupportedMediaType,
+  FST_ERR_CTP_EMPTY_JSON_BODY: ApiErrorCodes.requestInvalid,
+  FST_ERR_CTP_INVALID_JSON_BODY: ApiErrorCodes.requestInvalid,
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ApiErrorCodes.requestInvalid,
+  FST_ERR_VALIDATION: ApiErrorCodes.requestInvalid,
+  FST_BEARER_AUTH_MISSING_AUTHORIZATION_HEADER: ApiErrorCodes.unauthorized,
+  FST_BEARER_AUTH_INVALID_AUTHORIZATION_HEADER: ApiErrorCodes.unauthorized,
+}
+
+interface FastifyValidationError {
+  instancePath?: string
+  message?: string
+  params?: {
+    missingProperty?: string
+    additionalProperty?: string
+    requiredProperties?: string[]
+    additionalProperties?: string[]
+  }
+}
+
+/** The problem for any thrown value; unknown failures become 500 without leaking their message. */
+export function toProblem(error: unknown, instance?: string): Problem {
+  const raw = error as { code?: unknown; validation?: FastifyValidationError[]; validationContext?: string }
+  const mapped = typeof raw?.code === 'string' ? fastifyCodes[raw.code] : undefined
+  if (mapped !== undefined) {
+    const field = Array.isArray(raw.validation) ? validationField(raw.validation[0], raw.validationContext) : undefined
+    const detail = field !== undefined ? `${field.path}: ${field.message}` : (error as Error).message
+    return build(mapped, detail, instance, field?.path)
+  }
+  const coded = coerceError(error, ApiErrorCodes.internal)
+  // Unknown failures (a database error, a bug) never leak their message: the server log has it.
+  if (problemRegistry[coded.code] === undefined || coded.code === ApiErrorCodes.internal) {
+    return build(ApiErrorCodes.internal, 'internal error', instance)
+  }
+  const field = typeof coded.context.field === 'string' ? coded.context.field : undefined
+  return build(coded.code, coded.message, instance, field)
+}
+
+function build(code: string, detail: string, instance?: string, field?: string): Problem {
+  const type = problemRegistry[code] ?? problemRegistry[ApiErrorCodes.internal]!
+  return {
+    type: `${problemTypeBase}${type.slug}`,
+    title: type.title,
+    status: type.status,
+    detail,
+    code,
+    ...(instance === undefined ? {} : { instance }),
+    ...(field === undefined ? {} : { field }),
+  }
+}
+
+/** `schedule.cron` from AJV's `/schedule/cron`, plus the missing or extra property when AJV names one. */
+function validationField(
+  entry: FastifyValidationError | undefined,
+  context: string | undefined,
+): { path: string; message: string } | undefined {
+  if (entry === undefined) return undefined
+  const segments = (entry.instancePath ?? '').split('/').filter(Boolean)
+  const p = entry.params
+  const named =
+    p?.missingProperty ?? p?.additionalProperty ?? p?.requiredProperties?.[0] ?? p?.additionalProperties?.[0]
+  if (named !== undefined) segments.push(named)
+  const path = segments.length > 0 ? segments.join('.') : (context ?? 'body')
+  return { path, message: entry.message ?? 'is invalid' }
+}
