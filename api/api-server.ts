@@ -24,6 +24,9 @@ import type { TopicNames } from '../topics.ts'
 import { ApiKeyring, scopeAllows, type ApiKey, type ApiScope } from './api-keys.ts'
 import type { ApiOptions } from './api-options.ts'
 import { HealthAnswer } from './api-schemas.ts'
+import { observeHttp } from '../host/http-metrics.ts'
+import type { ApiMetrics } from '../metrics.ts'
+import { uiPlugin } from '../ui/ui-plugin.ts'
 import { registerHistoryRoutes } from './history-routes.ts'
 import { IdempotencyCache } from './idempotency.ts'
 import { registerLiveEvents, type LiveEventSource } from './live-events.ts'
@@ -53,8 +56,8 @@ export interface ApiDeps {
   liveEvents?: LiveEventSource
   /** Health of the other parts /health/ready reports (Kafka, registry, components), by name. */
   readiness?: () => Promise<Record<string, Health>> | Record<string, Health>
-  /** Prometheus exposition for GET /metrics. */
-  metrics?: { render(): Promise<{ contentType: string; body: string }> }
+  /** Prometheus exposition for GET /metrics, and the API's request metrics when the process has them. */
+  metrics?: { render(): Promise<{ contentType: string; body: string }>; api?: ApiMetrics }
 }
 
 export type ApiServer = FastifyInstance<
@@ -129,7 +132,10 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } })
   await app.register(fastifySSE)
 
+  if (deps.metrics?.api !== undefined) observeHttp(app, deps.metrics.api)
   registerOpenRoutes(app, deps)
+  // The web dashboard: static pages outside /api; the page sends the operator's API key to /api itself.
+  await app.register(uiPlugin, { prefix: '/ui' })
   await app.register(async (api) => {
     await registerAuth(api, options)
     registerTaskRoutes(api, context)

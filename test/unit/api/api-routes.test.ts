@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { createMetrics } from '../../../metrics.ts'
 import { ScheduleCalculator } from '../../../processors/schedule-calculator.ts'
 import { auth, memoryApi, type MemoryProjection } from '../../helpers/memory-api.ts'
 
@@ -217,6 +218,17 @@ describe('authentication, scopes and limits', () => {
     const res = await app.inject({ url: '/metrics' })
     expect(res.statusCode).toBe(200)
     expect(res.body).toBe('up 1\n')
+  })
+
+  it('serves the web dashboard at /ui without a key, and counts requests by route template and status', async () => {
+    const registry = createMetrics()
+    const { app } = await setup({}, { metrics: registry })
+    const page = await app.inject({ url: '/ui/' })
+    expect(page.statusCode).toBe(200)
+    expect(page.headers['content-type']).toContain('text/html')
+    expect((await app.inject({ url: '/api/tasks/nope', headers: auth('read') })).statusCode).toBe(404)
+    const { body } = await registry.render()
+    expect(body).toMatch(/flextask_api_requests_total\{[^}]*route="\/api\/tasks\/:id"[^}]*status="404"[^}]*\} 1/)
   })
 
   it('limits requests per key (429), counting only authenticated, valid requests', async () => {
