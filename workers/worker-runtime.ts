@@ -47,7 +47,7 @@ import { OffsetTracker } from './offset-tracker.ts'
 
 export interface WorkerSerde<T> {
   serialize(value: T): Buffer
-  deserialize(bytes: Buffer): Promise<T>
+  deserialize(bytes: Buffer): Promise<T> | T
 }
 
 export interface WorkerSerdes {
