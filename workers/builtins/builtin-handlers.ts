@@ -9,19 +9,19 @@ import { elasticsearchHandler } from './elasticsearch-handler.ts'
 import { GuardedHttp } from './http-client.ts'
 import { httpRequestHandler } from './http-handler.ts'
 import { kubernetesHandlers } from './kubernetes-handlers.ts'
-import type { SsrfPolicy } from './ssrf-guard.ts'
+import { type Resolver, type SsrfPolicy, systemResolver } from './ssrf-guard.ts'
 
 export interface BuiltinHandlers {
   handlers: Handler[]
   close(): Promise<void>
 }
 
-export function builtinHandlers(ssrf: SsrfPolicy): BuiltinHandlers {
-  const http = new GuardedHttp(ssrf)
+export function builtinHandlers(ssrf: SsrfPolicy, resolve: Resolver = systemResolver): BuiltinHandlers {
+  const http = new GuardedHttp(ssrf, resolve)
   return {
     handlers: [
       httpRequestHandler(http),
-      emailSendHandler(ssrf),
+      emailSendHandler(ssrf, resolve),
       ...kubernetesHandlers(http),
       elasticsearchHandler(http),
     ],

@@ -9,13 +9,12 @@
  * (FLEXTASK_EMAIL_REJECTED, not retriable); 4xx answers and connection failures are retriable
  * (FLEXTASK_EMAIL_FAILED). The password never appears in results or logs.
  */
-import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import nodemailer from 'nodemailer'
 import Type from 'typebox'
 import { FlextaskError } from '../../errors.ts'
 import { defineHandler, type Handler, handlerError } from '../handler.ts'
-import { AddressChecker, type SsrfPolicy, SsrfErrorCodes } from './ssrf-guard.ts'
+import { AddressChecker, type Resolver, resolveChecked, type SsrfPolicy, systemResolver } from './ssrf-guard.ts'
 
 const addresses = Type.Union([
   Type.String({ minLength: 3 }),
@@ -42,7 +41,7 @@ export const emailSendPayload = Type.Object({
 
 export const EmailErrorCodes = { rejected: 'FLEXTASK_EMAIL_REJECTED', failed: 'FLEXTASK_EMAIL_FAILED' } as const
 
-export function emailSendHandler(policy: SsrfPolicy): Handler {
+export function emailSendHandler(policy: SsrfPolicy, resolve: Resolver = systemResolver): Handler {
   const checker = new AddressChecker(policy)
   return defineHandler({
     category: 'email',
@@ -52,7 +51,7 @@ export function emailSendHandler(policy: SsrfPolicy): Handler {
     async execute(ctx) {
       const p = ctx.payload
       if (p.auth) ctx.redact(p.auth.pass)
-      const address = await checkedAddress(checker, p.host)
+      const address = await checkedAddress(checker, p.host, resolve)
       const timeout = p.timeoutMs ?? 30_000
       const transport = nodemailer.createTransport({
         host: address,
@@ -98,23 +97,13 @@ export function emailSendHandler(policy: SsrfPolicy): Handler {
   })
 }
 
-async function checkedAddress(checker: AddressChecker, host: string): Promise<string> {
-  let all: string[]
+async function checkedAddress(checker: AddressChecker, host: string, resolve: Resolver): Promise<string> {
   try {
-    all = isIP(host) !== 0 ? [host] : (await lookup(host, { all: true })).map((a) => a.address)
+    return await resolveChecked(checker, host, resolve)
   } catch (error) {
+    if (error instanceof FlextaskError) throw error
     throw handlerError(EmailErrorCodes.failed, `cannot resolve ${host}: ${(error as Error).message}`, {
       retriable: true,
     })
   }
-  for (const address of all) {
-    const why = checker.refusal(address)
-    if (why !== undefined) {
-      throw new FlextaskError(
-        SsrfErrorCodes.refused,
-        `refused to connect to ${host}: ${why}; allow it in workers.ssrf.allow`,
-      )
-    }
-  }
-  return all[0] ?? host
 }

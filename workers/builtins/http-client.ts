@@ -10,7 +10,7 @@
  */
 import { Agent, request } from 'undici'
 import { coerceError, FlextaskError } from '../../errors.ts'
-import { guardedConnector, type SsrfPolicy } from './ssrf-guard.ts'
+import { guardedConnector, type Resolver, type SsrfPolicy, systemResolver } from './ssrf-guard.ts'
 
 export const HttpErrorCodes = {
   timeout: 'FLEXTASK_HTTP_TIMEOUT',
@@ -43,10 +43,12 @@ export interface HttpResponse {
 /** Agents per CA, all behind the same SSRF policy; close() releases their sockets. */
 export class GuardedHttp {
   readonly #policy: SsrfPolicy
+  readonly #resolve: Resolver
   readonly #agents = new Map<string, Agent>()
 
-  constructor(policy: SsrfPolicy) {
+  constructor(policy: SsrfPolicy, resolve: Resolver = systemResolver) {
     this.#policy = policy
+    this.#resolve = resolve
   }
 
   #agent(ca: string | undefined): Agent {
@@ -54,7 +56,11 @@ export class GuardedHttp {
     let agent = this.#agents.get(key)
     if (agent === undefined) {
       agent = new Agent({
-        connect: guardedConnector(this.#policy, { timeout: 10_000, ...(ca === undefined ? {} : { ca }) }),
+        connect: guardedConnector(
+          this.#policy,
+          { timeout: 10_000, ...(ca === undefined ? {} : { ca }) },
+          this.#resolve,
+        ),
         headersTimeout: 60_000,
         bodyTimeout: 60_000,
       })

@@ -27,6 +27,11 @@ export interface SsrfPolicy {
   allow: string[]
 }
 
+/** Host name → every address it resolves to. @default node:dns lookup with `all: true` */
+export type Resolver = (host: string) => Promise<string[]>
+
+export const systemResolver: Resolver = async (host) => (await lookup(host, { all: true })).map((a) => a.address)
+
 type Parsed = ipaddr.IPv4 | ipaddr.IPv6
 
 export class AddressChecker {
@@ -53,12 +58,16 @@ export class AddressChecker {
  * A connector for undici's Agent/Client that refuses connections to addresses the policy does not allow.
  * TLS options (e.g. `ca`) go to the underlying connector.
  */
-export function guardedConnector(policy: SsrfPolicy, tls: buildConnector.BuildOptions = {}): buildConnector.connector {
+export function guardedConnector(
+  policy: SsrfPolicy,
+  tls: buildConnector.BuildOptions = {},
+  resolve: Resolver = systemResolver,
+): buildConnector.connector {
   const checker = new AddressChecker(policy)
   const connect = buildConnector(tls)
   return (options, callback) => {
     const host = options.hostname.startsWith('[') ? options.hostname.slice(1, -1) : options.hostname
-    resolveChecked(checker, host).then(
+    resolveChecked(checker, host, resolve).then(
       (address) => {
         const servername = options.servername ?? (isIP(host) === 0 ? host : undefined)
         connect({ ...options, hostname: address, ...(servername === undefined ? {} : { servername }) }, callback)
@@ -68,8 +77,9 @@ export function guardedConnector(policy: SsrfPolicy, tls: buildConnector.BuildOp
   }
 }
 
-async function resolveChecked(checker: AddressChecker, host: string): Promise<string> {
-  const addresses = isIP(host) !== 0 ? [host] : (await lookup(host, { all: true })).map((a) => a.address)
+/** Resolves `host` (an IP literal is its own address) and checks every address; returns the first. */
+export async function resolveChecked(checker: AddressChecker, host: string, resolve: Resolver): Promise<string> {
+  const addresses = isIP(host) !== 0 ? [host] : await resolve(host)
   for (const address of addresses) {
     const why = checker.refusal(address)
     if (why !== undefined) {
