@@ -1,66 +1,394 @@
 /**
- * The one place that reads process.env. `resolveConfig` returns fully populated options; its errors name
- * the variable and the bad value.
+ * The one place that reads process.env. `resolveConfig` returns one fully populated section per concern:
+ *
+ *   kafka     brokers, SASL, TLS             → kafka-clients.ts maps it into every Kafka client
+ *   registry  Schema Registry                → schemas/serde-registry.ts
+ *   database  Postgres URL and SSL mode      → the sink and the API (postgresClientOptions below)
+ *   topics    prefix, partitions, categories → topics.ts names, every component
+ *   runtime   instance id, state dir, the stream runtime's cycle and group timings, shutdown grace
+ *   scheduler worker sink api               → one section per component (scheduler/, workers/, connectors/, api/)
+ *   metrics   the /metrics and /health port   → host/ops-server.ts
+ *   log       level and format               → logger.ts
+ *
+ * Every default is in `configDefaults` (one literal, checked against the types with `satisfies`). Every field an
+ * environment variable sets is in `configFields`; errors name the path and the variable
+ * (`topics.partitions must be a positive integer, got 0 (FLEXTASK_PARTITIONS)`).
+ *
+ * Adding a field: its type and doc (unit, default) in the section's interface, its default in configDefaults,
+ * and, when the environment sets it, a line in configFields plus a row in the README's configuration table.
  */
+import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { ErrorCodes, FlextaskError } from './errors.ts'
 
-export interface FlextaskConfig {
-  /** KAFKA_BROKERS, comma-separated host:port. @default 127.0.0.1:<KAFKA_PORT or 9092> (the local broker) */
-  kafkaBrokers: string[]
-  /** SCHEMA_REGISTRY_URL, a Confluent-compatible registry. @default http://127.0.0.1:<REGISTRY_PORT or 8081>/apis/ccompat/v7 (local Apicurio) */
-  schemaRegistryUrl: string
+export const SaslMechanisms = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const
+export type SaslMechanism = (typeof SaslMechanisms)[number]
+
+/** libpq's sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html), without allow/prefer. */
+export const PostgresSslModes = ['disable', 'require', 'verify-ca', 'verify-full'] as const
+export type PostgresSslMode = (typeof PostgresSslModes)[number]
+
+export const LogLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+export type LogLevelName = (typeof LogLevels)[number]
+
+export interface KafkaConfig {
+  /** KAFKA_BROKERS, host:port list. @default 127.0.0.1:<KAFKA_PORT or 9092> (the local broker) */
+  brokers: string[]
+  sasl: {
+    /** KAFKA_SASL_MECHANISM. @default null (no SASL) */
+    mechanism: SaslMechanism | null
+    /** KAFKA_SASL_USERNAME; required with a mechanism. */
+    username: string | null
+    /** KAFKA_SASL_PASSWORD; required with a mechanism. */
+    password: string | null
+  }
+  tls: {
+    /** KAFKA_TLS=true connects with TLS. @default false */
+    enabled: boolean
+    /** KAFKA_TLS_CA_FILE, PEM bundle that signs the brokers' certificates. @default null (the system CAs) */
+    caFile: string | null
+    /** KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE, PEM client certificate and key (mutual TLS), both or neither. */
+    certFile: string | null
+    keyFile: string | null
+    /** KAFKA_TLS_VERIFY_HOSTNAME=false accepts a certificate issued for another host name. @default true */
+    verifyHostname: boolean
+  }
+}
+
+export interface RegistryConfig {
+  /** SCHEMA_REGISTRY_URL, Confluent-compatible. @default http://127.0.0.1:<REGISTRY_PORT or 8081>/apis/ccompat/v7 */
+  url: string
+  /** SCHEMA_REGISTRY_TIMEOUT_MS per request. @default 10000 */
+  requestTimeoutMs: number
+}
+
+export interface DatabaseConfig {
   /** DATABASE_URL. @default postgres://postgres@127.0.0.1:5432/flextask */
-  databaseUrl: string
+  url: string
+  /** DATABASE_SSLMODE; an `sslmode` in DATABASE_URL takes precedence (pg reads it). @default disable */
+  sslMode: PostgresSslMode
+  /** DATABASE_SSL_CA_FILE, PEM bundle for verify-ca / verify-full. @default null (the system CAs) */
+  sslCaFile: string | null
+}
+
+export interface TopicsConfig {
   /** FLEXTASK_TOPIC_PREFIX. @default flextask */
-  topicPrefix: string
+  prefix: string
   /** FLEXTASK_PARTITIONS, partitions of the co-partitioned topics when flextask creates them. @default 6 */
   partitions: number
-  /** FLEXTASK_CATEGORIES, comma-separated known task categories (one executions topic each). */
+  /** FLEXTASK_CATEGORIES, known task categories (one executions topic each). */
   categories: string[]
-  /** FLEXTASK_STATE_DIR, local LevelDB state. @default .state */
-  stateDir: string
+}
+
+export interface RuntimeConfig {
   /** FLEXTASK_INSTANCE_ID, stable per process (static membership, transactional id). @default hostname */
   instanceId: string
+  /** FLEXTASK_STATE_DIR, local LevelDB state. @default .state */
+  stateDir: string
+  /** FLEXTASK_COMMIT_INTERVAL_MS, minimum spacing of commits while records flow. @default 100 */
+  commitIntervalMs: number
+  /** FLEXTASK_TRANSACTION_TIMEOUT_MS, sent to the transaction coordinator. @default 30000 */
+  transactionTimeoutMs: number
+  /** FLEXTASK_SESSION_TIMEOUT_MS, consumer group session. @default 10000 */
+  sessionTimeoutMs: number
+  /** FLEXTASK_HEARTBEAT_INTERVAL_MS. @default 1000 */
+  heartbeatIntervalMs: number
+  /** FLEXTASK_REBALANCE_TIMEOUT_MS. @default 30000 */
+  rebalanceTimeoutMs: number
+  /** FLEXTASK_MAX_RECORDS_PER_CYCLE, records per transaction. @default 5000 */
+  maxRecordsPerCycle: number
+  /** FLEXTASK_MAX_BUFFERED_RECORDS, fetched records above which fetching pauses. @default 20000 */
+  maxBufferedRecords: number
+  /** FLEXTASK_START_TIMEOUT_MS, how long a component may take to serve (restore included). @default 600000 */
+  startTimeoutMs: number
+  /** FLEXTASK_SHUTDOWN_GRACE_MS, how long `flextask up` waits for components to close on a signal. @default 30000 */
+  shutdownGraceMs: number
+}
+
+/** The scheduler's limits (processors/task-state.ts SchedulerConfig documents each; categories come from topics). */
+export interface SchedulerSectionConfig {
+  /** FLEXTASK_SCHEDULER_MAX_PAYLOAD_BYTES. @default 262144 */
+  maxPayloadBytes: number
+  /** FLEXTASK_SCHEDULER_MAX_FIRES_PER_WAKE. @default 1000 */
+  maxFiresPerWake: number
+  /** FLEXTASK_SCHEDULER_MAX_CATCH_UP_PER_WAKE. @default 100 */
+  maxCatchUpPerWake: number
+  /** FLEXTASK_SCHEDULER_MAX_OCCURRENCES_PER_CATCH_UP. @default 10000 */
+  maxOccurrencesPerCatchUp: number
+  /** FLEXTASK_SCHEDULER_DEFAULT_MAX_LATENESS_MS. @default 60000 */
+  defaultMaxLatenessMs: number
+}
+
+/** workers/ adds its fields here (with defaults below and env names in configFields). */
+export type WorkerSectionConfig = Record<never, never>
+
+/** connectors/ (the Postgres sink) adds its fields here. */
+export type SinkSectionConfig = Record<never, never>
+
+export interface ApiSectionConfig {
   /** PORT of the REST API. @default 3000 */
   port: number
-  /** METRICS_PORT of the Prometheus endpoint. @default 9464 */
-  metricsPort: number
+}
+
+export interface MetricsConfig {
+  /** METRICS_PORT of /metrics, /health/live and /health/ready; 0 picks a free port. @default 9464 */
+  port: number
+  /** METRICS_HOST to listen on. @default 0.0.0.0 */
+  host: string
+}
+
+export interface LogConfig {
+  /** LOG_LEVEL. @default info */
+  level: LogLevelName
+  /** LOG_PRETTY: true / false, or auto = pretty when stdout is a terminal. @default auto */
+  pretty: boolean | 'auto'
+}
+
+export interface ResolvedConfig {
+  kafka: KafkaConfig
+  registry: RegistryConfig
+  database: DatabaseConfig
+  topics: TopicsConfig
+  runtime: RuntimeConfig
+  scheduler: SchedulerSectionConfig
+  worker: WorkerSectionConfig
+  sink: SinkSectionConfig
+  api: ApiSectionConfig
+  metrics: MetricsConfig
+  log: LogConfig
 }
 
 export const defaultCategories = ['http', 'email', 'internal', 'kubernetes', 'elasticsearch']
 
-export function resolveConfig(env: NodeJS.ProcessEnv = process.env): FlextaskConfig {
-  return {
-    kafkaBrokers: list(env.KAFKA_BROKERS, [`127.0.0.1:${env.KAFKA_PORT ?? 9092}`]),
-    schemaRegistryUrl: env.SCHEMA_REGISTRY_URL ?? `http://127.0.0.1:${env.REGISTRY_PORT ?? 8081}/apis/ccompat/v7`,
-    databaseUrl: env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/flextask',
-    topicPrefix: env.FLEXTASK_TOPIC_PREFIX ?? 'flextask',
-    partitions: positiveInt('FLEXTASK_PARTITIONS', env.FLEXTASK_PARTITIONS, 6),
-    categories: list(env.FLEXTASK_CATEGORIES, defaultCategories),
-    stateDir: resolve(env.FLEXTASK_STATE_DIR ?? '.state'),
-    instanceId: env.FLEXTASK_INSTANCE_ID ?? hostname(),
-    port: positiveInt('PORT', env.PORT, 3000),
-    metricsPort: positiveInt('METRICS_PORT', env.METRICS_PORT, 9464),
+/** Every default, in one place. */
+export const configDefaults = {
+  kafka: {
+    brokers: ['127.0.0.1:9092'],
+    sasl: { mechanism: null, username: null, password: null },
+    tls: { enabled: false, caFile: null, certFile: null, keyFile: null, verifyHostname: true },
+  },
+  registry: { url: 'http://127.0.0.1:8081/apis/ccompat/v7', requestTimeoutMs: 10_000 },
+  database: { url: 'postgres://postgres@127.0.0.1:5432/flextask', sslMode: 'disable', sslCaFile: null },
+  topics: { prefix: 'flextask', partitions: 6, categories: defaultCategories },
+  runtime: {
+    instanceId: hostname(),
+    stateDir: '.state',
+    commitIntervalMs: 100,
+    transactionTimeoutMs: 30_000,
+    sessionTimeoutMs: 10_000,
+    heartbeatIntervalMs: 1_000,
+    rebalanceTimeoutMs: 30_000,
+    maxRecordsPerCycle: 5_000,
+    maxBufferedRecords: 20_000,
+    startTimeoutMs: 600_000,
+    shutdownGraceMs: 30_000,
+  },
+  scheduler: {
+    maxPayloadBytes: 262_144,
+    maxFiresPerWake: 1000,
+    maxCatchUpPerWake: 100,
+    maxOccurrencesPerCatchUp: 10_000,
+    defaultMaxLatenessMs: 60_000,
+  },
+  worker: {},
+  sink: {},
+  api: { port: 3000 },
+  metrics: { port: 9464, host: '0.0.0.0' },
+  log: { level: 'info', pretty: 'auto' },
+} satisfies ResolvedConfig
+
+type Kind =
+  | 'string'
+  | 'optionalString'
+  | 'list'
+  | 'positiveInt'
+  | 'nonNegativeInt'
+  | 'port'
+  | 'boolean'
+  | 'booleanOrAuto'
+  | { oneOf: readonly string[]; nullable?: boolean }
+
+interface FieldSpec {
+  /** Dotted path in ResolvedConfig. */
+  path: string
+  /** The environment variable that sets it. */
+  env: string
+  kind: Kind
+}
+
+/** The fields the environment sets. */
+export const configFields: readonly FieldSpec[] = [
+  { path: 'kafka.brokers', env: 'KAFKA_BROKERS', kind: 'list' },
+  { path: 'kafka.sasl.mechanism', env: 'KAFKA_SASL_MECHANISM', kind: { oneOf: SaslMechanisms, nullable: true } },
+  { path: 'kafka.sasl.username', env: 'KAFKA_SASL_USERNAME', kind: 'optionalString' },
+  { path: 'kafka.sasl.password', env: 'KAFKA_SASL_PASSWORD', kind: 'optionalString' },
+  { path: 'kafka.tls.enabled', env: 'KAFKA_TLS', kind: 'boolean' },
+  { path: 'kafka.tls.caFile', env: 'KAFKA_TLS_CA_FILE', kind: 'optionalString' },
+  { path: 'kafka.tls.certFile', env: 'KAFKA_TLS_CERT_FILE', kind: 'optionalString' },
+  { path: 'kafka.tls.keyFile', env: 'KAFKA_TLS_KEY_FILE', kind: 'optionalString' },
+  { path: 'kafka.tls.verifyHostname', env: 'KAFKA_TLS_VERIFY_HOSTNAME', kind: 'boolean' },
+  { path: 'registry.url', env: 'SCHEMA_REGISTRY_URL', kind: 'string' },
+  { path: 'registry.requestTimeoutMs', env: 'SCHEMA_REGISTRY_TIMEOUT_MS', kind: 'positiveInt' },
+  { path: 'database.url', env: 'DATABASE_URL', kind: 'string' },
+  { path: 'database.sslMode', env: 'DATABASE_SSLMODE', kind: { oneOf: PostgresSslModes } },
+  { path: 'database.sslCaFile', env: 'DATABASE_SSL_CA_FILE', kind: 'optionalString' },
+  { path: 'topics.prefix', env: 'FLEXTASK_TOPIC_PREFIX', kind: 'string' },
+  { path: 'topics.partitions', env: 'FLEXTASK_PARTITIONS', kind: 'positiveInt' },
+  { path: 'topics.categories', env: 'FLEXTASK_CATEGORIES', kind: 'list' },
+  { path: 'runtime.instanceId', env: 'FLEXTASK_INSTANCE_ID', kind: 'string' },
+  { path: 'runtime.stateDir', env: 'FLEXTASK_STATE_DIR', kind: 'string' },
+  { path: 'runtime.commitIntervalMs', env: 'FLEXTASK_COMMIT_INTERVAL_MS', kind: 'nonNegativeInt' },
+  { path: 'runtime.transactionTimeoutMs', env: 'FLEXTASK_TRANSACTION_TIMEOUT_MS', kind: 'positiveInt' },
+  { path: 'runtime.sessionTimeoutMs', env: 'FLEXTASK_SESSION_TIMEOUT_MS', kind: 'positiveInt' },
+  { path: 'runtime.heartbeatIntervalMs', env: 'FLEXTASK_HEARTBEAT_INTERVAL_MS', kind: 'positiveInt' },
+  { path: 'runtime.rebalanceTimeoutMs', env: 'FLEXTASK_REBALANCE_TIMEOUT_MS', kind: 'positiveInt' },
+  { path: 'runtime.maxRecordsPerCycle', env: 'FLEXTASK_MAX_RECORDS_PER_CYCLE', kind: 'positiveInt' },
+  { path: 'runtime.maxBufferedRecords', env: 'FLEXTASK_MAX_BUFFERED_RECORDS', kind: 'positiveInt' },
+  { path: 'runtime.startTimeoutMs', env: 'FLEXTASK_START_TIMEOUT_MS', kind: 'positiveInt' },
+  { path: 'runtime.shutdownGraceMs', env: 'FLEXTASK_SHUTDOWN_GRACE_MS', kind: 'positiveInt' },
+  { path: 'scheduler.maxPayloadBytes', env: 'FLEXTASK_SCHEDULER_MAX_PAYLOAD_BYTES', kind: 'positiveInt' },
+  { path: 'scheduler.maxFiresPerWake', env: 'FLEXTASK_SCHEDULER_MAX_FIRES_PER_WAKE', kind: 'positiveInt' },
+  { path: 'scheduler.maxCatchUpPerWake', env: 'FLEXTASK_SCHEDULER_MAX_CATCH_UP_PER_WAKE', kind: 'positiveInt' },
+  {
+    path: 'scheduler.maxOccurrencesPerCatchUp',
+    env: 'FLEXTASK_SCHEDULER_MAX_OCCURRENCES_PER_CATCH_UP',
+    kind: 'positiveInt',
+  },
+  {
+    path: 'scheduler.defaultMaxLatenessMs',
+    env: 'FLEXTASK_SCHEDULER_DEFAULT_MAX_LATENESS_MS',
+    kind: 'nonNegativeInt',
+  },
+  { path: 'api.port', env: 'PORT', kind: 'port' },
+  { path: 'metrics.port', env: 'METRICS_PORT', kind: 'port' },
+  { path: 'metrics.host', env: 'METRICS_HOST', kind: 'string' },
+  { path: 'log.level', env: 'LOG_LEVEL', kind: { oneOf: LogLevels } },
+  { path: 'log.pretty', env: 'LOG_PRETTY', kind: 'booleanOrAuto' },
+]
+
+/** Per-section overrides on top of the environment (tests, benchmarks, the demo). */
+export type ConfigOverrides = { [S in keyof ResolvedConfig]?: Partial<ResolvedConfig[S]> }
+
+/**
+ * Defaults ← environment ← overrides, then every field is checked. Throws FLEXTASK_CONFIG_INVALID naming the
+ * path (and the variable when it came from the environment).
+ */
+export function resolveConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): ResolvedConfig {
+  const config = structuredClone(configDefaults) as ResolvedConfig
+  // The local tools' ports move the local defaults with them (tools/kafka, tools/registry).
+  config.kafka.brokers = [`127.0.0.1:${env.KAFKA_PORT ?? 9092}`]
+  config.registry.url = `http://127.0.0.1:${env.REGISTRY_PORT ?? 8081}/apis/ccompat/v7`
+  const fromEnv = new Set<string>()
+  for (const field of configFields) {
+    const raw = env[field.env]
+    if (raw === undefined || raw.trim() === '') continue
+    setPath(config, field.path, parse(field, raw.trim()))
+    fromEnv.add(field.path)
+  }
+  for (const [section, values] of Object.entries(overrides) as [keyof ResolvedConfig, object][]) {
+    Object.assign(config[section], values)
+  }
+  for (const field of configFields) check(field, getPath(config, field.path), fromEnv.has(field.path))
+  config.runtime.stateDir = resolve(config.runtime.stateDir)
+  checkCombinations(config)
+  return config
+}
+
+function parse(field: FieldSpec, raw: string): unknown {
+  const kind = field.kind
+  if (kind === 'list')
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+  if (kind === 'positiveInt' || kind === 'nonNegativeInt' || kind === 'port')
+    return /^-?\d+$/.test(raw) ? Number(raw) : raw
+  if (kind === 'boolean' || kind === 'booleanOrAuto') {
+    const lower = raw.toLowerCase()
+    if (['true', '1', 'yes'].includes(lower)) return true
+    if (['false', '0', 'no'].includes(lower)) return false
+    return kind === 'booleanOrAuto' && lower === 'auto' ? 'auto' : raw
+  }
+  if (typeof kind === 'object') return kind.nullable === true && raw.toLowerCase() === 'none' ? null : raw
+  return raw
+}
+
+function check(field: FieldSpec, value: unknown, fromEnv: boolean): void {
+  const kind = field.kind
+  const fail = (what: string): never => {
+    const shown = typeof value === 'string' ? JSON.stringify(value) : String(value)
+    throw invalid(field.path, `${field.path} must be ${what}, got ${shown}${fromEnv ? ` (${field.env})` : ''}`)
+  }
+  const isInt = typeof value === 'number' && Number.isSafeInteger(value)
+  if (kind === 'string' && (typeof value !== 'string' || value === '')) fail('a non-empty string')
+  if (kind === 'optionalString' && value !== null && typeof value !== 'string') fail('a string')
+  if (kind === 'list' && (!Array.isArray(value) || value.length === 0)) fail('a non-empty comma-separated list')
+  if (kind === 'positiveInt' && !(isInt && value > 0)) fail('a positive integer')
+  if (kind === 'nonNegativeInt' && !(isInt && value >= 0)) fail('a non-negative integer')
+  if (kind === 'port' && !(isInt && value >= 0 && value <= 65_535)) fail('a port number (0-65535)')
+  if (kind === 'boolean' && typeof value !== 'boolean') fail('true or false')
+  if (kind === 'booleanOrAuto' && typeof value !== 'boolean' && value !== 'auto') fail('true, false or auto')
+  if (
+    typeof kind === 'object' &&
+    !(kind.nullable === true && value === null) &&
+    !kind.oneOf.includes(value as string)
+  ) {
+    fail(`one of ${kind.oneOf.join(', ')}${kind.nullable === true ? ' or none' : ''}`)
   }
 }
 
-function list(value: string | undefined, fallback: string[]): string[] {
-  const items = (value ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-  return items.length > 0 ? items : fallback
+function checkCombinations(config: ResolvedConfig): void {
+  const { sasl, tls } = config.kafka
+  if (sasl.mechanism !== null && (sasl.username === null || sasl.password === null)) {
+    throw invalid(
+      'kafka.sasl',
+      `kafka.sasl.username and kafka.sasl.password are required with kafka.sasl.mechanism ${sasl.mechanism} ` +
+        '(KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD)',
+    )
+  }
+  if ((tls.certFile === null) !== (tls.keyFile === null)) {
+    throw invalid(
+      'kafka.tls',
+      'kafka.tls.certFile and kafka.tls.keyFile go together (KAFKA_TLS_CERT_FILE, KAFKA_TLS_KEY_FILE)',
+    )
+  }
 }
 
-function positiveInt(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined || value === '') return fallback
-  const n = Number(value)
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new FlextaskError(ErrorCodes.config, `${name} must be a positive integer, got ${JSON.stringify(value)}`, {
-      context: { field: name },
-    })
-  }
-  return n
+function invalid(path: string, message: string): FlextaskError {
+  return new FlextaskError(ErrorCodes.config, message, { context: { field: path } })
+}
+
+function getPath(target: object, path: string): unknown {
+  let node: unknown = target
+  for (const part of path.split('.')) node = (node as Record<string, unknown>)[part]
+  return node
+}
+
+function setPath(target: object, path: string, value: unknown): void {
+  const parts = path.split('.')
+  const last = parts.pop() as string
+  let node = target as Record<string, unknown>
+  for (const part of parts) node = node[part] as Record<string, unknown>
+  node[last] = value
+}
+
+/**
+ * The connection options of a `pg` Client or Pool for the database section (structural, so this module does not
+ * import pg): `ssl` follows `sslMode` like libpq's sslmode, reading the CA file when one is set.
+ */
+export function postgresClientOptions(database: DatabaseConfig): {
+  connectionString: string
+  ssl: false | { rejectUnauthorized: boolean; ca?: string; checkServerIdentity?: () => undefined }
+} {
+  const ca = database.sslCaFile === null ? {} : { ca: readFileSync(database.sslCaFile, 'utf8') }
+  const ssl =
+    database.sslMode === 'disable'
+      ? false
+      : database.sslMode === 'require'
+        ? { rejectUnauthorized: false }
+        : database.sslMode === 'verify-ca'
+          ? { rejectUnauthorized: true, ...ca, checkServerIdentity: () => undefined }
+          : { rejectUnauthorized: true, ...ca }
+  return { connectionString: database.url, ssl }
 }

@@ -1,21 +1,36 @@
 // Lint rules, including the import directions of ../shared/STYLE.md (our import-control):
-// processors/ see only the topology API, schemas and errors; topology/ knows nothing of scheduling;
-// nothing imports the composition root in cli/.
+// - nothing imports cli/ (argument parsing and signal handling only), tests and benchmarks included;
+// - processors/ import only the topology API, schemas/, errors.ts, each other and croner, and use no ambient
+//   time, randomness, timers or environment: everything comes through the ProcessorContext;
+// - schemas/ import only errors.ts, avsc and the file system (to load .avsc files);
+// - topology/ knows nothing of scheduling, schemas or config.ts;
+// - metrics.ts is the only importer of prom-client, config.ts the only reader of process.env;
+// - no console outside cli/, tools/, bench/ and test/: components log through the Logger they are given.
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 import { importX } from 'eslint-plugin-import-x'
 
-const ioModules = [
-  '@platformatic/kafka',
-  'pg',
-  'classic-level',
-  'node:fs',
-  'node:fs/promises',
-  'fs',
-  'node:net',
-  'node:http',
-]
-const noCompositionRoot = { group: ['**/cli/**'], message: 'Nothing imports the composition root (cli/).' }
+const noCli = { group: ['**/cli/**', '**/cli'], message: 'Nothing imports cli/ (argument parsing and signals only).' }
+const promClient = {
+  name: 'prom-client',
+  message: 'Only metrics.ts imports prom-client: take the Metrics port (deps.metrics) instead.',
+}
+const kernelPaths = [promClient]
+
+/** no-restricted-imports with the rules every folder shares plus its own. */
+function restrictedImports({ paths = [], patterns = [] } = {}) {
+  return ['error', { paths: [...kernelPaths, ...paths], patterns: [noCli, ...patterns] }]
+}
+
+const processEnv = {
+  object: 'process',
+  property: 'env',
+  message: 'Only config.ts reads process.env: take a resolved config section instead.',
+}
+
+// processors/: an allow-list, as a regex on the import specifier.
+const processorsAllowed = String.raw`^(?!(\./[^/]+|\.\./topology/api\.ts|\.\./schemas/[^/]+|\.\./errors\.ts|croner)$)`
+const schemasAllowed = String.raw`^(?!(\./[^/]+|\.\./errors\.ts|avsc|node:fs|node:path|node:url)$)`
 
 export default tseslint.config(
   { ignores: ['node_modules/', '.tools/', 'coverage/', 'deploy/', '**/*.js', '**/*.mjs'] },
@@ -29,78 +44,103 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'import-x/no-cycle': 'error',
-      'no-restricted-imports': ['error', { patterns: [noCompositionRoot] }],
+      'no-restricted-imports': restrictedImports(),
+      'no-restricted-properties': ['error', processEnv],
+      'no-console': 'error',
     },
   },
   {
     files: ['processors/**/*.ts'],
     rules: {
-      'no-restricted-imports': [
+      'no-restricted-imports': restrictedImports({
+        patterns: [
+          {
+            regex: processorsAllowed,
+            message:
+              'processors/ import only ../topology/api.ts, ../schemas/*, ../errors.ts, ./* and croner: ' +
+              'time, state and output come through the ProcessorContext.',
+          },
+        ],
+      }),
+      'no-restricted-globals': [
+        'error',
+        { name: 'setTimeout', message: 'Use context.wakeAt / context.schedule.' },
+        { name: 'setInterval', message: 'Use context.schedule.' },
+        { name: 'setImmediate', message: 'Processors run to completion; forward instead.' },
+        { name: 'queueMicrotask', message: 'Processors run to completion; forward instead.' },
+        { name: 'performance', message: 'Use context.clock.' },
+      ],
+      'no-restricted-properties': [
+        'error',
+        processEnv,
+        { object: 'Date', property: 'now', message: 'Use context.clock.' },
+        { object: 'Math', property: 'random', message: 'Derive randomness from the record (see jitter.ts).' },
+        { object: 'process', property: 'hrtime', message: 'Use context.clock.' },
+      ],
+      'no-restricted-syntax': [
         'error',
         {
-          paths: ioModules.map((name) => ({ name, message: 'processors/ do no I/O: use the ProcessorContext.' })),
-          patterns: [
-            noCompositionRoot,
-            {
-              group: ['**/topology/*', '!**/topology/api.ts'],
-              message: 'processors/ import only topology/api.ts from the runtime.',
-            },
-            { group: ['**/connectors/**', '**/workers/**', '**/api/**'], message: 'processors/ stay pure.' },
-          ],
+          selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+          message: 'new Date() reads the wall clock: use new Date(context.clock.nowMs()).',
         },
       ],
-      'no-restricted-globals': ['error', { name: 'setTimeout', message: 'Use context.schedule / wakeAt.' }],
-      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Use context.clock.' }],
     },
   },
   {
-    // The wiring of the scheduler topology is the one processors/ file that builds on the runtime itself.
-    files: ['processors/scheduler-topology.ts'],
+    files: ['schemas/**/*.ts'],
     rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: ioModules.map((name) => ({ name, message: 'processors/ do no I/O: use the ProcessorContext.' })),
-          patterns: [
-            noCompositionRoot,
-            {
-              group: [
-                '**/topology/*',
-                '!**/topology/api.ts',
-                '!**/topology/topology-builder.ts',
-                '!**/topology/partitioner.ts',
-                '!**/topology/serdes.ts',
-              ],
-              message: 'the scheduler wiring imports only the builder, partitioner and serdes of the runtime.',
-            },
-            { group: ['**/connectors/**', '**/workers/**', '**/api/**'], message: 'processors/ stay pure.' },
-          ],
-        },
-      ],
+      'no-restricted-imports': restrictedImports({
+        patterns: [
+          {
+            regex: schemasAllowed,
+            message: 'schemas/ import only ../errors.ts, avsc, ./* and the file system (loading .avsc files).',
+          },
+        ],
+      }),
     },
   },
   {
     files: ['topology/**/*.ts'],
     rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            noCompositionRoot,
-            {
-              group: ['**/processors/**', '**/schemas/**', '**/connectors/**', '**/workers/**', '**/api/**'],
-              message: 'topology/ knows nothing about tasks or schedules.',
-            },
-          ],
-        },
-      ],
+      'no-restricted-imports': restrictedImports({
+        patterns: [
+          {
+            group: [
+              '**/processors/**',
+              '**/schemas/**',
+              '**/scheduler/**',
+              '**/host/**',
+              '**/connectors/**',
+              '**/workers/**',
+              '**/api/**',
+            ],
+            message: 'topology/ knows nothing about tasks, schedules or components.',
+          },
+          {
+            group: ['**/config.ts', '**/metrics.ts'],
+            message: 'topology/ takes options and a typed observer, not the config or the metrics registry.',
+          },
+        ],
+      }),
     },
+  },
+  {
+    files: ['metrics.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [noCli] }] },
+  },
+  {
+    files: ['config.ts', 'cli/**/*.ts', 'tools/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
+    rules: { 'no-restricted-properties': 'off' },
+  },
+  {
+    files: ['cli/**/*.ts', 'tools/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts'],
+    rules: { 'no-console': 'off' },
   },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'tools/**/*.ts'],
     rules: {
-      // Tests and benchmarks may wire the app the way the CLI does.
-      'no-restricted-imports': 'off',
+      // Tests and benchmarks may wire anything a component does, but never import cli/ (its logic lives elsewhere).
+      'no-restricted-imports': ['error', { patterns: [noCli] }],
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',

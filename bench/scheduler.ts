@@ -4,13 +4,13 @@
  * http only) and a fresh state directory:
  *
  * 1. Ingest: N ONE_SHOT definitions (Avro, registered serde) are produced BEFORE the scheduler starts, with a
- *    plain producer, 5,000 per send, each to partitionForKey(taskId, 3). Then startScheduler() and time until
+ *    plain producer, 5,000 per send, each to partitionForKey(taskId, 3). Then createScheduler(...).start() and time until
  *    the group's committed offsets on the definitions topic reach its end offsets (offsets commit in the same
  *    transaction as the state changelogs, so at that point all N are durably in the due index).
  * 2. Near tasks with N pending: PROBES definitions due 2 s after they are produced (real time), while the N
  *    bulk tasks are still ~45 min away. Their lateness shows what the pending index costs a near task.
  * 3. Fire: the bulk tasks are due in one window [T, T + 1 s). To make that window start right after ingestion
- *    without re-producing N definitions, the scheduler runs on an injected clock (`startScheduler`'s `clock`
+ *    without re-producing N definitions, the scheduler runs on an injected clock (`SchedulerDeps.clock`
  *    option) = system time + offset; after ingestion the offset steps forward ONCE so that the clock reads
  *    T − 3 s. Everything after the step is real elapsed time (firedAtMs, dueAtMs and the receipt stamps are all
  *    on that clock). The step stays below the broker's message.timestamp.after.max.ms (1 h default in Kafka 4),
@@ -44,9 +44,13 @@ import {
   Producer,
 } from '@platformatic/kafka'
 import avro from 'avsc'
-import { createSerdes, ensureTopics, startScheduler, type SchedulerApp } from '../cli/scheduler-app.ts'
 import { resolveConfig } from '../config.ts'
-import type { SchedulerSerdes } from '../processors/scheduler-topology.ts'
+import { createProcessDeps } from '../host/flextask-process.ts'
+import { silentLogger } from '../logger.ts'
+import { createMetrics } from '../metrics.ts'
+import { createScheduler, type Scheduler } from '../scheduler/scheduler.ts'
+import { ensureSchedulerTopics } from '../scheduler/scheduler-topics.ts'
+import type { SerdeRegistry } from '../schemas/serde-registry.ts'
 import type { SchedulerConfig } from '../processors/task-state.ts'
 import type { TaskDefinition } from '../schemas/task-definition.ts'
 import { buildTaskDefinition } from '../schemas/task-definition-builder.ts'
@@ -345,7 +349,7 @@ interface Run {
   stateDir: string
   admin: Admin
   producer: Producer | undefined
-  app: SchedulerApp | undefined
+  app: Scheduler | undefined
   worker: Worker | undefined
   consumerGroup: string
   progress: () => string
@@ -388,7 +392,7 @@ function bulkDefinition(taskId: string, atMs: number, createdAtMs: number): Task
 /** Produces `count` definitions built by `build`, PRODUCE_BATCH_RECORDS per send; returns the bytes sent. */
 async function produceDefinitions(
   run: Run,
-  serdes: SchedulerSerdes,
+  serdes: SerdeRegistry,
   count: number,
   build: (i: number) => TaskDefinition,
 ): Promise<number> {
@@ -481,7 +485,7 @@ function finishWorker(worker: Worker): Promise<ConsumerSummary> {
 }
 
 /** Watches the runtime for a fatal error or a livelock of aborted transactions. */
-function watchRuntime(app: SchedulerApp): { failure: () => Error | undefined; lastCommitAt: () => number } {
+function watchRuntime(app: Scheduler): { failure: () => Error | undefined; lastCommitAt: () => number } {
   let fatal: Error | undefined
   let abortsInARow = 0
   let lastCommitAt = performance.now()
@@ -505,15 +509,21 @@ async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
   const suffix = randomUUID().slice(0, 8)
   const prefix = `bench-sched-${suffix}`
   const stateDir = mkdtempSync(join(tmpdir(), 'flextask-bench-scheduler-'))
-  const config = resolveConfig({
-    KAFKA_BROKERS: kafkaBrokers.join(','),
-    SCHEMA_REGISTRY_URL: schemaRegistryUrl,
-    FLEXTASK_TOPIC_PREFIX: prefix,
-    FLEXTASK_PARTITIONS: String(PARTITIONS),
-    FLEXTASK_CATEGORIES: CATEGORY,
-    FLEXTASK_STATE_DIR: stateDir,
-    FLEXTASK_INSTANCE_ID: `bench-${suffix}`,
-  })
+  const config = resolveConfig(
+    {
+      KAFKA_BROKERS: kafkaBrokers.join(','),
+      SCHEMA_REGISTRY_URL: schemaRegistryUrl,
+      FLEXTASK_TOPIC_PREFIX: prefix,
+      FLEXTASK_PARTITIONS: String(PARTITIONS),
+      FLEXTASK_CATEGORIES: CATEGORY,
+      FLEXTASK_STATE_DIR: stateDir,
+      FLEXTASK_INSTANCE_ID: `bench-${suffix}`,
+    },
+    {
+      scheduler: options.scheduler,
+      runtime: options.commitIntervalMs === undefined ? {} : { commitIntervalMs: options.commitIntervalMs },
+    },
+  )
   const counters = new Int32Array(new SharedArrayBuffer(8 * Int32Array.BYTES_PER_ELEMENT))
   const offset = new Float64Array(new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT))
   const clock: Clock = { nowMs: () => Date.now() + (offset[0] ?? 0) }
@@ -531,8 +541,10 @@ async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
     progress: () => 'setting up',
   }
   try {
-    await ensureTopics(config.kafkaBrokers, run.topics, config.categories, config.partitions)
-    const serdes = await createSerdes(config.schemaRegistryUrl, run.topics)
+    const deps = createProcessDeps(config, { logger: silentLogger, metrics: createMetrics(), clock })
+    await ensureSchedulerTopics(run.admin, run.topics, config.topics.categories, config.topics.partitions)
+    const serdes = deps.serdes
+    await serdes.init()
     const { worker, failure: workerFailure } = await startWorker(run, {
       brokers: kafkaBrokers,
       topic: run.topics.executions(CATEGORY),
@@ -561,14 +573,15 @@ async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
     console.error(`N=${n}: starting the scheduler (${run.applicationId}) …`)
     const ingestCpu = cpuMeter()
     const startedAt = performance.now()
-    const app = await startScheduler(config, {
-      clock,
-      scheduler: options.scheduler,
-      ...(options.commitIntervalMs === undefined ? {} : { commitIntervalMs: options.commitIntervalMs }),
+    // Not awaited: start() resolves only once every partition is restored; the figures below time that.
+    const app = createScheduler(deps)
+    let startFailure: Error | undefined
+    const starting = app.start().catch((error: unknown) => {
+      startFailure = error instanceof Error ? error : new Error(String(error))
     })
     run.app = app
     const { failure: runtimeFailure, lastCommitAt } = watchRuntime(app)
-    const failure = (): Error | undefined => runtimeFailure() ?? workerFailure()
+    const failure = (): Error | undefined => startFailure ?? runtimeFailure() ?? workerFailure()
     let committed = 0n
     run.progress = () =>
       `${app.runtime.stats.recordsProcessed} processed, ${committed} committed of ${n}, ` +
@@ -577,6 +590,7 @@ async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
       app.runtime.runningPartitions().length === PARTITIONS ? true : undefined,
     )
     const runningAt = performance.now()
+    await starting
     await until(run, 'committed offsets to reach the end of the definitions', deadlineMs, failure, async () => {
       const offsets = await committedOffsets(run, run.topics.definitions)
       committed = offsets.reduce((a, b) => a + b, 0n)
@@ -715,7 +729,7 @@ function report(options: BenchOptions, runs: RunFigures[], failed: { n: number; 
     ['pending one-shot definitions (N)', (r) => int(r.n)],
     ['pre-produce (plain producer)', (r) => `${int(r.produceMs)} ms, ${rate(r.n, r.produceMs)}`],
     ['  definition record size (key + value)', (r) => `${int(r.produceBytes / r.n)} B`],
-    ['ingest: startScheduler → all committed', (r) => `${int(r.ingestWallMs)} ms`],
+    ['ingest: start() → all committed', (r) => `${int(r.ingestWallMs)} ms`],
     ['  startup (→ 3 partitions running)', (r) => `${int(r.startupMs)} ms`],
     ['  definitions ingested per second', (r) => rate(r.n, r.ingestMs)],
     ['  transactions committed / aborted', (r) => `${r.ingestTransactions} / ${r.ingestAborted}`],

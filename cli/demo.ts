@@ -8,22 +8,17 @@
 import { rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  Admin,
-  Consumer,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
-  Producer,
-  type Message,
-} from '@platformatic/kafka'
+import { MessagesStreamFallbackModes, MessagesStreamModes, type Message } from '@platformatic/kafka'
 import pg from 'pg'
-import { resolveConfig } from '../config.ts'
+import { postgresClientOptions, resolveConfig } from '../config.ts'
+import { createProcessDeps } from '../host/flextask-process.ts'
+import { createLogger } from '../logger.ts'
+import { createScheduler } from '../scheduler/scheduler.ts'
 import { buildTaskDefinition } from '../schemas/task-definition-builder.ts'
 import type { TaskDefinition } from '../schemas/task-definition.ts'
 import { partitionForKey } from '../topology/partitioner.ts'
 import { startKafka, stopKafka } from '../tools/kafka/kafka.ts'
 import { startRegistry, stopRegistry } from '../tools/registry/registry.ts'
-import { startScheduler } from './scheduler-app.ts'
 
 const runId = Date.now().toString(36)
 const stateDir = join(tmpdir(), `flextask-demo-${runId}`)
@@ -33,6 +28,10 @@ const config = resolveConfig({
   FLEXTASK_STATE_DIR: stateDir,
   FLEXTASK_PARTITIONS: process.env.FLEXTASK_PARTITIONS ?? '3',
 })
+// The demo prints its own lines; the scheduler's logs show warnings and errors only unless LOG_LEVEL says otherwise.
+const deps = createProcessDeps(config, {
+  logger: createLogger({ level: config.log.level === 'info' ? 'warn' : config.log.level }),
+})
 const time = (ms: number): string => new Date(ms).toISOString().slice(11, 23)
 
 const startedKafka = process.env.KAFKA_BROKERS === undefined ? await startKafka() : false
@@ -40,20 +39,19 @@ const startedRegistry = process.env.SCHEMA_REGISTRY_URL === undefined ? await st
 await checkPostgres()
 
 console.log(
-  `\nscheduler: starting (topics ${config.topicPrefix}.*, ${config.partitions} partitions, state ${stateDir})`,
+  `\nscheduler: starting (topics ${config.topics.prefix}.*, ${config.topics.partitions} partitions, state ${stateDir})`,
 )
-const app = await startScheduler(config)
-await app.runtime.waitUntilRunning()
+const app = createScheduler(deps)
+await app.start()
 console.log('scheduler: running; every partition restored\n')
 
-const consumer = new Consumer({
+const consumer = deps.kafka.consumer({
   clientId: 'flextask-demo-reader',
   groupId: `flextask-demo-reader-${runId}`,
-  bootstrapBrokers: config.kafkaBrokers,
   autocommit: false,
   maxWaitTime: 100,
 })
-const executionTopics = config.categories.map(app.topics.executions)
+const executionTopics = config.topics.categories.map(app.topics.executions)
 const stream = await consumer.consume({
   topics: [...executionTopics, app.topics.deadLetter],
   mode: MessagesStreamModes.LATEST,
@@ -61,7 +59,7 @@ const stream = await consumer.consume({
 })
 stream.on('data', (message: Message) => void show(message))
 
-const producer = new Producer({ clientId: 'flextask-demo-producer', bootstrapBrokers: config.kafkaBrokers })
+const producer = deps.kafka.producer({ clientId: 'flextask-demo-producer' })
 const now = Date.now()
 const examples: TaskDefinition[] = [
   buildTaskDefinition({
@@ -110,7 +108,7 @@ const examples: TaskDefinition[] = [
 await producer.send({
   messages: examples.map((d) => ({
     topic: app.topics.definitions,
-    partition: partitionForKey(d.taskId, config.partitions),
+    partition: partitionForKey(d.taskId, config.topics.partitions),
     key: Buffer.from(d.taskId),
     value: app.serdes.definition.serialize(d),
   })),
@@ -145,6 +143,8 @@ async function show(message: Message): Promise<void> {
 
 async function checkPostgres(): Promise<void> {
   const client = new pg.Client({
+    ...postgresClientOptions(config.database),
+    // The demo only checks that a server answers; the database name of the test setup is the one that exists.
     connectionString: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
   })
   try {
@@ -169,9 +169,9 @@ async function stop(): Promise<void> {
   await consumer.close(true).catch(() => {})
   await producer.close().catch(() => {})
   await app.close()
-  const admin = new Admin({ clientId: 'flextask-demo-cleanup', bootstrapBrokers: config.kafkaBrokers })
+  const admin = deps.kafka.admin('flextask-demo-cleanup')
   const all = await admin.listTopics()
-  await admin.deleteTopics({ topics: all.filter((t) => t.startsWith(config.topicPrefix)) }).catch(() => {})
+  await admin.deleteTopics({ topics: all.filter((t) => t.startsWith(config.topics.prefix)) }).catch(() => {})
   await admin.close()
   rmSync(stateDir, { recursive: true, force: true })
   if (startedRegistry) await stopRegistry()

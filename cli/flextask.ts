@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
- * The `flextask` command.
- *   flextask up          all components in one process (today: the scheduler)
+ * The `flextask` command: argument parsing and signal handling only (the composition is host/flextask-process.ts).
+ *   flextask up          every component in one process, in dependency order (today: the scheduler)
  *   flextask scheduler   the scheduler only; scale out by starting more (one consumer group)
- * Configuration comes from the environment (see README, config.ts). SIGTERM/SIGINT finish the current
- * cycle, commit, close the stores and leave the group.
+ * Configuration comes from the environment (README, config.ts). SIGTERM / SIGINT close the components in reverse
+ * order within FLEXTASK_SHUTDOWN_GRACE_MS; exit 0 when all closed in time. A fatal error in a component, a failed
+ * start or a close past the grace period exit 1 with a one-line reason on stderr.
  */
+import { Command } from 'commander'
 import { resolveConfig } from '../config.ts'
-import { startScheduler } from './scheduler-app.ts'
+import { type ComponentName, createProcessDeps, createProcessHost } from '../host/flextask-process.ts'
 
 const [major] = process.versions.node.split('.').map(Number)
 if ((major ?? 0) < 24) {
@@ -15,26 +17,32 @@ if ((major ?? 0) < 24) {
   process.exit(1)
 }
 
-const command = process.argv[2] ?? 'up'
-if (command !== 'up' && command !== 'scheduler') {
-  console.error('usage: flextask up | scheduler')
-  process.exit(2)
+async function run(names?: ComponentName[]): Promise<never> {
+  let config
+  try {
+    config = resolveConfig()
+  } catch (error) {
+    console.error(`flextask: ${error instanceof Error ? error.message : String(error)}`)
+    process.exit(2)
+  }
+  const host = createProcessHost(createProcessDeps(config), names)
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => void host.stop(`received ${signal}`))
+  }
+  const outcome = await host.run()
+  if (outcome.exitCode !== 0) console.error(`flextask: ${outcome.reason}`)
+  process.exit(outcome.exitCode)
 }
-const config = resolveConfig()
-const app = await startScheduler(config)
-app.runtime.on('error', (error: unknown) => {
-  console.error(`flextask: fatal: ${error instanceof Error ? error.message : String(error)}`)
-  process.exit(1)
-})
-app.runtime.on('assigned', (e: { partitions: number[] }) =>
-  console.log(`flextask: assigned partitions ${e.partitions.join(',')}`),
-)
-console.log(`flextask: scheduler running (instance ${config.instanceId}, brokers ${config.kafkaBrokers.join(',')})`)
-let closing = false
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (closing) return
-    closing = true
-    void app.close().then(() => process.exit(0))
-  })
-}
+
+const program = new Command('flextask')
+  .description('A distributed task scheduler whose source of truth is Apache Kafka.')
+  .helpCommand(true)
+program
+  .command('up', { isDefault: true })
+  .description('run every component in one process (today: the scheduler), serving /metrics and /health/*')
+  .action(() => run())
+program
+  .command('scheduler')
+  .description('run the scheduler only (scale out by starting more instances)')
+  .action(() => run(['scheduler']))
+await program.parseAsync(process.argv)

@@ -24,6 +24,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
   Admin,
+  type AdminOptions,
   Consumer,
   FetchIsolationLevels,
   ListOffsetTimestamps,
@@ -33,6 +34,7 @@ import {
   type MessagesStream,
   Producer,
 } from '@platformatic/kafka'
+import type { Logger } from '../logger.ts'
 import type { Clock, KeyRange } from './api.ts'
 import { ChangelogRestorer, type RestoreProgress } from './changelog-restorer.ts'
 import { systemClock } from './clocks.ts'
@@ -66,6 +68,10 @@ export interface StreamRuntimeOptions {
   /** Use static membership (groupInstanceId = instanceId). @default true */
   staticMembership?: boolean
   clock?: Clock
+  /** Security options every client of the runtime gets (SASL, TLS); see kafka-clients.ts. @default plain */
+  connection?: Pick<AdminOptions, 'sasl' | 'tls' | 'tlsServerName'>
+  /** Receives debug lines for errors the runtime deliberately ignores (best-effort cleanup). @default silent */
+  logger?: Pick<Logger, 'debug'>
 }
 
 type TaskState = 'restoring' | 'running' | 'closing'
@@ -91,7 +97,10 @@ export interface RuntimeStats {
 
 export class StreamRuntime extends EventEmitter {
   readonly #topology: Topology
-  readonly #options: Required<Omit<StreamRuntimeOptions, 'clock'>> & { clock: Clock }
+  readonly #options: Required<Omit<StreamRuntimeOptions, 'clock' | 'connection' | 'logger'>> & { clock: Clock }
+  readonly #connection: NonNullable<StreamRuntimeOptions['connection']>
+  readonly #logger: Pick<Logger, 'debug'>
+  #closing: Promise<void> | undefined
   readonly #consumer: Consumer
   readonly #restoreConsumer: Consumer
   #producer: Producer
@@ -142,8 +151,11 @@ export class StreamRuntime extends EventEmitter {
       clock: systemClock,
       ...options,
     }
+    this.#connection = options.connection ?? {}
+    this.#logger = options.logger ?? { debug: () => undefined }
     const o = this.#options
     this.#consumer = new Consumer({
+      ...this.#connection,
       clientId: `${instanceId}-consumer`,
       groupId: o.applicationId,
       ...(o.staticMembership ? { groupInstanceId: instanceId } : {}),
@@ -160,6 +172,7 @@ export class StreamRuntime extends EventEmitter {
       maxBytesPerPartition: 1024 * 1024,
     })
     this.#restoreConsumer = new Consumer({
+      ...this.#connection,
       clientId: `${instanceId}-restore`,
       groupId: `${o.applicationId}-restore-never-joins`,
       bootstrapBrokers: o.bootstrapBrokers,
@@ -168,7 +181,11 @@ export class StreamRuntime extends EventEmitter {
     })
     this.#producer = this.#createProducer()
     this.#restorer = new ChangelogRestorer({ consumer: this.#restoreConsumer })
-    this.#admin = new Admin({ clientId: `${instanceId}-admin`, bootstrapBrokers: o.bootstrapBrokers })
+    this.#admin = new Admin({
+      ...this.#connection,
+      clientId: `${instanceId}-admin`,
+      bootstrapBrokers: o.bootstrapBrokers,
+    })
     this.#consumer.on(
       'consumer:group:join',
       (event: { generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) =>
@@ -183,6 +200,7 @@ export class StreamRuntime extends EventEmitter {
   #createProducer(): Producer {
     const o = this.#options
     return new Producer({
+      ...this.#connection,
       clientId: `${o.instanceId}-producer`,
       bootstrapBrokers: o.bootstrapBrokers,
       idempotent: true,
@@ -250,22 +268,38 @@ export class StreamRuntime extends EventEmitter {
     }
   }
 
-  /** Finishes the current cycle, commits, closes the stores and leaves the group. */
-  async close(): Promise<void> {
-    if (this.#stopping) return
+  /**
+   * Finishes the current cycle, commits, closes the stores and leaves the group. Idempotent: every caller awaits
+   * the same close, and it also releases clients and stores (the LevelDB locks) after a fatal error, which stops
+   * the loop but closes nothing by itself.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#closeResources()
+    return this.#closing
+  }
+
+  async #closeResources(): Promise<void> {
     this.#stopping = true
     this.#notify()
     await this.#loop
     for (const entry of this.#tasks.values()) await this.#closeTask(entry)
-    await this.#stream?.close().catch(() => {})
-    await this.#consumer.close(true).catch(() => {})
-    await this.#restoreConsumer.close(true).catch(() => {})
-    await this.#producer.close().catch(() => {})
-    await this.#admin.close().catch(() => {})
+    this.#tasks.clear()
+    await this.#stream?.close().catch(this.#ignored('closing the stream'))
+    await this.#consumer.close(true).catch(this.#ignored('closing the consumer'))
+    await this.#restoreConsumer.close(true).catch(this.#ignored('closing the restore consumer'))
+    await this.#producer.close().catch(this.#ignored('closing the producer'))
+    await this.#admin.close().catch(this.#ignored('closing the admin client'))
+  }
+
+  /** A catch handler for best-effort steps whose failure changes nothing: logs the reason at debug level. */
+  #ignored(what: string, fields: Record<string, unknown> = {}): (error: unknown) => void {
+    return (error: unknown) =>
+      this.#logger.debug({ ...fields, err: error, generation: this.#generation }, `ignored a failure ${what}`)
   }
 
   async #ensureChangelogs(): Promise<void> {
     const admin = new Admin({
+      ...this.#connection,
       clientId: `${this.#options.instanceId}-admin`,
       bootstrapBrokers: this.#options.bootstrapBrokers,
     })
@@ -424,7 +458,7 @@ export class StreamRuntime extends EventEmitter {
     entry.abort.abort()
     await entry.restore
     await entry.task.closeProcessors()
-    await entry.backend.close().catch(() => {})
+    await entry.backend.close().catch(this.#ignored('closing the task stores', { partition: entry.partition }))
   }
 
   /**
@@ -526,9 +560,12 @@ export class StreamRuntime extends EventEmitter {
     const entries = this.#running().filter((e) => e.task.hasWork())
     const generation = this.#generation
     const messages: (OutputRecord & { timestamp: bigint })[] = []
+    const outputs: OutputRecord[] = []
     for (const entry of entries) {
-      const { outputs, changelog } = entry.task.pendingRecords()
-      for (const r of outputs) messages.push({ ...r, timestamp: BigInt(r.timestampMs) })
+      const pending = entry.task.pendingRecords()
+      outputs.push(...pending.outputs)
+      const { changelog } = pending
+      for (const r of pending.outputs) messages.push({ ...r, timestamp: BigInt(r.timestampMs) })
       const nowMs = this.#options.clock.nowMs()
       for (const r of changelog) messages.push({ ...r, timestampMs: nowMs, timestamp: BigInt(nowMs) })
     }
@@ -564,7 +601,8 @@ export class StreamRuntime extends EventEmitter {
       for (const message of offsets) await this.#bounded(tx.addOffset(message), 'TxnOffsetCommit')
       await this.#bounded(tx.commit(), 'EndTxn')
     } catch (error) {
-      await transaction?.abort().catch(() => {})
+      // The transaction is abandoned either way: the coordinator aborts it on timeout or fencing.
+      await transaction?.abort().catch(this.#ignored('aborting a failed transaction'))
       await this.#aborted(error)
       return
     }
@@ -586,6 +624,8 @@ export class StreamRuntime extends EventEmitter {
       records: messages.length,
       tasks: entries.length,
       durationMs: performance.now() - startedAt,
+      // The sink records of the transaction (changelogs excluded), for observers that derive metrics from them.
+      outputs,
     })
   }
 
@@ -639,7 +679,7 @@ export class StreamRuntime extends EventEmitter {
     for (const entry of this.#running()) await entry.task.aborted()
     // A failed produce leaves the idempotent producer's sequence numbers ahead of the broker's: start a new
     // producer session (InitProducerId bumps the epoch), as the Java client does after an abortable error.
-    await this.#producer.close().catch(() => {})
+    await this.#producer.close().catch(this.#ignored('closing the producer after an abort'))
     this.#producer = this.#createProducer()
     // Back off before retrying the same input (100 ms doubling to 5 s, ±20 %), so a persistent fault
     // (e.g. a record the broker refuses) does not spin.
@@ -654,7 +694,7 @@ export class StreamRuntime extends EventEmitter {
     const old = this.#stream
     this.#stream = undefined
     this.#inbox.clear()
-    await old?.close().catch(() => {})
+    await old?.close().catch(this.#ignored('closing the previous stream'))
     const stream = await this.#consumer.consume({
       topics: [...this.#topology.sourceTopics],
       mode: MessagesStreamModes.COMMITTED,

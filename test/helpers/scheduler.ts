@@ -8,14 +8,19 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { Admin, Producer } from '@platformatic/kafka'
 import { onTestFailed } from 'vitest'
-import { AvroSerde } from '../../schemas/avro-serde.ts'
-import { deadLetterSchema, type DeadLetter } from '../../schemas/dead-letter.ts'
-import { occurrenceSchema, type Occurrence } from '../../schemas/occurrence.ts'
+import { type ConfigOverrides, resolveConfig } from '../../config.ts'
+import { createProcessDeps, type ProcessDeps } from '../../host/flextask-process.ts'
+import { silentLogger } from '../../logger.ts'
+import { createMetrics } from '../../metrics.ts'
+import { createScheduler, type Scheduler } from '../../scheduler/scheduler.ts'
+import type { AvroSerde } from '../../schemas/avro-serde.ts'
 import { RegistryClient } from '../../schemas/registry-client.ts'
-import { taskDefinitionSchema, type ScheduleSpec, type TaskDefinition } from '../../schemas/task-definition.ts'
+import { createSerdeRegistry, type SerdeRegistry } from '../../schemas/serde-registry.ts'
+import type { ScheduleSpec, TaskDefinition } from '../../schemas/task-definition.ts'
 import { buildTaskDefinition, emptySchedule } from '../../schemas/task-definition-builder.ts'
-import { taskExecutionSchema, type TaskExecution } from '../../schemas/task-execution.ts'
 import { schedulerApplicationId, type TopicNames } from '../../topics.ts'
+import type { Clock } from '../../topology/api.ts'
+import { kafkaBrokers, schemaRegistryUrl } from './env.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
 import type { Serde } from '../../topology/api.ts'
 import { type CollectedRecord, waitFor } from './kafka.ts'
@@ -37,25 +42,39 @@ export function taskDefinition(
   })
 }
 
-/** The serdes a test needs on a topic prefix, with the subjects the scheduler uses (TopicNameStrategy). */
-export interface TestSerdes {
-  definition: AvroSerde<TaskDefinition>
-  execution: AvroSerde<TaskExecution>
-  occurrence: AvroSerde<Occurrence>
-  deadLetter: AvroSerde<DeadLetter>
+/** The serdes of a topic prefix, with the scheduler's subjects (schemas/serde-registry.ts), registered. */
+export async function testSerdes(registryUrl: string, topics: TopicNames): Promise<SerdeRegistry> {
+  const serdes = createSerdeRegistry(new RegistryClient(registryUrl), topics)
+  await serdes.init()
+  return serdes
 }
 
-/** Creates and registers the serdes; idempotent with the scheduler's own registration of the same schemas. */
-export async function testSerdes(registryUrl: string, topics: TopicNames): Promise<TestSerdes> {
-  const registry = new RegistryClient(registryUrl)
-  const serdes: TestSerdes = {
-    definition: new AvroSerde(`${topics.definitions}-value`, taskDefinitionSchema, registry),
-    execution: new AvroSerde(`${topics.executions('*').replace('.*', '')}-value`, taskExecutionSchema, registry),
-    occurrence: new AvroSerde(`${topics.occurrences}-value`, occurrenceSchema, registry),
-    deadLetter: new AvroSerde(`${topics.deadLetter}-value`, deadLetterSchema, registry),
-  }
-  for (const serde of Object.values(serdes) as AvroSerde<unknown>[]) await serde.init()
-  return serdes
+/**
+ * The process dependencies for an in-process component on the local broker and registry: `env` on top of the
+ * test environment (KAFKA_BROKERS, SCHEMA_REGISTRY_URL), silent logs unless given, a private metrics registry.
+ */
+export function testProcessDeps(
+  env: Record<string, string>,
+  options: { overrides?: ConfigOverrides; clock?: Clock; logger?: ProcessDeps['logger'] } = {},
+): ProcessDeps {
+  const config = resolveConfig(
+    { KAFKA_BROKERS: kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: schemaRegistryUrl, ...env },
+    options.overrides,
+  )
+  return createProcessDeps(config, {
+    logger: options.logger ?? silentLogger,
+    metrics: createMetrics(),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  })
+}
+
+/** A scheduler component (not started) with testProcessDeps. */
+export function testScheduler(
+  env: Record<string, string>,
+  options: Parameters<typeof testProcessDeps>[1] = {},
+): { scheduler: Scheduler; deps: ProcessDeps } {
+  const deps = testProcessDeps(env, options)
+  return { scheduler: createScheduler(deps), deps }
 }
 
 /**
@@ -64,7 +83,7 @@ export async function testSerdes(registryUrl: string, topics: TopicNames): Promi
  */
 export async function produceDefinitions(
   producer: Producer,
-  serde: AvroSerde<TaskDefinition>,
+  serde: Pick<AvroSerde<TaskDefinition>, 'serialize'>,
   topic: string,
   definitions: readonly TaskDefinition[],
   partitions: number,
@@ -110,18 +129,19 @@ export interface SchedulerChild {
   child: ChildProcess
   /** stdout and stderr lines, in arrival order. */
   lines: string[]
-  /** Resolves once the CLI printed that the scheduler is running (topics ensured, group joined). */
+  /** Resolves once the CLI logged that it serves (topics ensured, group joined, every assigned task restored). */
   running: () => Promise<void>
   exited: () => boolean
 }
 
 /**
- * Starts `node cli/flextask.ts scheduler` with `env` on top of this process's environment. Its output is printed
- * when the current test fails. Kill it (or leave that to the caller's afterAll).
+ * Starts `node cli/flextask.ts <command>` (default `scheduler`) with `env` on top of this process's environment
+ * (METRICS_PORT=0 unless set: a free port, so several can run at once). Its output is printed when the current
+ * test fails. Kill it (or leave that to the caller's afterAll).
  */
-export function spawnScheduler(name: string, env: Record<string, string>): SchedulerChild {
-  const child = spawn(process.execPath, [cli, 'scheduler'], {
-    env: { ...process.env, ...env },
+export function spawnScheduler(name: string, env: Record<string, string>, command = 'scheduler'): SchedulerChild {
+  const child = spawn(process.execPath, [cli, command], {
+    env: { ...process.env, METRICS_PORT: '0', LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const lines: string[] = []
@@ -141,7 +161,7 @@ export function spawnScheduler(name: string, env: Record<string, string>): Sched
         `scheduler ${name} to print that it is running`,
         () => {
           if (exited()) throw new Error(`scheduler ${name} exited early:\n${lines.join('\n')}`)
-          return lines.some((l) => l.startsWith('flextask: scheduler running')) ? true : undefined
+          return lines.some((l) => l.includes('"msg":"serving"')) ? true : undefined
         },
         60_000,
       )

@@ -10,14 +10,13 @@ import { join } from 'node:path'
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry'
 import { Kafka, logLevel, Partitioners, type Producer as KafkajsProducer } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type SchedulerApp, startScheduler } from '../../cli/scheduler-app.ts'
-import { resolveConfig } from '../../config.ts'
+import type { Scheduler } from '../../scheduler/scheduler.ts'
 import type { TaskDefinition } from '../../schemas/task-definition.ts'
 import { topicNames } from '../../topics.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
 import { type CollectedRecord, collect, kafkaBrokers, testAdmin, uniqueName, waitFor } from '../helpers/kafka.ts'
-import { decodeAll, deletePrefixTopics, taskDefinition } from '../helpers/scheduler.ts'
+import { decodeAll, deletePrefixTopics, taskDefinition, testScheduler } from '../helpers/scheduler.ts'
 
 const partitions = 3
 const prefix = uniqueName('interop')
@@ -26,26 +25,22 @@ const subject = `${topics.definitions}-value`
 const stateDir = mkdtempSync(join(tmpdir(), 'flextask-scheduler-interop-'))
 const { admin } = testAdmin()
 const cleanups: (() => Promise<unknown>)[] = []
-let app: SchedulerApp
+let app: Scheduler
 let out: { records: CollectedRecord[]; close: () => Promise<void> }
 let producer: KafkajsProducer
 let registry: SchemaRegistry
 
 beforeAll(async () => {
   cleanups.push(() => deletePrefixTopics(admin, prefix))
-  app = await startScheduler(
-    resolveConfig({
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: schemaRegistryUrl,
-      FLEXTASK_TOPIC_PREFIX: prefix,
-      FLEXTASK_PARTITIONS: String(partitions),
-      FLEXTASK_CATEGORIES: 'http',
-      FLEXTASK_STATE_DIR: stateDir,
-      FLEXTASK_INSTANCE_ID: uniqueName('interop-scheduler'),
-    }),
-  )
+  app = testScheduler({
+    FLEXTASK_TOPIC_PREFIX: prefix,
+    FLEXTASK_PARTITIONS: String(partitions),
+    FLEXTASK_CATEGORIES: 'http',
+    FLEXTASK_STATE_DIR: stateDir,
+    FLEXTASK_INSTANCE_ID: uniqueName('interop-scheduler'),
+  }).scheduler
   cleanups.push(() => app.close())
-  await app.runtime.waitUntilRunning()
+  await app.start()
   out = await collect([topics.executions('http'), topics.deadLetter])
   cleanups.push(out.close)
   const kafka = new Kafka({ clientId: uniqueName('other-system'), brokers: kafkaBrokers, logLevel: logLevel.ERROR })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { ensureTopics } from '../../cli/scheduler-app.ts'
+import { ensureSchedulerTopics } from '../../scheduler/scheduler-topics.ts'
 import { topicNames } from '../../topics.ts'
-import { kafkaBrokers, testAdmin, uniqueName } from '../helpers/kafka.ts'
+import { testAdmin, uniqueName } from '../helpers/kafka.ts'
 
 const { admin } = testAdmin()
 
@@ -9,8 +9,8 @@ describe('scheduler topic setup', () => {
   it('creates the co-partitioned topics with their configs, and is idempotent', async () => {
     const topics = topicNames(uniqueName('setup'))
     try {
-      expect(await ensureTopics(kafkaBrokers, topics, ['http'], 4)).toBe(4)
-      expect(await ensureTopics(kafkaBrokers, topics, ['http'], 4)).toBe(4)
+      expect(await ensureSchedulerTopics(admin, topics, ['http'], 4)).toBe(4)
+      expect(await ensureSchedulerTopics(admin, topics, ['http'], 4)).toBe(4)
       const [definitions] = await admin.describeConfigs({
         resources: [{ resourceType: 2, resourceName: topics.definitions, configurationKeys: ['cleanup.policy'] }],
       })
@@ -29,7 +29,7 @@ describe('scheduler topic setup', () => {
     try {
       await admin.createTopics({ topics: [topics.definitions], partitions: 3, replicas: 1 })
       await admin.createTopics({ topics: [topics.commands], partitions: 2, replicas: 1 })
-      await expect(ensureTopics(kafkaBrokers, topics, ['http'], 3)).rejects.toThrow(
+      await expect(ensureSchedulerTopics(admin, topics, ['http'], 3)).rejects.toThrow(
         `refusing to start: ${topics.definitions} has 3 partitions but ${topics.commands} has 2`,
       )
     } finally {

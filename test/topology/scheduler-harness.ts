@@ -2,49 +2,32 @@
  * A TopologyTestDriver around the scheduler topology, with Avro serdes over the in-memory registry stand-in,
  * builders for definitions, commands and results, and readers for what the scheduler emitted.
  */
-import { AvroSerde } from '../../schemas/avro-serde.ts'
-import { deadLetterSchema, type DeadLetter } from '../../schemas/dead-letter.ts'
-import { occurrenceSchema, type Occurrence } from '../../schemas/occurrence.ts'
-import { taskCommandSchema, type CommandKind, type TaskCommand } from '../../schemas/task-command.ts'
-import { taskDefinitionSchema, type ScheduleSpec, type TaskDefinition } from '../../schemas/task-definition.ts'
+import type { DeadLetter } from '../../schemas/dead-letter.ts'
+import type { Occurrence } from '../../schemas/occurrence.ts'
+import type { CommandKind } from '../../schemas/task-command.ts'
+import type { ScheduleSpec, TaskDefinition } from '../../schemas/task-definition.ts'
 import { buildTaskDefinition, emptySchedule } from '../../schemas/task-definition-builder.ts'
-import { taskExecutionSchema, type TaskExecution } from '../../schemas/task-execution.ts'
-import { taskResultSchema, type ResultStatus, type TaskResult } from '../../schemas/task-result.ts'
-import {
-  buildSchedulerTopology,
-  type SchedulerSerdes,
-  type SchedulerTopologyOptions,
-} from '../../processors/scheduler-topology.ts'
+import type { TaskExecution } from '../../schemas/task-execution.ts'
+import type { ResultStatus, TaskResult } from '../../schemas/task-result.ts'
+import { createSerdeRegistry, type SerdeRegistry } from '../../schemas/serde-registry.ts'
+import { buildSchedulerTopology, type SchedulerTopologyOptions } from '../../scheduler/scheduler-topology.ts'
+import { topicNames } from '../../topics.ts'
 import { TopologyTestDriver } from '../../topology/topology-test-driver.ts'
 import { MemoryRegistry } from '../helpers/memory-registry.ts'
 
 export const categories = ['http', 'email']
 
-export const topics = {
-  definitions: 'flextask.task-definitions',
-  commands: 'flextask.task-commands',
-  results: 'flextask.task-results',
-  executions: (category: string) => `flextask.executions.${category}`,
-  occurrences: 'flextask.occurrences',
-  deadLetter: 'flextask.dead-letter',
-}
+export const topics = topicNames('flextask')
 
 export const startMs = Date.UTC(2026, 0, 1)
 export const second = 1000
 export const minute = 60 * second
 export const hour = 60 * minute
 
-export async function avroSerdes(): Promise<SchedulerSerdes> {
-  const registry = new MemoryRegistry()
-  const serdes = {
-    definition: new AvroSerde<TaskDefinition>(`${topics.definitions}-value`, taskDefinitionSchema, registry),
-    command: new AvroSerde<TaskCommand>(`${topics.commands}-value`, taskCommandSchema, registry),
-    result: new AvroSerde<TaskResult>(`${topics.results}-value`, taskResultSchema, registry),
-    execution: new AvroSerde<TaskExecution>('flextask.executions-value', taskExecutionSchema, registry),
-    occurrence: new AvroSerde<Occurrence>(`${topics.occurrences}-value`, occurrenceSchema, registry),
-    deadLetter: new AvroSerde<DeadLetter>(`${topics.deadLetter}-value`, deadLetterSchema, registry),
-  }
-  for (const serde of Object.values(serdes)) await serde.init()
+/** The scheduler's serdes (the same subjects as the real app) over the in-memory registry stand-in. */
+export async function avroSerdes(): Promise<SerdeRegistry> {
+  const serdes = createSerdeRegistry(new MemoryRegistry(), topics)
+  await serdes.init()
   return serdes
 }
 
@@ -66,10 +49,10 @@ export function definition(
 
 export class SchedulerHarness {
   readonly driver: TopologyTestDriver
-  readonly serdes: SchedulerSerdes
+  readonly serdes: SerdeRegistry
   #commands = 0
 
-  private constructor(driver: TopologyTestDriver, serdes: SchedulerSerdes) {
+  private constructor(driver: TopologyTestDriver, serdes: SerdeRegistry) {
     this.driver = driver
     this.serdes = serdes
   }

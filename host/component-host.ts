@@ -1,0 +1,140 @@
+/**
+ * Runs components in one process: starts them one after another in dependency order (each start() resolves when
+ * that component serves), serves the ops endpoints meanwhile, and stops them in reverse order when asked (a
+ * signal) or when one fails. Closing is bounded by the shutdown grace period: what has not closed by then is
+ * reported and the process exits non-zero (its supervisor restarts it; Kafka fences what was left open).
+ *
+ * `run()` resolves with the outcome: exit code 0 after a requested stop that closed everything in time, 1 after a
+ * fatal error, a failed start or a close past the grace period, with a one-line reason.
+ */
+import type { Component, Health } from '../component.ts'
+import { coerceError } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import type { Metrics } from '../metrics.ts'
+import { type OpsServer, startOpsServer } from './ops-server.ts'
+
+export interface HostOutcome {
+  exitCode: 0 | 1
+  reason: string
+}
+
+export interface ComponentHostOptions {
+  /** In dependency order: each starts after the previous one serves, and closes before it. */
+  components: readonly Component[]
+  logger: Logger
+  metrics: Pick<Metrics, 'render'>
+  /** Where /metrics and /health/* listen; undefined = no ops server. */
+  ops?: { port: number; host: string }
+  shutdownGraceMs: number
+}
+
+export class ComponentHost {
+  readonly #options: ComponentHostOptions
+  readonly #logger: Logger
+  readonly #started: Component[] = []
+  #ops: OpsServer | undefined
+  #stopping: Promise<HostOutcome> | undefined
+  #resolveStopped: ((outcome: HostOutcome) => void) | undefined
+  readonly #stopped: Promise<HostOutcome>
+
+  constructor(options: ComponentHostOptions) {
+    this.#options = options
+    this.#logger = options.logger
+    this.#stopped = new Promise((resolve) => (this.#resolveStopped = resolve))
+  }
+
+  /** The port of the ops endpoints once run() bound it. */
+  get opsPort(): number | undefined {
+    return this.#ops?.port
+  }
+
+  health(): Record<string, Health> {
+    return Object.fromEntries(this.#options.components.map((c) => [c.name, c.health()]))
+  }
+
+  /** Starts everything and resolves when the process should exit. */
+  async run(): Promise<HostOutcome> {
+    const { ops, components } = this.#options
+    try {
+      if (ops !== undefined) {
+        this.#ops = await startOpsServer(
+          { metrics: this.#options.metrics, health: () => this.health() },
+          {
+            ...ops,
+            logger: this.#logger,
+          },
+        )
+      }
+      for (const component of components) {
+        if (this.#stopping !== undefined) break
+        component.onFatal?.((error) => {
+          const reason = `${component.name} failed: ${oneLine(error)}`
+          void this.stop(reason, 1)
+        })
+        this.#started.push(component)
+        await component.start()
+        this.#logger.info({ component: component.name }, 'component serving')
+      }
+      if (this.#stopping === undefined) {
+        this.#logger.info({ components: components.map((c) => c.name), opsPort: this.opsPort }, 'serving')
+      }
+    } catch (error) {
+      // A start that fails because a stop (signal) closed the component is not a failure of its own.
+      if (this.#stopping === undefined) {
+        const failed = this.#started.at(-1)?.name ?? 'ops server'
+        void this.stop(`${failed} could not start: ${oneLine(error)}`, 1)
+      }
+    }
+    return this.#stopped
+  }
+
+  /** Closes every started component in reverse order, within the grace period. Idempotent. */
+  stop(reason: string, exitCode: 0 | 1 = 0): Promise<HostOutcome> {
+    this.#stopping ??= this.#stop(reason, exitCode).then((outcome) => {
+      this.#resolveStopped?.(outcome)
+      return outcome
+    })
+    return this.#stopping
+  }
+
+  async #stop(reason: string, exitCode: 0 | 1): Promise<HostOutcome> {
+    const graceMs = this.#options.shutdownGraceMs
+    if (exitCode === 0) this.#logger.info({ graceMs }, `stopping: ${reason}`)
+    else this.#logger.error({ graceMs }, `stopping: ${reason}`)
+    const pending = new Set(this.#started.map((c) => c.name))
+    const closing = (async () => {
+      for (const component of [...this.#started].reverse()) {
+        await component
+          .close()
+          .catch((error: unknown) =>
+            this.#logger.warn({ err: coerceError(error), component: component.name }, 'close failed'),
+          )
+        pending.delete(component.name)
+        this.#logger.info({ component: component.name }, 'component closed')
+      }
+    })()
+    let timer: NodeJS.Timeout | undefined
+    const inTime = await Promise.race([
+      closing.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+    ])
+    clearTimeout(timer)
+    await this.#ops?.close()
+    if (!inTime) {
+      const outcome: HostOutcome = {
+        exitCode: 1,
+        reason: `${reason}; not closed within ${graceMs} ms: ${[...pending].join(', ')}`,
+      }
+      this.#logger.error(outcome.reason)
+      return outcome
+    }
+    this.#logger.info({ exitCode }, 'stopped')
+    return { exitCode, reason }
+  }
+}
+
+/** The first line of an error's message, with its code: what an operator reads in the supervisor's log. */
+export function oneLine(error: unknown): string {
+  const coded = coerceError(error)
+  return `${coded.code}: ${coded.message.split('\n')[0] ?? ''}`
+}

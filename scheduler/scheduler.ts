@@ -1,0 +1,227 @@
+/**
+ * The scheduler component: the scheduler topology (scheduler-topology.ts) on the stream runtime, with its topics,
+ * schemas, health and metrics. Everything it needs is injected (SchedulerDeps); `flextask up`, tests, benchmarks
+ * and the demo all build it through `createScheduler`.
+ *
+ * Lifecycle (component.ts):
+ *   created ──start()──▶ starting ──every assigned task restored──▶ serving ──close()──▶ closed
+ *                            │                                        │
+ *                            └──────────── fatal error ───────────────┴──▶ failed ──close()──▶ closed
+ * start(): creates missing topics (refusing mismatched partition counts), registers the schemas, joins the group
+ * and resolves once every assigned partition is restored. health(): ready only while serving. close(): idempotent,
+ * also after a fatal error (the runtime then still releases its clients and the LevelDB locks).
+ */
+import { join } from 'node:path'
+import type { Component, Health } from '../component.ts'
+import type { ResolvedConfig } from '../config.ts'
+import { coerceError, ErrorCodes, FlextaskError } from '../errors.ts'
+import type { KafkaClientFactory } from '../kafka-clients.ts'
+import type { Logger } from '../logger.ts'
+import type { Metrics } from '../metrics.ts'
+import type { SerdeRegistry } from '../schemas/serde-registry.ts'
+import { schedulerApplicationId, topicNames, type TopicNames } from '../topics.ts'
+import type { Clock } from '../topology/api.ts'
+import { systemClock } from '../topology/clocks.ts'
+import { StreamRuntime } from '../topology/stream-runtime.ts'
+import { observeRuntime } from './runtime-observer.ts'
+import { SchedulerOutputMetrics } from './scheduler-metrics.ts'
+import { ensureSchedulerTopics } from './scheduler-topics.ts'
+import { buildSchedulerTopology } from './scheduler-topology.ts'
+
+export interface SchedulerDeps {
+  config: Pick<ResolvedConfig, 'topics' | 'runtime' | 'scheduler'>
+  /** @default the system clock */
+  clock?: Clock
+  logger: Logger
+  metrics: Pick<Metrics, 'scheduler'>
+  kafka: KafkaClientFactory
+  /** Built for the same topic prefix as config.topics.prefix. */
+  serdes: SerdeRegistry
+}
+
+type Phase = 'created' | 'starting' | 'serving' | 'failed' | 'closing' | 'closed'
+
+export class Scheduler implements Component {
+  readonly name = 'scheduler'
+  readonly topics: TopicNames
+  readonly serdes: SerdeRegistry
+  readonly runtime: StreamRuntime
+  readonly #deps: SchedulerDeps
+  readonly #logger: Logger
+  readonly #outputMetrics: SchedulerOutputMetrics
+  readonly #fatalListeners: ((error: Error) => void)[] = []
+  #phase: Phase = 'created'
+  /** Partitions of the latest assignment; undefined until the group is joined. */
+  #assigned: number[] | undefined
+  #generation = -1
+  #fatal: FlextaskError | undefined
+  #starting: Promise<void> | undefined
+  #closing: Promise<void> | undefined
+  /** Metric updates run one after another, in commit order. */
+  #observing: Promise<void> = Promise.resolve()
+
+  constructor(deps: SchedulerDeps) {
+    const { config } = deps
+    this.#deps = deps
+    this.topics = topicNames(config.topics.prefix)
+    this.serdes = deps.serdes
+    const applicationId = schedulerApplicationId(config.topics.prefix)
+    // The process logger carries the instance id; the component binds its name.
+    this.#logger = deps.logger.child({ component: this.name })
+    const topology = buildSchedulerTopology({
+      topics: this.topics,
+      serdes: deps.serdes,
+      config: { ...config.scheduler, categories: config.topics.categories },
+    })
+    const { instanceId, stateDir, startTimeoutMs: _start, shutdownGraceMs: _grace, ...timings } = config.runtime
+    const { bootstrapBrokers, ...connection } = deps.kafka.connection
+    this.runtime = new StreamRuntime(topology, {
+      ...timings,
+      applicationId,
+      bootstrapBrokers,
+      connection,
+      stateDir: join(stateDir, 'scheduler'),
+      instanceId,
+      clock: deps.clock ?? systemClock,
+      logger: this.#logger.child({ applicationId }),
+    })
+    this.#outputMetrics = new SchedulerOutputMetrics({
+      metrics: deps.metrics.scheduler,
+      serdes: deps.serdes,
+      topics: this.topics,
+    })
+    observeRuntime(this.runtime, {
+      onAssigned: ({ generation, partitions }) => {
+        this.#assigned = partitions
+        this.#generation = generation
+        this.#logger.info({ generation, partitions }, 'partitions assigned')
+      },
+      onRestored: ({ partition, records, durationMs }) =>
+        this.#logger.info(
+          { partition, generation: this.#generation, records, durationMs: Math.round(durationMs) },
+          'partition restored',
+        ),
+      onCommitted: ({ outputs, durationMs }) => {
+        this.#observing = this.#observing
+          .then(() => this.#outputMetrics.committed(outputs, durationMs))
+          .catch((error: unknown) => this.#logger.warn({ err: error }, 'could not derive metrics from a commit'))
+      },
+      onAborted: ({ error }) => {
+        this.#outputMetrics.aborted()
+        this.#logger.warn({ err: error, generation: this.#generation }, 'transaction aborted; retrying')
+      },
+      onFatal: (error) => this.#failed(error),
+    })
+  }
+
+  /** Resolves once every assigned partition is restored and running; rejects (and closes) when it cannot start. */
+  start(): Promise<void> {
+    this.#starting ??= this.#start().catch(async (error: unknown) => {
+      const coded = this.#fatal ?? coerceError(error)
+      this.#logger.error({ err: coded }, 'scheduler could not start')
+      await this.close()
+      throw coded
+    })
+    return this.#starting
+  }
+
+  async #start(): Promise<void> {
+    if (this.#closing !== undefined) throw new FlextaskError(ErrorCodes.unknown, 'scheduler: start() after close()')
+    this.#phase = 'starting'
+    const { topics: topicConfig, runtime: runtimeConfig } = this.#deps.config
+    const admin = this.#deps.kafka.admin(`${runtimeConfig.instanceId}-scheduler-topics`)
+    try {
+      await ensureSchedulerTopics(admin, this.topics, topicConfig.categories, topicConfig.partitions)
+    } finally {
+      await admin.close()
+    }
+    await this.serdes.init()
+    await this.runtime.start()
+    await this.#untilServing(runtimeConfig.startTimeoutMs)
+    this.#phase = 'serving'
+    this.#logger.info(
+      { partitions: this.#assigned, generation: this.#generation },
+      'scheduler serving; every assigned partition restored',
+    )
+  }
+
+  async #untilServing(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs
+    while (!this.#restored()) {
+      if (this.#fatal !== undefined) throw this.#fatal
+      if (this.#closing !== undefined) throw new FlextaskError(ErrorCodes.unknown, 'scheduler closed while starting')
+      if (performance.now() > deadline) {
+        throw new FlextaskError(
+          ErrorCodes.storeRestore,
+          `scheduler: not serving after ${timeoutMs} ms (${this.#waitingFor()}); raise FLEXTASK_START_TIMEOUT_MS?`,
+          { retriable: true },
+        )
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+
+  #restored(): boolean {
+    if (this.#assigned === undefined) return false
+    const running = new Set(this.runtime.runningPartitions())
+    return this.#assigned.every((p) => running.has(p))
+  }
+
+  #waitingFor(): string {
+    if (this.#assigned === undefined) return `no partition assignment yet (joining group ${this.runtime.applicationId})`
+    const running = new Set(this.runtime.runningPartitions())
+    const restoring = this.#assigned.filter((p) => !running.has(p))
+    return `restoring partitions ${restoring.join(', ')}`
+  }
+
+  health(): Health {
+    switch (this.#phase) {
+      case 'failed':
+        return { live: false, ready: false, reasons: [`fatal: ${this.#fatal?.code}: ${this.#fatal?.message}`] }
+      case 'closing':
+      case 'closed':
+        return { live: true, ready: false, reasons: ['closed'] }
+      case 'created':
+        return { live: true, ready: false, reasons: ['not started'] }
+      case 'starting':
+      case 'serving':
+        return this.#restored()
+          ? { live: true, ready: true, reasons: [] }
+          : {
+              live: true,
+              ready: false,
+              reasons: [this.#waitingFor()],
+            }
+    }
+  }
+
+  onFatal(listener: (error: Error) => void): void {
+    this.#fatalListeners.push(listener)
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    if (this.#phase !== 'failed') this.#phase = 'closing'
+    await this.runtime.close()
+    await this.#observing
+    if (this.#phase !== 'failed') this.#phase = 'closed'
+    this.#logger.info('scheduler closed')
+  }
+
+  #failed(error: Error): void {
+    if (this.#fatal !== undefined) return
+    this.#fatal = coerceError(error)
+    const closing = this.#closing !== undefined
+    this.#phase = 'failed'
+    this.#logger.error({ err: this.#fatal, generation: this.#generation }, 'scheduler stopped on a fatal error')
+    if (!closing) for (const listener of this.#fatalListeners) listener(this.#fatal)
+  }
+}
+
+export function createScheduler(deps: SchedulerDeps): Scheduler {
+  return new Scheduler(deps)
+}
