@@ -34,8 +34,18 @@ export interface SchedulerMetrics {
   commitDuration: HistogramPort
 }
 
+export interface WorkerMetrics {
+  /** flextask_worker_executions_total{category, status}: terminal results a worker produced (SUCCEEDED, FAILED, TIMED_OUT). */
+  executions: CounterPort<'category' | 'status'>
+  /** flextask_worker_start_lateness_seconds{category}: handler start − dueAtMs of each attempt. */
+  startLateness: HistogramPort<'category'>
+  /** flextask_worker_execution_duration_seconds{category}: startedAt → finishedAt of each terminal result. */
+  duration: HistogramPort<'category'>
+}
+
 export interface Metrics {
   readonly scheduler: SchedulerMetrics
+  readonly worker: WorkerMetrics
   /** The Prometheus text exposition of every metric. */
   render(): Promise<{ contentType: string; body: string }>
 }
@@ -95,8 +105,31 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       registers,
     }),
   }
+  const worker: WorkerMetrics = {
+    executions: new Counter({
+      name: 'flextask_worker_executions_total',
+      help: 'Terminal results a worker produced, by category and status.',
+      labelNames: ['category', 'status'],
+      registers,
+    }),
+    startLateness: new Histogram({
+      name: 'flextask_worker_start_lateness_seconds',
+      help: 'Handler start minus dueAtMs of each attempt.',
+      labelNames: ['category'],
+      buckets: latenessBucketsSeconds,
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'flextask_worker_execution_duration_seconds',
+      help: 'startedAt to finishedAt of each terminal result, by category.',
+      labelNames: ['category'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    }),
+  }
   return {
     scheduler,
+    worker,
     async render() {
       return { contentType: register.contentType, body: await register.metrics() }
     },

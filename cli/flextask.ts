@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 /**
  * The `flextask` command: argument parsing and signal handling only (the composition is host/flextask-process.ts).
- *   flextask up          every component in one process, in dependency order (today: the scheduler)
+ *   flextask up          every component in one process, in dependency order (scheduler, worker)
  *   flextask scheduler   the scheduler only; scale out by starting more (one consumer group)
+ *   flextask worker      a worker only: --categories http,email --handlers ./my-handlers.ts; scale out the same way
  * Configuration comes from the environment (README, config.ts). SIGTERM / SIGINT close the components in reverse
  * order within FLEXTASK_SHUTDOWN_GRACE_MS; exit 0 when all closed in time. A fatal error in a component, a failed
  * start or a close past the grace period exit 1 with a one-line reason on stderr.
  */
 import { Command } from 'commander'
-import { resolveConfig } from '../config.ts'
+import { type ConfigOverrides, resolveConfig } from '../config.ts'
 import { type ComponentName, createProcessDeps, createProcessHost } from '../host/flextask-process.ts'
 
 const [major] = process.versions.node.split('.').map(Number)
@@ -17,10 +18,10 @@ if ((major ?? 0) < 24) {
   process.exit(1)
 }
 
-async function run(names?: ComponentName[]): Promise<never> {
+async function run(names?: ComponentName[], overrides: ConfigOverrides = {}): Promise<never> {
   let config
   try {
-    config = resolveConfig()
+    config = resolveConfig(process.env, overrides)
   } catch (error) {
     console.error(`flextask: ${error instanceof Error ? error.message : String(error)}`)
     process.exit(2)
@@ -39,10 +40,27 @@ const program = new Command('flextask')
   .helpCommand(true)
 program
   .command('up', { isDefault: true })
-  .description('run every component in one process (today: the scheduler), serving /metrics and /health/*')
+  .description('run every component in one process (scheduler, worker), serving /metrics and /health/*')
   .action(() => run())
 program
   .command('scheduler')
   .description('run the scheduler only (scale out by starting more instances)')
   .action(() => run(['scheduler']))
+program
+  .command('worker')
+  .description('run a worker only: one consumer group per category (scale out by starting more)')
+  .option('--categories <list>', 'comma-separated categories to work on (default: every category with a handler)')
+  .option('--handlers <modules>', 'comma-separated handler modules, e.g. ./my-handlers.ts')
+  .action((options: { categories?: string; handlers?: string }) => {
+    const list = (value: string | undefined): string[] | undefined =>
+      value
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    const categories = list(options.categories)
+    const handlerModules = list(options.handlers)
+    return run(['worker'], {
+      worker: { ...(categories ? { categories } : {}), ...(handlerModules ? { handlerModules } : {}) },
+    })
+  })
 await program.parseAsync(process.argv)

@@ -13,6 +13,7 @@ import { createKafkaClientFactory, type KafkaClientFactory } from '../kafka-clie
 import { createLogger, type Logger } from '../logger.ts'
 import { createMetrics, type Metrics } from '../metrics.ts'
 import { createScheduler } from '../scheduler/scheduler.ts'
+import { createWorker } from '../workers/worker.ts'
 import { RegistryClient } from '../schemas/registry-client.ts'
 import { createSerdeRegistry, type SerdeRegistry } from '../schemas/serde-registry.ts'
 import { topicNames } from '../topics.ts'
@@ -33,6 +34,8 @@ export interface ProcessDeps {
 /** Every component, in dependency order (workers, the sink and the API add theirs here). */
 export const componentFactories = {
   scheduler: (deps: ProcessDeps): Component => createScheduler(deps),
+  // After the scheduler: it creates the executions and results topics the worker consumes and produces to.
+  worker: (deps: ProcessDeps): Component => createWorker(deps),
 } satisfies Record<string, (deps: ProcessDeps) => Component>
 
 export type ComponentName = keyof typeof componentFactories

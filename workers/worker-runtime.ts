@@ -23,16 +23,16 @@
  */
 import { EventEmitter } from 'node:events'
 import {
-  Admin,
   Consumer,
   FetchIsolationLevels,
   type Message,
   type MessagesStream,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
-  Producer,
+  type Producer,
 } from '@platformatic/kafka'
 import { coerceError, type FlextaskError } from '../errors.ts'
+import type { KafkaClientFactory } from '../kafka-clients.ts'
 import type { Logger } from '../logger.ts'
 import type { TaskExecution } from '../schemas/task-execution.ts'
 import type { TaskLog } from '../schemas/task-log.ts'
@@ -59,7 +59,8 @@ export interface WorkerSerdes {
 export interface WorkerOptions {
   /** Reported in every result as workerId. */
   workerId: string
-  bootstrapBrokers: string[]
+  /** Builds every Kafka client (connection and security from the kafka config section). */
+  kafka: KafkaClientFactory
   /** @default flextask */
   topicPrefix?: string
   /** The categories this process consumes: one group membership each. */
@@ -166,9 +167,8 @@ export class WorkerRuntime extends EventEmitter {
     }
     this.#topics = topicNames(this.#o.topicPrefix)
     this.#limiter = new Limiter(this.#o.limits)
-    this.#producer = new Producer({
+    this.#producer = this.#o.kafka.producer({
       clientId: `${this.#o.workerId}-worker-producer`,
-      bootstrapBrokers: this.#o.bootstrapBrokers,
       idempotent: true,
       retries: 10,
       retryDelay: 100,
@@ -201,10 +201,7 @@ export class WorkerRuntime extends EventEmitter {
   }
 
   async #discoverPartitions(): Promise<void> {
-    const admin = new Admin({
-      clientId: `${this.#o.workerId}-worker-admin`,
-      bootstrapBrokers: this.#o.bootstrapBrokers,
-    })
+    const admin = this.#o.kafka.admin(`${this.#o.workerId}-worker-admin`)
     try {
       const results = await admin.metadata({ topics: [this.#topics.results] })
       this.#resultPartitions = results.topics.get(this.#topics.results)?.partitionsCount ?? 0
@@ -231,10 +228,11 @@ export class WorkerRuntime extends EventEmitter {
   }
 
   async #join(category: string): Promise<CategoryMember> {
+    // Built from the factory's connection: the factory's consumer() type drops the group options (Omit on a union).
     const consumer = new Consumer({
+      ...this.#o.kafka.connection,
       clientId: `${this.#o.workerId}-worker-${category}`,
       groupId: workerGroupId(category, this.#o.topicPrefix),
-      bootstrapBrokers: this.#o.bootstrapBrokers,
       autocommit: false,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
       sessionTimeout: this.#o.sessionTimeoutMs,
@@ -444,7 +442,7 @@ export class WorkerRuntime extends EventEmitter {
         this.#finished.set(p.key, true)
         if (this.#finished.size > 20_000) this.#finished.delete(this.#finished.keys().next().value as string)
         for (const d of p.deliveries) this.#markDone(d)
-        this.emit('result', result)
+        this.emit('result', result, p.execution.category)
       })
       .catch((error: unknown) => this.#fail(coerceError(error)))
   }

@@ -8,32 +8,35 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Admin, Producer } from '@platformatic/kafka'
 import { afterAll } from 'vitest'
-import { type SchedulerApp, startScheduler } from '../../cli/scheduler-app.ts'
-import { resolveConfig, type FlextaskConfig } from '../../config.ts'
-import { silentLogger } from '../../logger.ts'
-import { AvroSerde } from '../../schemas/avro-serde.ts'
-import { RegistryClient } from '../../schemas/registry-client.ts'
+import type { ConfigOverrides } from '../../config.ts'
+import type { ProcessDeps } from '../../host/flextask-process.ts'
+import type { Scheduler } from '../../scheduler/scheduler.ts'
 import type { TaskDefinition } from '../../schemas/task-definition.ts'
-import { taskLogSchema, type TaskLog } from '../../schemas/task-log.ts'
+import type { TaskLog } from '../../schemas/task-log.ts'
 import type { TaskResult } from '../../schemas/task-result.ts'
-import { topicNames, type TopicNames } from '../../topics.ts'
+import type { TopicNames } from '../../topics.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
 import type { HandlerRegistry } from '../../workers/handler.ts'
-import { WorkerRuntime, type WorkerOptions, type WorkerSerdes } from '../../workers/worker-runtime.ts'
+import { createWorker, type Worker, type WorkerDeps } from '../../workers/worker.ts'
+import type { WorkerRuntime } from '../../workers/worker-runtime.ts'
 import { collect, type CollectedRecord, kafkaBrokers, uniqueName, waitFor } from './kafka.ts'
-import { deletePrefixTopics } from './scheduler.ts'
+import { deletePrefixTopics, testProcessDeps, testScheduler } from './scheduler.ts'
 import { schemaRegistryUrl } from './env.ts'
 
 export interface WorkerStack {
   prefix: string
-  config: FlextaskConfig
   topics: TopicNames
-  scheduler: SchedulerApp
-  serdes: WorkerSerdes
+  scheduler: Scheduler
+  deps: ProcessDeps
   /** Env for a child process (CLI / fixture) on the same prefix. */
   env: Record<string, string>
   define(definitions: TaskDefinition[]): Promise<void>
-  startWorker(handlers: HandlerRegistry, options?: Partial<WorkerOptions>): Promise<WorkerRuntime>
+  /** A worker component with these handlers (plus the built-ins), started; `worker` config overrides on top. */
+  startWorker(
+    handlers: HandlerRegistry,
+    worker?: ConfigOverrides['worker'],
+    deps?: Partial<WorkerDeps>,
+  ): Promise<{ worker: Worker; runtime: WorkerRuntime }>
   /** Every decoded result so far (read_committed, from the beginning). */
   results(): Promise<TaskResult[]>
   logs(): Promise<TaskLog[]>
@@ -51,17 +54,17 @@ export async function workerStack(categories: string[], partitions = 3): Promise
     FLEXTASK_TOPIC_PREFIX: prefix,
     FLEXTASK_PARTITIONS: String(partitions),
     FLEXTASK_CATEGORIES: categories.join(','),
+    FLEXTASK_SESSION_TIMEOUT_MS: '6000',
   }
-  const config = resolveConfig({ ...env, FLEXTASK_STATE_DIR: stateDir, FLEXTASK_INSTANCE_ID: uniqueName('sched') })
-  const topics = topicNames(prefix)
-  const scheduler = await startScheduler(config, { commitIntervalMs: 20 })
-  await scheduler.runtime.waitUntilRunning()
-  const registry = new RegistryClient(schemaRegistryUrl)
-  const log = new AvroSerde<TaskLog>(`${topics.logs}-value`, taskLogSchema, registry)
-  await log.init()
-  const serdes: WorkerSerdes = { execution: scheduler.serdes.execution, result: scheduler.serdes.result, log }
+  const { scheduler, deps } = testScheduler(
+    { ...env, FLEXTASK_STATE_DIR: stateDir, FLEXTASK_INSTANCE_ID: uniqueName('sched') },
+    { overrides: { runtime: { commitIntervalMs: 20 } } },
+  )
+  await scheduler.start()
+  const topics = scheduler.topics
+  const serdes = deps.serdes
   const producer = new Producer({ clientId: uniqueName('wk-producer'), bootstrapBrokers: kafkaBrokers })
-  const workers: WorkerRuntime[] = []
+  const workers: Worker[] = []
   let collector: Awaited<ReturnType<typeof collect>> | undefined
 
   afterAll(async () => {
@@ -89,10 +92,9 @@ export async function workerStack(categories: string[], partitions = 3): Promise
 
   return {
     prefix,
-    config,
     topics,
     scheduler,
-    serdes,
+    deps,
     env,
     async define(definitions) {
       await producer.send({
@@ -104,21 +106,15 @@ export async function workerStack(categories: string[], partitions = 3): Promise
         })),
       })
     },
-    async startWorker(handlers, options = {}) {
-      const worker = new WorkerRuntime({
-        workerId: uniqueName('worker'),
-        bootstrapBrokers: kafkaBrokers,
-        topicPrefix: prefix,
-        categories,
-        handlers,
-        serdes,
-        logger: silentLogger,
-        rebalanceHandoverMs: 200,
-        ...options,
-      })
-      workers.push(worker)
-      await worker.start()
-      return worker
+    async startWorker(handlers, worker = {}, extra = {}) {
+      const workerDeps = testProcessDeps(
+        { ...env, FLEXTASK_INSTANCE_ID: uniqueName('worker') },
+        { overrides: { worker: { ssrfAllow: ['loopback'], rebalanceHandoverMs: 200, ...worker } } },
+      )
+      const component = createWorker({ ...workerDeps, handlers, ...extra })
+      workers.push(component)
+      await component.start()
+      return { worker: component, runtime: component.runtime! }
     },
     results,
     logs: () => decode(topics.logs, serdes.log),

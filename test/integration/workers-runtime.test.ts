@@ -49,7 +49,7 @@ describe('worker runtime on a real broker, through the real scheduler', () => {
     expect(of('add')).toEqual(['1:STARTED', '1:SUCCEEDED'])
     const add = results.find((r) => r.taskId === 'add' && r.status === 'SUCCEEDED')!
     expect(JSON.parse(add.output!)).toEqual({ sum: 5, executionId: add.executionId })
-    expect(add.workerId).toMatch(/^worker-/)
+    expect(add.workerId).toMatch(/^worker-.*-\d+$/)
     expect(add.durationMs).toBeGreaterThanOrEqual(0)
     expect(of('flaky')).toEqual(['1:STARTED', '1:FAILED', '2:STARTED', '2:FAILED', '3:STARTED', '3:SUCCEEDED'])
     const bad = results.filter((r) => r.taskId === 'bad')
