@@ -175,6 +175,16 @@ export class WorkerRuntime extends EventEmitter {
     })
   }
 
+  /** Executions fetched and waiting to start. */
+  get queued(): number {
+    return this.#queue.size
+  }
+
+  /** Executions running now. */
+  get runningCount(): number {
+    return this.#running.size
+  }
+
   get topics(): TopicNames {
     return this.#topics
   }
