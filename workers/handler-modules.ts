@@ -1,7 +1,8 @@
 /**
  * Loads handler modules (`flextask worker --handlers ./my-handlers.ts`): each module's exports are read in order —
- * a Handler (from defineHandler), an array of Handlers, or a function `(registry) => void | Promise<void>` that
- * registers its own (e.g. `registry.registerInternal('purge-cache', fn)`). Paths are resolved from the working
+ * a Handler (from defineHandler), an array of Handlers, or a function exported as `register` (or `default`),
+ * `(registry) => void | Promise<void>`, that registers its own (e.g. `registry.registerInternal('purge-cache', fn)`).
+ * Other exports are ignored. Paths are resolved from the working
  * directory; TypeScript modules run on Node's type stripping like the rest of flextask.
  */
 import { resolve } from 'node:path'
@@ -32,14 +33,14 @@ export async function loadHandlerModules(paths: readonly string[], registry: Han
       })
     }
     let found = 0
-    for (const value of Object.values(module)) {
+    for (const [name, value] of Object.entries(module)) {
       if (isHandler(value)) {
         registry.register(value)
         found++
       } else if (Array.isArray(value) && value.every(isHandler)) {
         for (const h of value) registry.register(h)
         found += value.length
-      } else if (typeof value === 'function') {
+      } else if (typeof value === 'function' && (name === 'register' || name === 'default')) {
         await (value as (r: HandlerRegistry) => unknown)(registry)
         found++
       }
@@ -47,7 +48,7 @@ export async function loadHandlerModules(paths: readonly string[], registry: Han
     if (found === 0) {
       throw new FlextaskError(
         ErrorCodes.config,
-        `handler module ${path} exports no handler (defineHandler(...), an array of them, or a function (registry) => void)`,
+        `handler module ${path} exports no handler (defineHandler(...), an array of them, or register(registry))`,
         { context: { field: 'worker.handlerModules' } },
       )
     }
