@@ -1,8 +1,9 @@
 /**
  * `npm run demo`: the main job on one machine. Starts local Kafka and the Schema Registry (unless
- * KAFKA_BROKERS / SCHEMA_REGISTRY_URL point elsewhere), checks Postgres, runs the scheduler, produces a handful
- * of example task definitions and prints every execution as it is emitted, with its lateness, and the
- * dead-letter reason of the invalid one. Ctrl-C stops everything it started.
+ * KAFKA_BROKERS / SCHEMA_REGISTRY_URL point elsewhere), checks Postgres, runs the scheduler and a worker (with a
+ * local echo endpoint and SMTP sink, demo/worker-demo.ts), produces a handful of example task definitions and
+ * prints every execution as it is emitted, with its lateness, the results next to it (retries visible, one ends
+ * DEAD), and the dead-letter reason of the invalid one. Ctrl-C stops everything it started.
  * FLEXTASK_DEMO_SECONDS=N stops by itself after N seconds.
  */
 import { rmSync } from 'node:fs'
@@ -14,20 +15,24 @@ import { postgresClientOptions, resolveConfig } from '../config.ts'
 import { createProcessDeps } from '../host/flextask-process.ts'
 import { createLogger } from '../logger.ts'
 import { createScheduler } from '../scheduler/scheduler.ts'
-import { buildTaskDefinition } from '../schemas/task-definition-builder.ts'
-import type { TaskDefinition } from '../schemas/task-definition.ts'
+import { demoDefinitions, describeResult, startDemoServices } from '../demo/worker-demo.ts'
+import { createWorker } from '../workers/worker.ts'
 import { partitionForKey } from '../topology/partitioner.ts'
 import { startKafka, stopKafka } from '../tools/kafka/kafka.ts'
 import { startRegistry, stopRegistry } from '../tools/registry/registry.ts'
 
 const runId = Date.now().toString(36)
 const stateDir = join(tmpdir(), `flextask-demo-${runId}`)
-const config = resolveConfig({
-  ...process.env,
-  FLEXTASK_TOPIC_PREFIX: process.env.FLEXTASK_TOPIC_PREFIX ?? `flextask-demo-${runId}`,
-  FLEXTASK_STATE_DIR: stateDir,
-  FLEXTASK_PARTITIONS: process.env.FLEXTASK_PARTITIONS ?? '3',
-})
+const config = resolveConfig(
+  {
+    ...process.env,
+    FLEXTASK_TOPIC_PREFIX: process.env.FLEXTASK_TOPIC_PREFIX ?? `flextask-demo-${runId}`,
+    FLEXTASK_STATE_DIR: stateDir,
+    FLEXTASK_PARTITIONS: process.env.FLEXTASK_PARTITIONS ?? '3',
+  },
+  // The demo's echo endpoint and SMTP sink are on loopback, which the SSRF guard refuses unless allowed.
+  { worker: { ssrfAllow: ['loopback'] } },
+)
 // The demo prints its own lines; the scheduler's logs show warnings and errors only unless LOG_LEVEL says otherwise.
 const deps = createProcessDeps(config, {
   logger: createLogger({ level: config.log.level === 'info' ? 'warn' : config.log.level }),
@@ -43,7 +48,12 @@ console.log(
 )
 const app = createScheduler(deps)
 await app.start()
-console.log('scheduler: running; every partition restored\n')
+console.log('scheduler: running; every partition restored')
+const services = await startDemoServices()
+services.onMail((line) => console.log(line))
+const worker = createWorker({ ...deps, handlers: services.handlers })
+await worker.start()
+console.log(`worker: running (echo endpoint ${services.echoUrl}, SMTP sink 127.0.0.1:${services.smtpPort})\n`)
 
 const consumer = deps.kafka.consumer({
   clientId: 'flextask-demo-reader',
@@ -53,7 +63,7 @@ const consumer = deps.kafka.consumer({
 })
 const executionTopics = config.topics.categories.map(app.topics.executions)
 const stream = await consumer.consume({
-  topics: [...executionTopics, app.topics.deadLetter],
+  topics: [...executionTopics, app.topics.deadLetter, app.topics.results],
   mode: MessagesStreamModes.LATEST,
   fallbackMode: MessagesStreamFallbackModes.LATEST,
 })
@@ -61,50 +71,7 @@ stream.on('data', (message: Message) => void show(message))
 
 const producer = deps.kafka.producer({ clientId: 'flextask-demo-producer' })
 const now = Date.now()
-const examples: TaskDefinition[] = [
-  buildTaskDefinition({
-    taskId: 'cron-every-2s',
-    category: 'http',
-    type: 'HealthCheck',
-    createdAtMs: now,
-    schedule: { kind: 'CRON', cron: '*/2 * * * * *', timezone: 'UTC' },
-  }),
-  buildTaskDefinition({
-    taskId: 'interval-5s',
-    category: 'internal',
-    type: 'request',
-    createdAtMs: now,
-    schedule: { kind: 'INTERVAL', everyMs: 5000 },
-  }),
-  buildTaskDefinition({
-    taskId: 'one-shot-in-7s',
-    category: 'email',
-    type: 'send',
-    createdAtMs: now,
-    schedule: { kind: 'ONE_SHOT', atMs: now + 7000 },
-  }),
-  buildTaskDefinition({
-    taskId: 'delayed-4s',
-    category: 'http',
-    type: 'request',
-    createdAtMs: now,
-    schedule: { kind: 'DELAY', delayMs: 4000 },
-  }),
-  buildTaskDefinition({
-    taskId: 'tokyo-every-10s',
-    category: 'kubernetes',
-    type: 'NodeCheck',
-    createdAtMs: now,
-    schedule: { kind: 'CRON', cron: '*/10 * * * * *', timezone: 'Asia/Tokyo' },
-  }),
-  buildTaskDefinition({
-    taskId: 'invalid-cron',
-    category: 'http',
-    type: 'HealthCheck',
-    createdAtMs: now,
-    schedule: { kind: 'CRON', cron: '61 * * * * *', timezone: 'UTC' },
-  }),
-]
+const examples = demoDefinitions(now, services)
 await producer.send({
   messages: examples.map((d) => ({
     topic: app.topics.definitions,
@@ -125,9 +92,15 @@ for (const d of examples) {
           : `once, ${s.delayMs} ms after creation`
   console.log(`defined  ${d.taskId.padEnd(16)} ${d.category.padEnd(11)} ${what}`)
 }
-console.log('\nexecutions as they are emitted (lateness = emitted − due, on the wall clock); Ctrl-C to stop\n')
+console.log(
+  '\nexecutions as they are emitted (lateness = emitted − due, on the wall clock) and their results; Ctrl-C to stop\n',
+)
 
 async function show(message: Message): Promise<void> {
+  if (message.topic === app.topics.results) {
+    console.log(describeResult(await app.serdes.result.deserialize(message.value), time))
+    return
+  }
   if (message.topic === app.topics.deadLetter) {
     const dead = await app.serdes.deadLetter.deserialize(message.value)
     console.log(`dead-letter ${String(dead.taskId).padEnd(16)} reason=${dead.reasonCode} ${dead.message}`)
@@ -137,7 +110,7 @@ async function show(message: Message): Promise<void> {
   const lateness = execution.firedAtMs - execution.dueAtMs
   console.log(
     `fired  ${execution.taskId.padEnd(16)} due ${time(execution.dueAtMs)}Z  emitted ${time(execution.firedAtMs)}Z  ` +
-      `lateness ${String(lateness).padStart(3)} ms  → ${message.topic}  ${execution.executionId}`,
+      `lateness ${String(lateness).padStart(3)} ms  attempt ${execution.attempt}  → ${message.topic}`,
   )
 }
 
@@ -168,6 +141,8 @@ async function stop(): Promise<void> {
   await stream.close().catch(() => {})
   await consumer.close(true).catch(() => {})
   await producer.close().catch(() => {})
+  await worker.close()
+  await services.close()
   await app.close()
   const admin = deps.kafka.admin('flextask-demo-cleanup')
   const all = await admin.listTopics()
