@@ -33,9 +33,17 @@ export class DispatchQueue<T extends Queued> {
     this.#items.splice(lo, 0, item)
   }
 
-  /** Items in start order (a snapshot: safe to remove while iterating). */
-  ordered(): T[] {
-    return [...this.#items]
+  /** Items in start order (the live array: do not modify while iterating; use removeAll after). */
+  view(): readonly T[] {
+    return this.#items
+  }
+
+  /** Removes every item of `items` in one pass. */
+  removeAll(items: ReadonlySet<T>): void {
+    if (items.size === 0) return
+    let w = 0
+    for (const item of this.#items) if (!items.has(item)) this.#items[w++] = item
+    this.#items.length = w
   }
 
   remove(item: T): void {

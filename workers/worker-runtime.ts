@@ -133,6 +133,7 @@ export class WorkerRuntime extends EventEmitter {
   readonly #producer: Producer
   readonly #limiter: Limiter
   readonly #queue = new DispatchQueue<Pending>()
+  readonly #queuedByKey = new Map<string, Pending>()
   readonly #running = new Map<string, Pending>()
   /** (executionId:attempt) finished here and not yet known committed: a redelivery is marked done, not run. */
   readonly #finished = new Map<string, true>()
@@ -140,6 +141,12 @@ export class WorkerRuntime extends EventEmitter {
   #resultPartitions = 0
   #logPartitions = 0
   #decodeChain: Promise<void> = Promise.resolve()
+  readonly #outbox: {
+    message: { topic: string; partition: number; key: Buffer; value: Buffer }
+    resolve: () => void
+    reject: (error: unknown) => void
+  }[] = []
+  #flushing = 0
   #pumpTimer: NodeJS.Timeout | undefined
   #pumpAtMs = Infinity
   #commitTimer: NodeJS.Timeout | undefined
@@ -291,7 +298,9 @@ export class WorkerRuntime extends EventEmitter {
     member.assigned = mine
     member.rebalancing = false
     // Queued records of this member are fetched again from the committed offset under the new generation.
-    this.#queue.removeWhere((p) => p.deliveries.every((d) => d.member === member))
+    for (const p of this.#queue.removeWhere((p) => p.deliveries.every((d) => d.member === member))) {
+      this.#queuedByKey.delete(p.key)
+    }
     for (const p of this.#running.values()) {
       p.deliveries = p.deliveries.filter((d) => d.member !== member)
       if (p.member === member && !mine.has(p.partition)) p.running?.abort('revoked')
@@ -351,12 +360,12 @@ export class WorkerRuntime extends EventEmitter {
       this.#markDone(delivery)
       return
     }
-    const queued = this.#queue.ordered().find((p) => p.key === key)
+    const queued = this.#queuedByKey.get(key)
     if (queued !== undefined) {
       queued.deliveries.push(delivery)
       return
     }
-    this.#queue.push({
+    const pending: Pending = {
       key,
       member: delivery.member,
       partition: delivery.partition,
@@ -365,7 +374,9 @@ export class WorkerRuntime extends EventEmitter {
       priority: execution.priority,
       dueAtMs: execution.dueAtMs,
       seq: this.#seq++,
-    })
+    }
+    this.#queue.push(pending)
+    this.#queuedByKey.set(key, pending)
     this.#schedulePump(this.#o.nowMs())
   }
 
@@ -389,7 +400,9 @@ export class WorkerRuntime extends EventEmitter {
     if (this.#stopping) return
     const now = this.#o.nowMs()
     let nextAt = Infinity
-    for (const p of this.#queue.ordered()) {
+    const started = new Set<Pending>()
+    const toStart: [Pending, () => void][] = []
+    for (const p of this.#queue.view()) {
       if (this.#limiter.running >= this.#o.limits.concurrency) break
       const delivery = p.deliveries[0]
       if (delivery === undefined) continue
@@ -400,8 +413,8 @@ export class WorkerRuntime extends EventEmitter {
         continue
       }
       if (p.execution.deadlineAtMs !== null && p.execution.deadlineAtMs <= now) {
-        this.#queue.remove(p)
-        this.#start(p, () => undefined)
+        started.add(p)
+        toStart.push([p, () => undefined])
         continue
       }
       const acquired = this.#limiter.tryAcquire(
@@ -412,8 +425,13 @@ export class WorkerRuntime extends EventEmitter {
         if (acquired.retryAtMs !== undefined) nextAt = Math.min(nextAt, acquired.retryAtMs)
         continue
       }
-      this.#queue.remove(p)
-      this.#start(p, acquired.release)
+      started.add(p)
+      toStart.push([p, acquired.release])
+    }
+    this.#queue.removeAll(started)
+    for (const [p, release] of toStart) {
+      this.#queuedByKey.delete(p.key)
+      this.#start(p, release)
     }
     if (nextAt < Infinity) this.#schedulePump(nextAt)
     if (this.#paused && this.#queue.size < this.#o.maxQueuedExecutions / 2) {
@@ -444,8 +462,9 @@ export class WorkerRuntime extends EventEmitter {
     })
     void attempt.done
       .then(async (result) => {
-        if (result !== undefined) writes.push(this.#produceResult(result))
+        // STARTED and the log lines are acknowledged before the terminal result is queued (it follows them).
         await Promise.all(writes)
+        if (result !== undefined) await this.#produceResult(result)
         this.#running.delete(p.key)
         if (result === undefined) return // revoked: the new owner reports
         this.#count(result)
@@ -476,11 +495,39 @@ export class WorkerRuntime extends EventEmitter {
     return this.#send(this.#topics.logs, this.#logPartitions, line.taskId, this.#o.serdes.log.serialize(line))
   }
 
-  async #send(topic: string, partitions: number, taskId: string, value: Buffer): Promise<void> {
-    // The results topic is co-partitioned with definitions: the Java default partitioner, as the contract says.
-    await this.#producer.send({
-      messages: [{ topic, partition: partitionForKey(taskId, partitions), key: Buffer.from(taskId), value }],
+  /**
+   * Queues one record for the next produce request. Up to `maxProduceRequestsInFlight` requests are in flight,
+   * each carrying everything queued meanwhile, so a busy worker sends a few large requests instead of one per
+   * record. Order between requests is not relied on: an attempt's terminal result is queued only after its
+   * STARTED and log lines were acknowledged. Resolves once Kafka acknowledged the record.
+   */
+  #send(topic: string, partitions: number, taskId: string, value: Buffer): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      // The results topic is co-partitioned with definitions: the Java default partitioner, as the contract says.
+      this.#outbox.push({
+        message: { topic, partition: partitionForKey(taskId, partitions), key: Buffer.from(taskId), value },
+        resolve,
+        reject,
+      })
+      if (this.#flushing < maxProduceRequestsInFlight) void this.#flush()
     })
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing++
+    try {
+      while (this.#outbox.length > 0) {
+        const batch = this.#outbox.splice(0, 5000)
+        try {
+          await this.#producer.send({ messages: batch.map((b) => b.message) })
+          for (const b of batch) b.resolve()
+        } catch (error) {
+          for (const b of batch) b.reject(error)
+        }
+      }
+    } finally {
+      this.#flushing--
+    }
   }
 
   #markDone(d: Delivery): void {
@@ -531,6 +578,7 @@ export class WorkerRuntime extends EventEmitter {
     this.#stopping = true
     clearTimeout(this.#pumpTimer)
     this.#queue.removeWhere(() => true)
+    this.#queuedByKey.clear()
     for (const m of this.#members) m.stream?.pause()
     const deadline = this.#o.nowMs() + this.#o.shutdownGraceMs
     while (this.#running.size > 0 && this.#o.nowMs() < deadline) await sleep(20)
@@ -556,6 +604,9 @@ export class WorkerRuntime extends EventEmitter {
     this.emit('error', error)
   }
 }
+
+/** Produce requests in flight at once (the idempotent producer keeps per-partition order up to 5). */
+const maxProduceRequestsInFlight = 4
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))

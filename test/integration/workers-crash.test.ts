@@ -46,6 +46,8 @@ describe('a worker killed mid-execution', () => {
       const started = await waitFor('worker a to start the execution', () =>
         lines.find((l) => l.startsWith('started ')),
       )
+      // Kill it once its STARTED is on Kafka (it is produced concurrently with the handler's start).
+      await stack.waitForResults('worker a to report STARTED', (rs) => rs.some((r) => r.status === 'STARTED'))
       const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()))
       child.kill('SIGKILL')
       await exit
