@@ -44,6 +44,12 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'import-x/no-cycle': 'error',
+      // Closed sets (Avro enums, as const objects) are handled case by case: a symbol added to a schema must not
+      // fall into a default branch unnoticed (design review §1.2, C14).
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: false, requireDefaultForNonUnion: true },
+      ],
       'no-restricted-imports': restrictedImports(),
       'no-restricted-properties': ['error', processEnv],
       'no-console': 'error',

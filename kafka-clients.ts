@@ -4,10 +4,12 @@
  * demo, tests) is built from `connection` here, so a secured cluster needs configuration, not code.
  *
  * TLS: `tls` holds node:tls connect options (ca, cert, key); `tlsServerName: true` sends the broker's host as
- * SNI. Host name verification is node's default (`checkServerIdentity`); `verifyHostname: false` replaces it
- * with one that accepts any name, the certificate chain is still verified.
+ * SNI (node sends none by default, which SNI-routed clusters need), unless the brokers are IP addresses (RFC 6066
+ * forbids IP SNI; node warns, DEP0123). Host name verification is node's default (`checkServerIdentity`, against
+ * the address in KAFKA_BROKERS); `verifyHostname: false` accepts any name, the certificate chain is still verified.
  */
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import type { ConnectionOptions as TlsOptions } from 'node:tls'
 import {
   Admin,
@@ -54,9 +56,15 @@ export function kafkaConnection(kafka: KafkaConfig, readFile = (path: string) =>
       ...(tls.keyFile === null ? {} : { key: readFile(tls.keyFile) }),
       ...(tls.verifyHostname ? {} : { checkServerIdentity: () => undefined }),
     }
-    connection.tlsServerName = true
+    if (kafka.brokers.every((broker) => isIP(hostOf(broker)) === 0)) connection.tlsServerName = true
   }
   return connection
+}
+
+/** `host:port` → host (IPv6 in brackets too). */
+function hostOf(broker: string): string {
+  const bracketed = /^\[(.*)\](?::\d+)?$/.exec(broker)
+  return bracketed?.[1] ?? broker.replace(/:\d+$/, '')
 }
 
 export function createKafkaClientFactory(kafka: KafkaConfig | KafkaConnection): KafkaClientFactory {

@@ -34,14 +34,14 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
 import {
-  Admin,
+  type Admin,
   Consumer,
   FetchIsolationLevels,
   ListOffsetTimestamps,
   type Message,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
-  Producer,
+  type Producer,
 } from '@platformatic/kafka'
 import avro from 'avsc'
 import { resolveConfig } from '../config.ts'
@@ -58,7 +58,7 @@ import { taskExecutionSchema, type TaskExecution } from '../schemas/task-executi
 import { schedulerApplicationId, topicNames, type TopicNames } from '../topics.ts'
 import type { Clock } from '../topology/api.ts'
 import { partitionForKey } from '../topology/partitioner.ts'
-import { kafkaBrokers, schemaRegistryUrl } from '../test/helpers/env.ts'
+import { kafkaBrokers, schemaRegistryUrl, testKafka } from '../test/helpers/env.ts'
 
 const PARTITIONS = 3
 const CATEGORY = 'http'
@@ -396,10 +396,7 @@ async function produceDefinitions(
   count: number,
   build: (i: number) => TaskDefinition,
 ): Promise<number> {
-  const producer = (run.producer ??= new Producer({
-    clientId: `${run.prefix}-producer`,
-    bootstrapBrokers: kafkaBrokers,
-  }))
+  const producer = (run.producer ??= testKafka.producer({ clientId: `${run.prefix}-producer` }))
   let next = 0
   let bytes = 0
   const worker = async (): Promise<void> => {
@@ -422,11 +419,7 @@ async function produceDefinitions(
 }
 
 async function endOffsets(topic: string): Promise<bigint[]> {
-  const reader = new Consumer({
-    clientId: `${topic}-offsets`,
-    groupId: `${topic}-offsets`,
-    bootstrapBrokers: kafkaBrokers,
-  })
+  const reader = testKafka.consumer({ clientId: `${topic}-offsets`, groupId: `${topic}-offsets` })
   try {
     const ends = await reader.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.LATEST })
     return ends.get(topic) ?? []
@@ -533,7 +526,7 @@ async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
     topics: topicNames(prefix),
     applicationId: schedulerApplicationId(prefix),
     stateDir,
-    admin: new Admin({ clientId: `${prefix}-admin`, bootstrapBrokers: kafkaBrokers }),
+    admin: testKafka.admin(`${prefix}-admin`),
     producer: undefined,
     app: undefined,
     worker: undefined,

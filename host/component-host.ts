@@ -123,7 +123,7 @@ export class ComponentHost {
     if (!inTime) {
       const outcome: HostOutcome = {
         exitCode: 1,
-        reason: `${reason}; not closed within ${graceMs} ms: ${[...pending].join(', ')}`,
+        reason: `${reason}; not closed within ${graceMs} ms: ${[...pending].reverse().join(', ')}`,
       }
       this.#logger.error(outcome.reason)
       return outcome
@@ -133,8 +133,22 @@ export class ComponentHost {
   }
 }
 
-/** The first line of an error's message, with its code: what an operator reads in the supervisor's log. */
+/**
+ * The first line of an error's message, with its code and, when it differs, the innermost cause (client errors
+ * nest: "Listing topics failed" ← … ← "SASL authentication failed."): what an operator reads in the supervisor's log.
+ */
 export function oneLine(error: unknown): string {
   const coded = coerceError(error)
-  return `${coded.code}: ${coded.message.split('\n')[0] ?? ''}`
+  const first = (message: string): string => message.split('\n')[0] ?? ''
+  const root = first(innermostMessage(error))
+  const line = `${coded.code}: ${first(coded.message)}`
+  return root === first(coded.message) ? line : `${line} (cause: ${root})`
+}
+
+/** The message at the end of the first chain of `cause` / AggregateError `errors`. */
+function innermostMessage(error: unknown, depth = 0): string {
+  const e = error as { message?: unknown; cause?: unknown; errors?: unknown } | null | undefined
+  const next = Array.isArray(e?.errors) && e.errors.length > 0 ? (e.errors[0] as unknown) : e?.cause
+  if (depth < 16 && next instanceof Error) return innermostMessage(next, depth + 1)
+  return typeof e?.message === 'string' ? e.message : String(error)
 }

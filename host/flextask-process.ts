@@ -3,33 +3,25 @@
  * metrics, the Kafka client factory, the serde registry, the clock) and the components a command asks for, in
  * dependency order. cli/flextask.ts only parses arguments and forwards signals to the host built here.
  *
- * A new component: a `create<Name>(deps)` factory in its own top-level folder, a line in `componentFactories`
- * below (order = start order: what it consumes starts before it), and a command in cli/flextask.ts if it can run
- * alone.
+ * A new component: a `create<Name>(deps: ProcessDeps)` factory (process-deps.ts) in its own top-level folder, a
+ * line in `componentFactories` below (order = start order: what it consumes starts before it), and a command in
+ * cli/flextask.ts if it can run alone.
  */
 import type { Component } from '../component.ts'
 import type { ResolvedConfig } from '../config.ts'
-import { createKafkaClientFactory, type KafkaClientFactory } from '../kafka-clients.ts'
-import { createLogger, type Logger } from '../logger.ts'
-import { createMetrics, type Metrics } from '../metrics.ts'
+import { createKafkaClientFactory } from '../kafka-clients.ts'
+import { createLogger } from '../logger.ts'
+import { createMetrics } from '../metrics.ts'
+import type { ProcessDeps } from '../process-deps.ts'
 import { createScheduler } from '../scheduler/scheduler.ts'
 import { createWorker } from '../workers/worker.ts'
 import { RegistryClient } from '../schemas/registry-client.ts'
-import { createSerdeRegistry, type SerdeRegistry } from '../schemas/serde-registry.ts'
+import { createSerdeRegistry } from '../schemas/serde-registry.ts'
 import { topicNames } from '../topics.ts'
-import type { Clock } from '../topology/api.ts'
 import { systemClock } from '../topology/clocks.ts'
 import { ComponentHost } from './component-host.ts'
 
-/** What every component factory receives. */
-export interface ProcessDeps {
-  config: ResolvedConfig
-  clock: Clock
-  logger: Logger
-  metrics: Metrics
-  kafka: KafkaClientFactory
-  serdes: SerdeRegistry
-}
+export type { ProcessDeps }
 
 /** Every component, in dependency order (workers, the sink and the API add theirs here). */
 export const componentFactories = {

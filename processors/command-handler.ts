@@ -8,7 +8,8 @@
  *   `paused` pauses or resumes (re-enable) exactly like the commands.
  * - Delete (tombstone): the task state and every timer of it are removed; later results are ignored.
  * - A command for an unknown task, an UNKNOWN kind or an execution the command does not apply to throws
- *   FLEXTASK_COMMAND_INVALID: the record is dead-lettered (INVALID_COMMAND).
+ *   FLEXTASK_COMMAND_INVALID: the record is dead-lettered (INVALID_COMMAND). A command on a partition its key
+ *   does not belong to is caught before (TaskScheduler: WRONG_PARTITION), so "no task" means no task.
  */
 import type { TaskCommand } from '../schemas/task-command.ts'
 import type { TaskDefinition } from '../schemas/task-definition.ts'
@@ -16,7 +17,7 @@ import { endExecution, startExecution, startRetry } from './execution-lifecycle.
 import type { SchedulerCore } from './scheduler-core.ts'
 import { SchedulerErrorCodes, invalidField } from './scheduler-errors.ts'
 import { pause, resume, scheduleNext } from './schedule-driver.ts'
-import { executionIdFor, newTaskState, type TaskState } from './task-state.ts'
+import { executionIdFor, manualExecutionIdFor, newTaskState, type TaskState } from './task-state.ts'
 
 export function applyDefinition(core: SchedulerCore, taskId: string, definition: TaskDefinition | null): void {
   const state = core.load(taskId)
@@ -52,11 +53,9 @@ export function applyCommand(core: SchedulerCore, taskId: string, command: TaskC
   if (command.taskId !== taskId) throw invalidCommand(command, 'taskId', `must equal the record key ${taskId}`)
   if (state === undefined) throw invalidCommand(command, 'taskId', `no task ${JSON.stringify(taskId)} exists`)
   switch (command.kind) {
-    case 'TRIGGER_NOW': {
-      const nowMs = core.nowMs()
-      startExecution(core, state, nowMs, 'MANUAL', nowMs, `manual: ${command.requestedBy ?? 'unknown'}`)
+    case 'TRIGGER_NOW':
+      triggerNow(core, state, command)
       break
-    }
     case 'PAUSE':
       pause(core, state)
       break
@@ -69,10 +68,24 @@ export function applyCommand(core: SchedulerCore, taskId: string, command: TaskC
     case 'CANCEL_EXECUTION':
       cancelExecution(core, state, command)
       break
-    default:
+    case 'UNKNOWN':
       throw invalidCommand(command, 'kind', `${command.kind} is not a command kind this scheduler knows`)
   }
   core.save(state)
+}
+
+/** A manual run, `<taskId>:manual:<commandId>`: never a slot's id; the same command again is a duplicate. */
+function triggerNow(core: SchedulerCore, state: TaskState, command: TaskCommand): void {
+  if (command.commandId === '') throw invalidCommand(command, 'commandId', 'must be a non-empty id, unique per command')
+  const taskId = state.definition.taskId
+  const executionId = manualExecutionIdFor(taskId, command.commandId)
+  const nowMs = core.nowMs()
+  if (state.ended[executionId] !== undefined) {
+    core.occurrence(taskId, nowMs, 'SKIPPED', `duplicate: command ${command.commandId} already ran`, executionId)
+    return
+  }
+  const reason = `manual: ${command.requestedBy ?? 'unknown'}`
+  startExecution(core, state, nowMs, 'MANUAL', nowMs, reason, executionId)
 }
 
 function retryExecution(core: SchedulerCore, state: TaskState, command: TaskCommand): void {

@@ -6,11 +6,11 @@
  *
  * Checks: key = value.taskId; the key belongs to this partition (murmur2 of the UTF-8 taskId, the Java client's
  * default partitioner; a producer using another partitioner is caught here, see etf1/kafka-message-scheduler#44);
- * the schedule (ScheduleCalculator.validate); a known category; payload size (OVERSIZED) and JSON; sane retry,
- * jitter, timeout and lateness numbers. Stateless; uses no time.
+ * the schedule (ScheduleCalculator.validate); a known category; known misfire and overlap policies; payload
+ * size (OVERSIZED) and JSON; sane retry, jitter, timeout and lateness numbers. Stateless; uses no time.
  */
 import { ErrorCodes } from '../errors.ts'
-import type { TaskDefinition } from '../schemas/task-definition.ts'
+import { MisfirePolicies, OverlapPolicies, type TaskDefinition } from '../schemas/task-definition.ts'
 import type { Processor, ProcessorContext, StreamRecord } from '../topology/api.ts'
 import { ScheduleCalculator } from './schedule-calculator.ts'
 import { SchedulerErrorCodes, invalidField } from './scheduler-errors.ts'
@@ -26,6 +26,29 @@ const maxDurationMs = 366 * 86_400_000
 export type OwnerPartition = (key: string, partitionCount: number) => number
 
 type Check = (definition: TaskDefinition) => [field: string, message: string] | null
+
+/**
+ * Throws FLEXTASK_WRONG_PARTITION (dead letter WRONG_PARTITION) when the key belongs to another partition. Used
+ * for definitions here and for commands by the TaskScheduler: a command on the wrong partition would otherwise
+ * look like one for a task that does not exist.
+ */
+export function checkOwnerPartition(
+  key: string,
+  context: Pick<ProcessorContext, 'partition' | 'partitionCount'>,
+  ownerPartition: OwnerPartition,
+): void {
+  const { partition, partitionCount } = context
+  const owner = ownerPartition(key, partitionCount)
+  if (owner !== partition) {
+    throw invalidField(
+      ErrorCodes.wrongPartition,
+      'taskId',
+      `key ${JSON.stringify(key)} belongs to partition ${owner} of ${partitionCount} (murmur2 of the UTF-8 ` +
+        `taskId, the Java client's default partitioner) but arrived on partition ${partition}`,
+      key,
+    )
+  }
+}
 
 function isIntIn(value: unknown, min: number, max: number): boolean {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max
@@ -52,6 +75,18 @@ const retryChecks: Check[] = [
     Number.isFinite(retry.jitterRatio) && retry.jitterRatio >= 0 && retry.jitterRatio <= 1
       ? null
       : ['retry.jitterRatio', `must be a number from 0 to 1, got ${retry.jitterRatio}`],
+]
+
+/** Closed sets: Avro decoding maps an unknown symbol to the enum's default, but a value built in code may not. */
+const policyChecks: Check[] = [
+  ({ misfirePolicy }) =>
+    (MisfirePolicies as readonly string[]).includes(misfirePolicy)
+      ? null
+      : ['misfirePolicy', `must be one of ${MisfirePolicies.join(', ')}, got ${JSON.stringify(misfirePolicy)}`],
+  ({ overlapPolicy }) =>
+    (OverlapPolicies as readonly string[]).includes(overlapPolicy)
+      ? null
+      : ['overlapPolicy', `must be one of ${OverlapPolicies.join(', ')}, got ${JSON.stringify(overlapPolicy)}`],
 ]
 
 const timingChecks: Check[] = [
@@ -98,17 +133,7 @@ export class DefinitionValidator implements Processor<string, TaskDefinition | n
     if (typeof key !== 'string' || key === '') {
       throw invalidField(SchedulerErrorCodes.definitionInvalid, 'taskId', 'the record key must be the taskId')
     }
-    const { partition, partitionCount } = this.#context
-    const owner = this.#ownerPartition(key, partitionCount)
-    if (owner !== partition) {
-      throw invalidField(
-        ErrorCodes.wrongPartition,
-        'taskId',
-        `key ${JSON.stringify(key)} belongs to partition ${owner} of ${partitionCount} (murmur2 of the UTF-8 ` +
-          `taskId, the Java client's default partitioner) but arrived on partition ${partition}`,
-        key,
-      )
-    }
+    checkOwnerPartition(key, this.#context, this.#ownerPartition)
   }
 
   #checkDefinition(key: string, definition: TaskDefinition): void {
@@ -130,7 +155,7 @@ export class DefinitionValidator implements Processor<string, TaskDefinition | n
       )
     }
     this.#checkPayload(definition.payload, fail)
-    for (const check of [...retryChecks, ...timingChecks]) {
+    for (const check of [...policyChecks, ...retryChecks, ...timingChecks]) {
       const problem = check(definition)
       if (problem !== null) fail(problem[0], problem[1])
     }

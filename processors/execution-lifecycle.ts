@@ -16,7 +16,10 @@ import type { SchedulerCore } from './scheduler-core.ts'
 import { SchedulerReasons } from './scheduler-errors.ts'
 import { TimerKinds, executionIdFor, maxEndedRemembered, type InFlight, type TaskState } from './task-state.ts'
 
-/** Starts attempt 1 of the execution of a slot: emits it, records the slot FIRED, arms the timeout. */
+/**
+ * Starts attempt 1 of the execution of a slot: emits it, records the slot FIRED, arms the timeout. A manual run
+ * passes its own executionId (manualExecutionIdFor); a slot's is `<taskId>:<slotMs>`.
+ */
 export function startExecution(
   core: SchedulerCore,
   state: TaskState,
@@ -24,9 +27,9 @@ export function startExecution(
   trigger: ExecutionTrigger,
   dueAtMs: number,
   reason: string,
+  executionId: string = executionIdFor(state.definition.taskId, slotMs),
 ): void {
   const taskId = state.definition.taskId
-  const executionId = executionIdFor(taskId, slotMs)
   if (state.inFlight[executionId] !== undefined) {
     core.occurrence(taskId, slotMs, 'SKIPPED', 'duplicate: this execution is already in flight', executionId)
     return

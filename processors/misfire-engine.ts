@@ -13,6 +13,7 @@
  * - SKIP records all MISSED; the next future slot is armed.
  * Each slot gets one Occurrence; a backlog beyond the bound gets one summary record (schedule-driver).
  */
+import type { MisfirePolicy } from '../schemas/task-definition.ts'
 import type { SchedulerCore } from './scheduler-core.ts'
 import {
   armFire,
@@ -55,20 +56,22 @@ export function handleFireTimer(core: SchedulerCore, key: string, entry: TimerEn
   return true
 }
 
+type MisfireHandler = (core: SchedulerCore, state: TaskState, budget: WakeBudget) => void
+
+/** One handler per symbol of the Avro enum: the compiler demands a handler for a symbol added to the schema. */
+const misfireHandlers = {
+  FIRE_ALL: fireAll,
+  FIRE_LAST: (core, state) => fireLast(core, state),
+  SKIP: (core, state) => {
+    state.catchUpFired = 0
+    recordSlotsUntilNow(core, state, 'MISSED', 'misfire: skip')
+  },
+} as const satisfies Record<MisfirePolicy, MisfireHandler>
+
 function applyMisfire(core: SchedulerCore, state: TaskState, slotMs: number, budget: WakeBudget): void {
   // The backlog starts at the timer's slot: lastScheduledMs is the slot before it.
   state.lastScheduledMs = slotMs - 1
-  switch (state.definition.misfirePolicy) {
-    case 'FIRE_ALL':
-      fireAll(core, state, budget)
-      return
-    case 'FIRE_LAST':
-      fireLast(core, state)
-      return
-    default:
-      state.catchUpFired = 0
-      recordSlotsUntilNow(core, state, 'MISSED', 'misfire: skip')
-  }
+  misfireHandlers[state.definition.misfirePolicy](core, state, budget)
 }
 
 function fireAll(core: SchedulerCore, state: TaskState, budget: WakeBudget): void {

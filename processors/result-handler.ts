@@ -41,8 +41,8 @@ export function applyResult(core: SchedulerCore, taskId: string, result: TaskRes
     case 'TIMED_OUT':
       failAttempt(core, state, f, true, 'timed out')
       break
-    default:
-      return // UNKNOWN: a status newer than this reader; not a transition
+    case 'UNKNOWN':
+      return // a status newer than this reader; not a transition
   }
   core.save(state)
 }

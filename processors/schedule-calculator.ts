@@ -10,30 +10,43 @@
  * - ONE_SHOT: once at atMs. DELAY: once at createdAtMs + delayMs.
  * Every kind fires only in [startAtMs, endAtMs] (both inclusive). maxRuns is counted by the caller.
  *
- * DST rules (the product promise; the README section "Scheduling" states them for users)
- * a. A wall time that does not exist (spring-forward gap) fires once, at the first valid instant after the
- *    gap: `0 30 2 * * *` in America/New_York fires at 03:00 EDT on 2026-03-08, and every 15 minutes of the
- *    02:00 hour (`0 0-59/15 2 * * *`) fires once at 03:00, not four times. Several gap slots, and a real slot at the gap's end, collapse into that one
- *    instant. (Vixie cron's rule, and croner's for fixed-time patterns; kestra-io/kestra#524 skipped them.)
- * b. A wall time that occurs twice (fall-back overlap) fires once, at its first (daylight-time) occurrence.
- *    Nothing fires during the repeat; slots resume at the first wall time after it. (kelektiv/node-cron#563
- *    and #881 fired twice.)
- * c. So the wall clock never fires the same slot twice, and an every-second pattern across a transition has
- *    no hole: 01:59:59 CET is followed by 03:00:00 CEST one second later (Hexagon/croner#343 went quiet).
+ * DST rules (the product promise; the README section "Daylight saving time" states them for users)
+ * A pattern is fixed-time when its second, minute and hour fields are single values (`0 30 2 * * *`), and
+ * periodic otherwise (`*`, steps, ranges or lists in any of the three): croner's "single-value" rule, Vixie
+ * cron's wildcard rule extended to seconds. `schedule.fallBackRepeat` (schema version 2) may override rule b.
+ * a. Spring-forward gap, both kinds: a wall time that does not exist fires once, at the first valid instant
+ *    after the gap. `0 30 2 * * *` in America/New_York fires at 03:00 EDT on 2026-03-08, and every 15 minutes
+ *    of the 02:00 hour (`0 0-59/15 2 * * *`) fires once at 03:00, not four times. Several gap slots, and a real
+ *    slot at the gap's end, collapse into that one instant. (Vixie cron's rule, and croner's for fixed-time
+ *    patterns; kestra-io/kestra#524 skipped them.)
+ * b. Fall-back repeat: a fixed-time slot fires once, at its first (daylight-time) occurrence (FIRST_PASS_ONLY;
+ *    kelektiv/node-cron#563 and #881 fired twice). A periodic schedule follows real time and fires on both passes
+ *    (BOTH_PASSES): `0 * * * * *` in Europe/Berlin fires 180 times, once a minute, in 2026-10-24T23:30Z to
+ *    2026-10-25T02:30Z, and `0 0 * * * *` fires at 02:00 CEST and again at 02:00 CET; a health check never goes
+ *    quiet for the repeated hour (issue 8). Each pass is its own instant, so its own executionId.
+ * c. So a fixed-time slot never fires twice on one local date and no slot is lost; an every-second pattern
+ *    has no hole: 01:59:59 CET is followed by 03:00:00 CEST one second later (Hexagon/croner#343 went quiet).
+ *    A periodic schedule's largest real-time gap is its largest gap on a UTC clock whenever the repeated
+ *    stretch holds the same slots as the stretch before it (any pattern with `*` hours in a zone that shifts by
+ *    whole hours); otherwise at most that gap plus the length of the repeat: `0 0 * * * *` in
+ *    Australia/Lord_Howe, whose clock repeats 01:30–02:00, waits 90 minutes from 01:00 to 02:00, as on any
+ *    wall-clock scheduler.
  *
  * How: croner 11 (https://croner.56k.guru) matches the pattern on a fixed UTC+0 clock, so it is only a
  * calendar-field matcher and its own DST handling never runs. Why not use croner's time zone support
- * directly: it runs "interval" patterns (anything but single values in second, minute and hour) on both
- * passes of an overlap and skips them in a gap, so `0 0-59/15 2 * * *` would not fire at all on 2026-03-08, and
- * every-second patterns fire 7200 times in Berlin's repeated hour. Mapping a wall time to an instant here is
- * monotonic (non-decreasing), so "first slot whose instant is after afterMs" is one croner call plus a few
- * Intl offset lookups; when afterMs lies in the repeat of an overlap the search jumps to the overlap's end.
- * Zone data comes from the ICU in Node (process.versions.tz); a tzdata update can move future instants.
+ * directly: it skips "interval" (periodic) patterns in a gap, so `0 0-59/15 2 * * *` would not fire at all on
+ * 2026-03-08. First pass: mapping a wall time to its first instant (or the gap's end) is monotonic
+ * (non-decreasing), so "first slot whose instant is after afterMs" is one croner call plus a few Intl offset
+ * lookups; when afterMs lies in the repeat of an overlap the search jumps to the overlap's end. Second pass:
+ * a repeated slot can come before the next first-pass slot only when afterMs is within the repeat length of a
+ * fall-back transition; offsets sampled once per zone and day find the transitions, a binary search (memoised)
+ * locates one, and then one croner call lists the repeat. Zone data comes from the ICU in Node (process.versions.tz); a tzdata update can move
+ * future instants.
  */
-import { Cron } from 'croner'
+import { Cron, CronPattern } from 'croner'
 import { ErrorCodes, FlextaskError } from '../errors.ts'
 
-import type { ScheduleSpec } from '../schemas/task-definition.ts'
+import { FallBackRepeats, type FallBackRepeat, type ScheduleSpec } from '../schemas/task-definition.ts'
 
 export type { ScheduleSpec }
 
@@ -57,9 +70,24 @@ const neverFiresProbeMs = 0
 const kindField = { CRON: 'cron', INTERVAL: 'everyMs', ONE_SHOT: 'atMs', DELAY: 'delayMs' } as const
 const kindFields = ['cron', 'everyMs', 'atMs', 'delayMs'] as const
 
+/** A pattern compiled once: the wall-clock matcher and whether it is fixed-time (rule b). */
+interface CompiledCron {
+  readonly matcher: Cron
+  readonly fixedTime: boolean
+}
+
+/** A fall-back transition: at `atMs` the offset drops from `fromOffsetMs` to `toOffsetMs`. */
+interface FallBack {
+  readonly atMs: number
+  readonly fromOffsetMs: number
+  readonly toOffsetMs: number
+}
+
 // Memoisation only (outputs never depend on it), bounded and least-recently-used first out.
-const crons = new Map<string, Cron>()
+const crons = new Map<string, CompiledCron>()
 const formatters = new Map<string, Intl.DateTimeFormat>()
+const fallBacks = new Map<string, FallBack>()
+const dayOffsets = new Map<string, number>()
 
 function cached<V>(cache: Map<string, V>, key: string, create: () => V): V {
   const hit = cache.get(key)
@@ -74,9 +102,27 @@ function cached<V>(cache: Map<string, V>, key: string, create: () => V): V {
   return value
 }
 
-/** The pattern on a fixed UTC+0 clock: a matcher of wall-time fields that never sees DST. */
-function compileCron(pattern: string): Cron {
-  return cached(crons, pattern, () => new Cron(pattern, { utcOffset: 0, mode: '5-or-6-parts' }))
+/**
+ * The pattern on a fixed UTC+0 clock: a matcher of wall-time fields that never sees DST. Fixed-time is croner's
+ * "single-value" rule: second, minute and hour each one value, no wildcard, step, range or list.
+ */
+function compileCron(pattern: string): CompiledCron {
+  return cached(crons, pattern, () => ({
+    matcher: new Cron(pattern, { utcOffset: 0, mode: '5-or-6-parts' }),
+    fixedTime: new CronPattern(pattern, undefined, { mode: '5-or-6-parts', fixedTimeRule: 'single-value' }).isFixedTime,
+  }))
+}
+
+/** Whether slots in a repeated (fall-back) stretch fire on both passes: the override, or rule b by pattern. */
+function firesBothPasses(repeat: FallBackRepeat, fixedTime: boolean): boolean {
+  switch (repeat) {
+    case 'BY_PATTERN':
+      return !fixedTime
+    case 'FIRST_PASS_ONLY':
+      return false
+    case 'BOTH_PASSES':
+      return true
+  }
 }
 
 /** The zone's UTC offset at an instant, in ms: wall time = instant + offset. */
@@ -150,13 +196,13 @@ function searchFromWall(zone: string, afterMs: number): number {
   return transitionBetween(zone, first, wholeSecondMs) + offsetMs(zone, first) - 1
 }
 
-function cronAfter(pattern: string, zone: string, afterMs: number): number | null {
-  const cron = compileCron(pattern)
+/** Rules a and b for the first pass: the first slot whose first instant (or gap end) is after afterMs. */
+function firstPassAfter(matcher: Cron, zone: string, afterMs: number): number | null {
   let fromWallMs = searchFromWall(zone, afterMs)
   // The wall → instant mapping is monotonic, so the first slot already fires after afterMs; the guard only
   // keeps a zone with two transitions a day apart from looping.
   for (let guard = 0; guard < 16; guard++) {
-    const slot = cron.nextRun(new Date(fromWallMs))
+    const slot = matcher.nextRun(new Date(fromWallMs))
     if (slot === null) return null
     const instantMs = instantForWall(zone, slot.getTime())
     if (instantMs > afterMs) return instantMs
@@ -165,6 +211,58 @@ function cronAfter(pattern: string, zone: string, afterMs: number): number | nul
   throw new FlextaskError(ErrorCodes.validation, `no cron slot after ${afterMs} maps past it in ${zone}`, {
     context: { field: 'schedule.cron' },
   })
+}
+
+/** The zone's offset at the start of a UTC day: samples that find a transition without a lookup per call. */
+function offsetAtDay(zone: string, day: number): number {
+  return cached(dayOffsets, `${zone}|${day}`, () => offsetMs(zone, day * dayMs))
+}
+
+/**
+ * A fall-back transition in the days around instantMs (from the day before to the end of the day after), if
+ * any; at most one transition in three days, as instantsAtWall assumes one per day.
+ */
+function fallBackNear(zone: string, instantMs: number): FallBack | null {
+  const day = Math.floor(instantMs / dayMs)
+  const fromOffsetMs = offsetAtDay(zone, day - 1)
+  const toOffsetMs = offsetAtDay(zone, day + 2)
+  if (fromOffsetMs <= toOffsetMs) return null
+  return cached(fallBacks, `${zone}|${day}`, () => ({
+    atMs: transitionBetween(zone, (day - 1) * dayMs, (day + 2) * dayMs),
+    fromOffsetMs,
+    toOffsetMs,
+  }))
+}
+
+/**
+ * The first second-pass instant after afterMs: the repeat [atMs, atMs + shift) shows the wall times
+ * [atMs + toOffset, atMs + fromOffset) a second time.
+ */
+function secondPassAfter(matcher: Cron, fallBack: FallBack, afterMs: number): number | null {
+  const { atMs, fromOffsetMs, toOffsetMs } = fallBack
+  if (afterMs >= atMs + fromOffsetMs - toOffsetMs) return null
+  // croner looks strictly after and drops ms: from 1 ms before the repeat, its first whole second is included.
+  const slot = matcher.nextRun(new Date(Math.max(afterMs, atMs - 1) + toOffsetMs))
+  if (slot === null || slot.getTime() >= atMs + fromOffsetMs) return null
+  return slot.getTime() - toOffsetMs
+}
+
+/**
+ * First-pass instants never lie in a repeat [atMs, atMs + shift), second-pass ones always do, so at most one
+ * of the two searches runs except at the repeat's edge. Before the first pass of the repeated wall times
+ * (afterMs < atMs − shift) every repeated slot comes first on its first pass.
+ */
+function cronAfter(spec: ScheduleSpec, pattern: string, afterMs: number): number | null {
+  const { matcher, fixedTime } = compileCron(pattern)
+  const zone = spec.timezone
+  const fallBack = firesBothPasses(spec.fallBackRepeat, fixedTime) ? fallBackNear(zone, afterMs) : null
+  if (fallBack === null) return firstPassAfter(matcher, zone, afterMs)
+  const { atMs, fromOffsetMs, toOffsetMs } = fallBack
+  if (afterMs < atMs - (fromOffsetMs - toOffsetMs)) return firstPassAfter(matcher, zone, afterMs)
+  if (afterMs >= atMs) return secondPassAfter(matcher, fallBack, afterMs) ?? firstPassAfter(matcher, zone, afterMs)
+  const first = firstPassAfter(matcher, zone, afterMs)
+  if (first !== null && first < atMs) return first
+  return secondPassAfter(matcher, fallBack, afterMs) ?? first
 }
 
 function required<T>(value: T | null, field: string, kind: string): T {
@@ -180,7 +278,7 @@ function required<T>(value: T | null, field: string, kind: string): T {
 function unboundedAfter(spec: ScheduleSpec, createdAtMs: number, afterMs: number): number | null {
   switch (spec.kind) {
     case 'CRON':
-      return cronAfter(required(spec.cron, 'cron', spec.kind), spec.timezone, afterMs)
+      return cronAfter(spec, required(spec.cron, 'cron', spec.kind), afterMs)
     case 'INTERVAL': {
       const everyMs = required(spec.everyMs, 'everyMs', spec.kind)
       const anchorMs = (spec.startAtMs ?? createdAtMs) + spec.phaseMs
@@ -222,6 +320,18 @@ function checkKindFields(spec: ScheduleSpec): ScheduleViolation | null {
   if (spec.kind !== 'INTERVAL' && spec.phaseMs !== 0) {
     return violation('phaseMs', `applies only to INTERVAL schedules and must be 0, got ${spec.phaseMs}`)
   }
+  if (!FallBackRepeats.includes(spec.fallBackRepeat)) {
+    return violation(
+      'fallBackRepeat',
+      `must be one of ${FallBackRepeats.join(', ')}, got ${String(spec.fallBackRepeat)}`,
+    )
+  }
+  if (spec.kind !== 'CRON' && spec.fallBackRepeat !== 'BY_PATTERN') {
+    return violation(
+      'fallBackRepeat',
+      `applies only to CRON schedules and must be BY_PATTERN, got ${spec.fallBackRepeat}`,
+    )
+  }
   return null
 }
 
@@ -251,7 +361,7 @@ function checkCron(pattern: string): ScheduleViolation | null {
   }
   let cron: Cron
   try {
-    cron = compileCron(pattern)
+    cron = compileCron(pattern).matcher
   } catch (error) {
     const reason = error instanceof Error ? error.message.replace(/^CronPattern: /, '') : String(error)
     return violation('cron', `is not a valid cron pattern (${reason}), got ${JSON.stringify(pattern)}`)

@@ -8,6 +8,7 @@
  * and fires it when the in-flight execution ends (further slots are SKIPPED); ALLOW_ALL fires.
  */
 import type { OccurrenceOutcome } from '../schemas/occurrence.ts'
+import type { OverlapPolicy } from '../schemas/task-definition.ts'
 import { inFlightCount, startExecution } from './execution-lifecycle.ts'
 import { jitterOffsetMs } from './jitter.ts'
 import { ScheduleCalculator } from './schedule-calculator.ts'
@@ -60,6 +61,17 @@ export function scheduleNext(core: SchedulerCore, state: TaskState): void {
   if (next !== null) armFire(core, state, next)
 }
 
+/** What a slot does while an execution of its task is in flight: fire, wait (buffer), or be skipped for a reason. */
+type OverlapDecision = { action: 'fire' } | { action: 'buffer' } | { action: 'skip'; why: string }
+
+/** One rule per symbol of the Avro enum: the compiler demands a rule for a symbol added to the schema. */
+const overlapRules = {
+  ALLOW_ALL: () => ({ action: 'fire' }),
+  SKIP: () => ({ action: 'skip', why: 'skip' }),
+  BUFFER_ONE: (state) =>
+    state.buffered === null ? { action: 'buffer' } : { action: 'skip', why: 'buffer-one, a slot is already buffered' },
+} as const satisfies Record<OverlapPolicy, (state: TaskState) => OverlapDecision>
+
 /** A scheduled slot (SCHEDULE or CATCH_UP) fires unless the overlap policy holds it back. */
 export function fireSlot(
   core: SchedulerCore,
@@ -70,16 +82,18 @@ export function fireSlot(
 ): void {
   const taskId = state.definition.taskId
   state.lastScheduledMs = slotMs
-  if (inFlightCount(state) > 0 && state.definition.overlapPolicy !== 'ALLOW_ALL') {
-    if (state.definition.overlapPolicy === 'BUFFER_ONE' && state.buffered === null) {
+  const decision: OverlapDecision =
+    inFlightCount(state) > 0 ? overlapRules[state.definition.overlapPolicy](state) : { action: 'fire' }
+  switch (decision.action) {
+    case 'fire':
+      startExecution(core, state, slotMs, trigger, dueForSlot(state, slotMs), reason)
+      return
+    case 'buffer':
       state.buffered = slotMs
       return
-    }
-    const why = state.definition.overlapPolicy === 'SKIP' ? 'skip' : 'buffer-one, a slot is already buffered'
-    core.occurrence(taskId, slotMs, 'SKIPPED', `overlap: ${why}; an execution is in flight`)
-    return
+    case 'skip':
+      core.occurrence(taskId, slotMs, 'SKIPPED', `overlap: ${decision.why}; an execution is in flight`)
   }
-  startExecution(core, state, slotMs, trigger, dueForSlot(state, slotMs), reason)
 }
 
 /**

@@ -14,6 +14,7 @@ import type { TaskDefinition } from '../schemas/task-definition.ts'
 import type { TaskResult } from '../schemas/task-result.ts'
 import type { Processor, ProcessorContext, StreamRecord } from '../topology/api.ts'
 import { applyCommand, applyDefinition } from './command-handler.ts'
+import { checkOwnerPartition, type OwnerPartition } from './definition-validator.ts'
 import { handleFireTimer, type WakeBudget } from './misfire-engine.ts'
 import { applyResult, handleRetryTimer, handleTimeoutTimer } from './result-handler.ts'
 import { SchedulerCore, type SchedulerOutput } from './scheduler-core.ts'
@@ -31,11 +32,13 @@ type SchedulerInput = TaskDefinition | TaskCommand | TaskResult | null
 export class TaskScheduler implements Processor<string, SchedulerInput, string, SchedulerOutput> {
   readonly #config: SchedulerConfig
   readonly #topics: SchedulerInputTopics
+  readonly #ownerPartition: OwnerPartition
   #core!: SchedulerCore
 
-  constructor(config: SchedulerConfig, topics: SchedulerInputTopics) {
+  constructor(config: SchedulerConfig, topics: SchedulerInputTopics, ownerPartition: OwnerPartition) {
     this.#config = config
     this.#topics = topics
+    this.#ownerPartition = ownerPartition
   }
 
   async init(context: ProcessorContext<string, SchedulerOutput>): Promise<void> {
@@ -48,6 +51,10 @@ export class TaskScheduler implements Processor<string, SchedulerInput, string, 
     if (topic === this.#topics.definitions) {
       applyDefinition(this.#core, record.key, record.value as TaskDefinition | null)
     } else if (topic === this.#topics.commands) {
+      // Commands skip the definition validator: check the partition here, before "no such task" could mislead.
+      if (typeof record.key === 'string' && record.key !== '') {
+        checkOwnerPartition(record.key, this.#core.context, this.#ownerPartition)
+      }
       if (record.value !== null) applyCommand(this.#core, record.key, record.value as TaskCommand)
     } else if (topic === this.#topics.results) {
       if (record.value !== null) applyResult(this.#core, record.key, record.value as TaskResult)

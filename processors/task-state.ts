@@ -121,6 +121,15 @@ export function executionIdFor(taskId: string, scheduledForMs: number): string {
   return `${taskId}:${scheduledForMs}`
 }
 
+/**
+ * A manual run's id: `<taskId>:manual:<commandId>`. After `<taskId>:` a slot id has only digits, so the two can
+ * never be equal within a task, and the command id (unique per command, required by the schema) makes it
+ * deterministic on replay (review C14: `<taskId>:<now>` took a slot's id when handled at its instant).
+ */
+export function manualExecutionIdFor(taskId: string, commandId: string): string {
+  return `${taskId}:manual:${commandId}`
+}
+
 export function newTaskState(definition: TaskDefinition): TaskState {
   return {
     definition,

@@ -107,7 +107,7 @@ export function buildSchedulerTopology(options: SchedulerTopologyOptions): Topol
     .addProcessor('definition-validator', () => new DefinitionValidator(config, partitionForKey), 'definitions-source')
     .addProcessor(
       'task-scheduler',
-      () => new TaskScheduler(config, inputs),
+      () => new TaskScheduler(config, inputs, partitionForKey),
       'definition-validator',
       'commands-source',
       'results-source',

@@ -118,7 +118,12 @@ export class Scheduler implements Component {
   start(): Promise<void> {
     this.#starting ??= this.#start().catch(async (error: unknown) => {
       const coded = this.#fatal ?? coerceError(error)
-      this.#logger.error({ err: coded }, 'scheduler could not start')
+      // close() during start (a signal) makes start fail on closed clients: that is the stop, not a failure.
+      if (this.#closing !== undefined && this.#fatal === undefined) {
+        this.#logger.info({ reason: coded.message }, 'start abandoned: closed while starting')
+      } else {
+        this.#logger.error({ err: coded }, 'scheduler could not start')
+      }
       await this.close()
       throw coded
     })
@@ -135,7 +140,9 @@ export class Scheduler implements Component {
     } finally {
       await admin.close()
     }
+    this.#throwIfClosing()
     await this.serdes.init()
+    this.#throwIfClosing()
     await this.runtime.start()
     await this.#untilServing(runtimeConfig.startTimeoutMs)
     this.#phase = 'serving'
@@ -145,11 +152,16 @@ export class Scheduler implements Component {
     )
   }
 
+  /** Each start step checks that no close() came meanwhile, so a stopped start opens nothing more. */
+  #throwIfClosing(): void {
+    if (this.#closing !== undefined) throw new FlextaskError(ErrorCodes.unknown, 'scheduler closed while starting')
+  }
+
   async #untilServing(timeoutMs: number): Promise<void> {
     const deadline = performance.now() + timeoutMs
     while (!this.#restored()) {
       if (this.#fatal !== undefined) throw this.#fatal
-      if (this.#closing !== undefined) throw new FlextaskError(ErrorCodes.unknown, 'scheduler closed while starting')
+      this.#throwIfClosing()
       if (performance.now() > deadline) {
         throw new FlextaskError(
           ErrorCodes.storeRestore,

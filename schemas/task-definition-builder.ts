@@ -16,6 +16,7 @@ export const emptySchedule: ScheduleSpec = {
   endAtMs: null,
   phaseMs: 0,
   maxRuns: null,
+  fallBackRepeat: 'BY_PATTERN',
 }
 
 export function buildTaskDefinition(

@@ -16,6 +16,13 @@ export type ScheduleKind = (typeof ScheduleKinds)[number]
 export const MisfirePolicies = ['FIRE_ALL', 'FIRE_LAST', 'SKIP'] as const
 export type MisfirePolicy = (typeof MisfirePolicies)[number]
 
+/**
+ * Avro enum FallBackRepeat (version 2), default BY_PATTERN: which pass of a repeated wall-clock stretch a CRON slot
+ * fires on (processors/schedule-calculator.ts states the rule).
+ */
+export const FallBackRepeats = ['BY_PATTERN', 'FIRST_PASS_ONLY', 'BOTH_PASSES'] as const
+export type FallBackRepeat = (typeof FallBackRepeats)[number]
+
 /** Avro enum OverlapPolicy, default ALLOW_ALL. */
 export const OverlapPolicies = ['SKIP', 'BUFFER_ONE', 'ALLOW_ALL'] as const
 export type OverlapPolicy = (typeof OverlapPolicies)[number]
@@ -39,6 +46,8 @@ export type ScheduleSpec = {
   phaseMs: number
   /** null = unlimited. */
   maxRuns: number | null
+  /** CRON only, since version 2; default BY_PATTERN. */
+  fallBackRepeat: FallBackRepeat
 }
 
 export type RetryPolicy = {
@@ -67,6 +76,7 @@ export type TaskDefinition = {
   priority: number
   /** Default FIRE_LAST. */
   misfirePolicy: MisfirePolicy
+  /** Lateness beyond which a slot is a misfire; null = the scheduler's default (60 000 ms), never "no limit". */
   maxLatenessMs: number | null
   /** Default ALLOW_ALL. */
   overlapPolicy: OverlapPolicy
@@ -86,5 +96,8 @@ export type TaskDefinition = {
 }
 
 /** Every released version, oldest first; the last one is the current reader and writer schema. */
-export const taskDefinitionVersions: readonly SchemaVersion[] = [loadAvsc('task-definition.v1.avsc')]
+export const taskDefinitionVersions: readonly SchemaVersion[] = [
+  loadAvsc('task-definition.v1.avsc'),
+  loadAvsc('task-definition.v2.avsc'),
+]
 export const taskDefinitionSchema: RecordSchema = latestVersion(taskDefinitionVersions).schema

@@ -140,7 +140,8 @@ export class Worker implements Component {
       case 'closing':
       case 'closed':
         return { live: true, ready: false, reasons: ['closed'] }
-      default:
+      case 'starting':
+      case 'serving':
         return this.#runtime?.health() ?? { live: true, ready: false, reasons: ['starting'] }
     }
   }

@@ -5,16 +5,15 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
-  Admin,
-  Consumer,
+  type Admin,
   FetchIsolationLevels,
   type Message,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
-  Producer,
+  type Producer,
 } from '@platformatic/kafka'
 import { afterAll } from 'vitest'
-import { kafkaBrokers } from './env.ts'
+import { kafkaBrokers, testKafka } from './env.ts'
 
 export { kafkaBrokers }
 
@@ -34,7 +33,7 @@ export function testAdmin(): {
   admin: Admin
   createTopic: (prefix: string, spec?: TopicSpec) => Promise<string>
 } {
-  const admin = new Admin({ clientId: uniqueName('test-admin'), bootstrapBrokers: kafkaBrokers })
+  const admin = testKafka.admin(uniqueName('test-admin'))
   const created: string[] = []
   afterAll(async () => {
     if (created.length > 0) await admin.deleteTopics({ topics: created }).catch(() => {})
@@ -91,10 +90,9 @@ export interface CollectedRecord {
  * afterAll/finally.
  */
 export async function collect(topics: string[]): Promise<{ records: CollectedRecord[]; close: () => Promise<void> }> {
-  const consumer = new Consumer({
+  const consumer = testKafka.consumer({
     clientId: uniqueName('collector'),
     groupId: uniqueName('collector-group'),
-    bootstrapBrokers: kafkaBrokers,
     autocommit: false,
     isolationLevel: FetchIsolationLevels.READ_COMMITTED,
     maxWaitTime: 200,
@@ -128,7 +126,7 @@ export async function collect(topics: string[]): Promise<{ records: CollectedRec
 
 /** A plain (non-transactional) producer for test input; closed when the file ends. */
 export function testProducer(): Producer {
-  const producer = new Producer({ clientId: uniqueName('test-producer'), bootstrapBrokers: kafkaBrokers })
+  const producer = testKafka.producer({ clientId: uniqueName('test-producer') })
   afterAll(async () => {
     await producer.close().catch(() => {})
   })

@@ -2,7 +2,9 @@
  * The definitions contract from the outside (ARCHITECTURE.md, "The contract"): another system writes
  * TaskDefinitions with its own stack (kafkajs and @kafkajs/confluent-schema-registry, no flextask code), and the
  * scheduler, running in-process on the real broker and registry, fires them. A definition that system puts on
- * a partition other than the Java murmur2 one is dead-lettered as WRONG_PARTITION, never scheduled.
+ * a partition other than the Java murmur2 one is dead-lettered as WRONG_PARTITION, never scheduled. What the README
+ * tells such producers is pinned too: register() needs compatibility BACKWARD_TRANSITIVE on our subjects, and the
+ * compacted definitions topic refuses a record without a key.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -139,5 +141,29 @@ describe('the definitions contract with an independent client', () => {
     })
     expect(deadLetter.originalValue).toEqual(await registry.encode(schemaId, misplaced))
     expect(await executionsOf(misplaced.taskId)).toEqual([])
+  })
+
+  it('refuses what the README warns producers about: register() without BACKWARD_TRANSITIVE, and a null key', async () => {
+    const text = readFileSync(new URL('../../schemas/task-definition.v1.avsc', import.meta.url), 'utf8')
+    // register() defaults to compatibility BACKWARD and refuses a subject configured otherwise.
+    const refused: unknown = await registry
+      .register({ type: SchemaType.AVRO, schema: text.replaceAll('"{}"', '"\\u007b}"') }, { subject })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+    expect(refused).toMatchObject({ name: 'ConfluentSchemaRegistryCompatibilityError' })
+    expect((refused as Error).message).toContain('BACKWARD != BACKWARD_TRANSITIVE')
+    // The definitions topic is compacted: the broker refuses a record without a key.
+    const schemaId = await registerDefinitionSchema()
+    const value = await registry.encode(
+      schemaId,
+      taskDefinition(`${prefix}-keyless`, { kind: 'INTERVAL', everyMs: 1000 }),
+    )
+    const sent: unknown = await producer.send({ topic: topics.definitions, messages: [{ key: null, value }] }).then(
+      () => undefined,
+      (error: unknown) => error,
+    )
+    expect(sent).toMatchObject({ type: 'INVALID_RECORD' }) // kafkajs' name for the broker's error code
   })
 })

@@ -70,19 +70,67 @@ describe('changes committed before a fire instant win over that fire', () => {
     expect(await h.driver.store('timers').range({})).toEqual([])
   })
 
-  it('TRIGGER_NOW fires at once as MANUAL, whatever the overlap policy', async () => {
+  it('TRIGGER_NOW fires at once as MANUAL, whatever the overlap policy, with the id <taskId>:manual:<commandId>', async () => {
     const h = await SchedulerHarness.create()
     await h.define(definition('m', { kind: 'INTERVAL', everyMs: minute }, { overlapPolicy: 'SKIP' }))
     await h.advance(10 * second)
     await h.command('m', 'TRIGGER_NOW')
-    await h.command('m', 'TRIGGER_NOW') // same millisecond: the same execution, not a second one
+    await h.command('m', 'TRIGGER_NOW') // same millisecond, another command: another manual run
     await h.advance(minute)
     const fired = await h.executions()
-    expect(fired.map((e) => [e.trigger, e.executionId])).toEqual([
-      ['SCHEDULE', `m:${startMs}`],
-      ['MANUAL', `m:${startMs + 10 * second}`],
+    expect(fired.map((e) => [e.trigger, e.executionId, e.scheduledForMs - startMs])).toEqual([
+      ['SCHEDULE', `m:${startMs}`, 0],
+      ['MANUAL', 'm:manual:cmd-1', 10 * second],
+      ['MANUAL', 'm:manual:cmd-2', 10 * second],
     ])
-    expect((await h.occurrences()).map((o) => o.outcome)).toEqual(['FIRED', 'FIRED', 'SKIPPED', 'SKIPPED'])
+    expect((await h.occurrences()).map((o) => o.outcome)).toEqual(['FIRED', 'FIRED', 'FIRED', 'SKIPPED'])
+  })
+
+  it('a TRIGGER_NOW handled at the exact millisecond of a slot does not take its id; the slot still fires', async () => {
+    const h = await SchedulerHarness.create()
+    await h.define(definition('s', everyMinute))
+    await h.advance(minute - 1)
+    h.driver.clock.advance(1) // the slot is due now; the command is processed first in the cycle
+    await h.command('s', 'TRIGGER_NOW')
+    const fired = await h.executions()
+    expect(fired.map((e) => [e.trigger, e.executionId, e.scheduledForMs - startMs])).toEqual([
+      ['SCHEDULE', `s:${startMs}`, 0],
+      ['MANUAL', 's:manual:cmd-1', minute],
+      ['SCHEDULE', `s:${startMs + minute}`, minute],
+    ])
+    expect((await h.occurrences()).map((o) => [o.outcome, o.executionId])).toEqual([
+      ['FIRED', `s:${startMs}`],
+      ['FIRED', 's:manual:cmd-1'],
+      ['FIRED', `s:${startMs + minute}`],
+    ])
+  })
+
+  it('the same TRIGGER_NOW command delivered twice runs once', async () => {
+    const h = await SchedulerHarness.create()
+    await h.define(definition('d', { kind: 'INTERVAL', everyMs: hour() }, { timeoutMs: second }))
+    const command = {
+      commandId: 'once',
+      taskId: 'd',
+      kind: 'TRIGGER_NOW' as const,
+      executionId: null,
+      requestedAtMs: h.nowMs(),
+      requestedBy: 'test',
+    }
+    await h.driver.pipeInput(topics.commands, 'd', command) // in flight: the second delivery finds it there
+    await h.driver.pipeInput(topics.commands, 'd', command)
+    await h.advance(2 * second) // timed out and ended: a third delivery finds it among the ended ones
+    await h.driver.pipeInput(topics.commands, 'd', command)
+    expect((await h.executions()).map((e) => [e.trigger, e.executionId])).toEqual([
+      ['SCHEDULE', `d:${startMs}`],
+      ['MANUAL', 'd:manual:once'],
+    ])
+    const manual = (await h.occurrences()).filter((o) => o.executionId === 'd:manual:once')
+    expect(manual.map((o) => [o.outcome, o.reason])).toEqual([
+      ['FIRED', 'manual: test'],
+      ['SKIPPED', 'duplicate: this execution is already in flight'],
+      ['DEAD', expect.stringMatching(/retries exhausted/)],
+      ['SKIPPED', 'duplicate: command once already ran'],
+    ])
   })
 
   it('RETRY_EXECUTION starts another attempt of a dead execution', async () => {
@@ -158,10 +206,52 @@ describe('bad input is dead-lettered with a reason and the partition keeps worki
     expect(dead!.message).toMatch(/^taskId: .*belongs to partition/)
   })
 
+  it('dead-letters a command on the wrong partition as WRONG_PARTITION, not as a command for no task', async () => {
+    const h = await SchedulerHarness.create({ partitions: 4 })
+    const owner = partitionForKey('task-c', 4)
+    const wrong = (owner + 1) % 4
+    await h.define(definition('task-c', atOneMinute))
+    const pause = {
+      commandId: 'p',
+      taskId: 'task-c',
+      kind: 'PAUSE' as const,
+      executionId: null,
+      requestedAtMs: 0,
+      requestedBy: null,
+    }
+    await h.driver.pipeInput(topics.commands, 'task-c', pause, { partition: wrong })
+    const [dead, ...rest] = await h.deadLetters()
+    expect(rest).toEqual([])
+    expect(dead).toMatchObject({ reasonCode: 'WRONG_PARTITION', sourceTopic: topics.commands, sourcePartition: wrong })
+    expect(dead!.message).toMatch(
+      new RegExp(`^taskId: key "task-c" belongs to partition ${owner} of 4 .* partition ${wrong}$`),
+    )
+    await h.advance(minute)
+    expect(await h.executions()).toHaveLength(1) // the task on its own partition was not paused
+  })
+
   it('dead-letters undecodable bytes as UNDECODABLE', async () => {
     const h = await SchedulerHarness.create()
     await h.driver.pipeRaw(topics.definitions, Buffer.from('k'), Buffer.from('not avro at all'))
     expect((await h.deadLetters()).map((d) => d.reasonCode)).toEqual(['UNDECODABLE'])
+  })
+
+  it('dead-letters a TRIGGER_NOW without a commandId as INVALID_COMMAND, naming the field', async () => {
+    const h = await SchedulerHarness.create()
+    await h.define(definition('e', atOneMinute))
+    const command = {
+      commandId: '',
+      taskId: 'e',
+      kind: 'TRIGGER_NOW' as const,
+      executionId: null,
+      requestedAtMs: 0,
+      requestedBy: null,
+    }
+    await h.driver.pipeInput(topics.commands, 'e', command)
+    const [dead] = await h.deadLetters()
+    expect(dead).toMatchObject({ reasonCode: 'INVALID_COMMAND', sourceTopic: topics.commands })
+    expect(dead!.message).toMatch(/^commandId: /)
+    expect(await h.executions()).toEqual([])
   })
 
   it('dead-letters commands for unknown tasks and of unknown kinds as INVALID_COMMAND', async () => {

@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { configDefaults, configFields, resolveConfig } from '../../config.ts'
+import { configDefaults, configFields, postgresClientOptions, resolveConfig } from '../../config.ts'
 import { defaultSchedulerConfig } from '../../processors/task-state.ts'
 import { ErrorCodes } from '../../errors.ts'
 import { kafkaConnection } from '../../kafka-clients.ts'
@@ -145,8 +148,44 @@ describe('the Kafka connection options', () => {
     expect(connection.tls?.checkServerIdentity?.('other.example', {} as never)).toBeUndefined()
   })
 
-  it('keeps node’s host name verification unless it is switched off', () => {
-    const kafka = resolveConfig({ KAFKA_TLS: 'true' }).kafka
-    expect(kafkaConnection(kafka).tls).toEqual({ rejectUnauthorized: true })
+  it('keeps node’s host name verification unless it is switched off, and sends SNI only for host names', () => {
+    const byAddress = kafkaConnection(resolveConfig({ KAFKA_TLS: 'true' }).kafka)
+    expect(byAddress.tls).toEqual({ rejectUnauthorized: true })
+    expect(byAddress.tlsServerName).toBeUndefined()
+    const byName = kafkaConnection(
+      resolveConfig({ KAFKA_TLS: 'true', KAFKA_BROKERS: 'b1.example:9093,[::1]:9093' }).kafka,
+    )
+    expect(byName.tlsServerName).toBeUndefined()
+    expect(
+      kafkaConnection(resolveConfig({ KAFKA_TLS: 'true', KAFKA_BROKERS: 'b1.example:9093' }).kafka).tlsServerName,
+    ).toBe(true)
+  })
+})
+
+describe('the Postgres connection options', () => {
+  it('follow DATABASE_SSLMODE like libpq: off, encrypted only, CA-verified, CA- and host-verified', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flextask-config-'))
+    try {
+      writeFileSync(join(dir, 'ca.pem'), 'the CA')
+      const options = (sslMode: string) =>
+        postgresClientOptions(
+          resolveConfig({
+            DATABASE_URL: 'postgres://db/x',
+            DATABASE_SSLMODE: sslMode,
+            DATABASE_SSL_CA_FILE: join(dir, 'ca.pem'),
+          }).database,
+        )
+      expect(options('disable')).toEqual({ connectionString: 'postgres://db/x', ssl: false })
+      expect(options('require').ssl).toEqual({ rejectUnauthorized: false })
+      const verifyCa = options('verify-ca').ssl
+      expect(verifyCa).toMatchObject({ rejectUnauthorized: true, ca: 'the CA' })
+      expect(verifyCa && verifyCa.checkServerIdentity?.()).toBeUndefined()
+      expect(options('verify-full').ssl).toEqual({ rejectUnauthorized: true, ca: 'the CA' })
+      expect(() => resolveConfig({ DATABASE_SSLMODE: 'prefer' })).toThrow(
+        'database.sslMode must be one of disable, require, verify-ca, verify-full, got "prefer" (DATABASE_SSLMODE)',
+      )
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

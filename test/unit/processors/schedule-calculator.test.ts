@@ -193,22 +193,24 @@ describe('ScheduleCalculator: DST in America/New_York (2026-03-08 02:00 EST → 
     ])
   })
 
-  it('fires an interval pattern once per wall time across fall-back, skipping the EST repeat', () => {
+  it('fires a periodic pattern on both passes of the fall-back repeat, each pass at its own instant', () => {
     const halfHourly = cron('0 0,30 * * * *', zone)
     const instants = enumerate(halfHourly, at('2026-11-01T04:30:00Z'), at('2026-11-01T08:00:00Z'))
     expect(instants.map(iso)).toEqual([
       '2026-11-01T04:30:00.000Z', // 00:30 EDT
       '2026-11-01T05:00:00.000Z', // 01:00 EDT
       '2026-11-01T05:30:00.000Z', // 01:30 EDT
-      '2026-11-01T07:00:00.000Z', // 02:00 EST: 01:00 and 01:30 EST repeat and are skipped
+      '2026-11-01T06:00:00.000Z', // 01:00 EST, the repeat
+      '2026-11-01T06:30:00.000Z', // 01:30 EST
+      '2026-11-01T07:00:00.000Z', // 02:00 EST
       '2026-11-01T07:30:00.000Z',
     ])
   })
 
-  it('does not fire a slot of the repeated hour again when asked from inside the EST repeat', () => {
+  it('from inside the EST repeat, a fixed time waits for the next day and a periodic pattern fires in the repeat', () => {
     const afterMs = at('2026-11-01T06:15:00Z') // 01:15 EST, the second pass
     expect(iso(occurrenceAfter(cron('0 30 1 * * *', zone), 0, afterMs))).toBe('2026-11-02T06:30:00.000Z')
-    expect(iso(occurrenceAfter(cron('0 0,30 * * * *', zone), 0, afterMs))).toBe('2026-11-01T07:00:00.000Z')
+    expect(iso(occurrenceAfter(cron('0 0,30 * * * *', zone), 0, afterMs))).toBe('2026-11-01T06:30:00.000Z')
   })
 
   it('fires every second across spring-forward with 01:59:59 EST followed by 03:00:00 EDT', () => {
@@ -221,18 +223,17 @@ describe('ScheduleCalculator: DST in America/New_York (2026-03-08 02:00 EST → 
     expect(instants[last + 1]! - instants[last]!).toBe(second)
   })
 
-  it('fires every second across fall-back once per local second, nothing in the EST repeat', () => {
+  it('fires every second across fall-back in real time: the repeated hour fires on both passes', () => {
     // From 00:55:00 EDT to 02:05:00 EST (exclusive): 70 minutes of wall time, 130 minutes of real time.
     const fromMs = at('2026-11-01T04:55:00Z')
     const untilMs = at('2026-11-01T07:05:00Z')
     const instants = enumerate(cron('* * * * * *', zone), fromMs, untilMs)
+    expect(instants).toHaveLength(130 * 60)
+    expect(instants.every((ms, i) => ms === fromMs + i * second)).toBe(true)
     const walls = instants.map((ms) => wall(zone, ms))
-    expect(instants).toHaveLength(70 * 60)
-    expect(new Set(walls).size).toBe(70 * 60)
-    expect(instants.filter((ms) => ms >= at('2026-11-01T06:00:00Z') && ms < at('2026-11-01T07:00:00Z'))).toEqual([])
-    const last = walls.indexOf('2026-11-01 01:59:59')
-    expect(iso(instants[last]!)).toBe('2026-11-01T05:59:59.000Z')
-    expect(iso(instants[last + 1]!)).toBe('2026-11-01T07:00:00.000Z')
+    expect(walls.filter((w) => w === '2026-11-01 01:30:00')).toHaveLength(2)
+    expect(iso(instants[walls.indexOf('2026-11-01 01:59:59')]!)).toBe('2026-11-01T05:59:59.000Z')
+    expect(iso(instants[walls.lastIndexOf('2026-11-01 01:00:00')]!)).toBe('2026-11-01T06:00:00.000Z')
   })
 })
 
@@ -260,13 +261,15 @@ describe('ScheduleCalculator: DST in Europe/Berlin (2026-03-29 02:00 CET → 03:
     ])
   })
 
-  it('fires an interval pattern once per wall time across fall-back, skipping the CET repeat', () => {
+  it('fires a periodic pattern on both passes of the fall-back repeat, in CEST and then in CET', () => {
     const halfHourly = cron('0 0,30 * * * *', zone)
     const instants = enumerate(halfHourly, at('2026-10-24T23:30:00Z'), at('2026-10-25T02:30:00Z'))
     expect(instants.map((ms) => `${iso(ms)} ${wall(zone, ms)}`)).toEqual([
       '2026-10-24T23:30:00.000Z 2026-10-25 01:30:00',
       '2026-10-25T00:00:00.000Z 2026-10-25 02:00:00',
       '2026-10-25T00:30:00.000Z 2026-10-25 02:30:00',
+      '2026-10-25T01:00:00.000Z 2026-10-25 02:00:00',
+      '2026-10-25T01:30:00.000Z 2026-10-25 02:30:00',
       '2026-10-25T02:00:00.000Z 2026-10-25 03:00:00',
     ])
   })
@@ -282,17 +285,15 @@ describe('ScheduleCalculator: DST in Europe/Berlin (2026-03-29 02:00 CET → 03:
     expect(walls[last + 1]).toBe('2026-03-29 03:00:00')
   })
 
-  it('fires every second across fall-back once per local second: 02:00:00–02:59:59 in CEST, none in the CET repeat', () => {
+  it('fires every second across fall-back in real time: 02:00:00–02:59:59 in CEST, then again in CET', () => {
     // From 01:55:00 CEST to 03:05:00 CET (exclusive): 70 minutes of wall time, 130 minutes of real time.
-    const instants = enumerate(cron('* * * * * *', zone), at('2026-10-24T23:55:00Z'), at('2026-10-25T02:05:00Z'))
-    const walls = instants.map((ms) => wall(zone, ms))
-    expect(instants).toHaveLength(70 * 60)
-    expect(new Set(walls).size).toBe(70 * 60)
+    const fromMs = at('2026-10-24T23:55:00Z')
+    const instants = enumerate(cron('* * * * * *', zone), fromMs, at('2026-10-25T02:05:00Z'))
+    expect(instants).toHaveLength(130 * 60)
+    expect(instants.every((ms, i) => ms === fromMs + i * second)).toBe(true)
     const repeatedHour = instants.filter((ms) => wall(zone, ms).startsWith('2026-10-25 02:'))
-    expect(repeatedHour).toHaveLength(3600)
-    expect(repeatedHour.every((ms) => ms >= at('2026-10-25T00:00:00Z') && ms < at('2026-10-25T01:00:00Z'))).toBe(true)
-    const last = walls.indexOf('2026-10-25 02:59:59')
-    expect(iso(instants[last + 1]!)).toBe('2026-10-25T02:00:00.000Z') // 03:00:00 CET
+    expect(repeatedHour).toHaveLength(2 * 3600)
+    expect(repeatedHour.every((ms) => ms >= at('2026-10-25T00:00:00Z') && ms < at('2026-10-25T02:00:00Z'))).toBe(true)
   })
 
   describe('when afterMs lies in the CET repeat', () => {
@@ -300,10 +301,18 @@ describe('ScheduleCalculator: DST in Europe/Berlin (2026-03-29 02:00 CET → 03:
       vi.restoreAllMocks()
     })
 
-    it('resumes at 03:00:00 CET with one croner call instead of walking the 3600 repeated seconds', () => {
+    it('with FIRST_PASS_ONLY resumes at 03:00:00 CET with one croner call, not a walk over 3600 seconds', () => {
+      const nextRun = vi.spyOn(Cron.prototype, 'nextRun')
+      const firstPassOnly = cron('* * * * * *', zone, { fallBackRepeat: 'FIRST_PASS_ONLY' })
+      const nextMs = occurrenceAfter(firstPassOnly, 0, at('2026-10-25T01:00:00.250Z'))
+      expect(iso(nextMs)).toBe('2026-10-25T02:00:00.000Z')
+      expect(nextRun).toHaveBeenCalledTimes(1)
+    })
+
+    it('by default fires the next repeated second, with one croner call', () => {
       const nextRun = vi.spyOn(Cron.prototype, 'nextRun')
       const nextMs = occurrenceAfter(cron('* * * * * *', zone), 0, at('2026-10-25T01:00:00.250Z'))
-      expect(iso(nextMs)).toBe('2026-10-25T02:00:00.000Z')
+      expect(iso(nextMs)).toBe('2026-10-25T01:00:01.000Z')
       expect(nextRun).toHaveBeenCalledTimes(1)
     })
   })
@@ -318,13 +327,236 @@ describe('ScheduleCalculator: DST edge zones', () => {
     ])
   })
 
-  it('handles a 30-minute DST shift (Australia/Lord_Howe) with no repeated slot', () => {
+  it('follows real time across a 30-minute fall-back (Australia/Lord_Howe): every 10 minutes, 01:30–01:50 twice', () => {
     const zone = 'Australia/Lord_Howe'
-    const instants = enumerate(cron('0 */10 * * * *', zone), at('2026-04-04T13:00:00Z'), at('2026-04-04T17:00:00Z'))
-    const walls = instants.map((ms) => wall(zone, ms))
-    expect(new Set(walls).size).toBe(walls.length)
-    expect(walls).toContain('2026-04-05 01:50:00')
-    expect(walls[walls.indexOf('2026-04-05 01:50:00') + 1]).toBe('2026-04-05 02:00:00')
+    const fromMs = at('2026-04-04T13:00:00Z')
+    const instants = enumerate(cron('0 */10 * * * *', zone), fromMs, at('2026-04-04T17:00:00Z'))
+    expect(instants).toHaveLength(24)
+    expect(instants.every((ms, i) => ms === fromMs + i * 10 * minute)).toBe(true)
+    const walls = instants.map((ms) => wall(zone, ms).slice(11))
+    expect(walls.slice(walls.indexOf('01:20:00'), walls.indexOf('02:00:00') + 1)).toEqual([
+      '01:20:00',
+      '01:30:00',
+      '01:40:00',
+      '01:50:00',
+      '01:30:00', // 02:00 LHDT fell back to 01:30 LHST
+      '01:40:00',
+      '01:50:00',
+      '02:00:00',
+    ])
+  })
+
+  it('fires a fixed time once across a 30-minute fall-back (Australia/Lord_Howe), on its first pass', () => {
+    const zone = 'Australia/Lord_Howe'
+    const instants = enumerate(cron('0 45 1 * * *', zone), at('2026-04-04T00:00:00Z'), at('2026-04-06T00:00:00Z'))
+    expect(instants.map((ms) => `${iso(ms)} ${wall(zone, ms)}`)).toEqual([
+      '2026-04-04T14:45:00.000Z 2026-04-05 01:45:00', // +11:00, the first pass
+      '2026-04-05T15:15:00.000Z 2026-04-06 01:45:00', // +10:30
+    ])
+  })
+
+  it('waits 90 minutes for an hourly slot where the 30-minute repeat holds none (Australia/Lord_Howe)', () => {
+    const zone = 'Australia/Lord_Howe'
+    const instants = enumerate(cron('0 0 * * * *', zone), at('2026-04-04T13:30:00Z'), at('2026-04-04T17:30:00Z'))
+    expect(instants.map((ms) => wall(zone, ms).slice(11))).toEqual(['01:00:00', '02:00:00', '03:00:00'])
+    expect(instants[1]! - instants[0]!).toBe(90 * minute)
+  })
+
+  it('fires hourly slots in both passes of the midnight fall-back (America/Santiago), and midnight once', () => {
+    const zone = 'America/Santiago' // 2026-04-05 00:00 -03 → 2026-04-04 23:00 -04: 23:00–24:00 repeats
+    const hourly = enumerate(cron('0 0 * * * *', zone), at('2026-04-05T01:00:00Z'), at('2026-04-05T05:00:00Z'))
+    expect(hourly.map((ms) => `${iso(ms)} ${wall(zone, ms)}`)).toEqual([
+      '2026-04-05T01:00:00.000Z 2026-04-04 22:00:00',
+      '2026-04-05T02:00:00.000Z 2026-04-04 23:00:00',
+      '2026-04-05T03:00:00.000Z 2026-04-04 23:00:00',
+      '2026-04-05T04:00:00.000Z 2026-04-05 00:00:00',
+    ])
+    const elevenPm = enumerate(cron('0 0 23 * * *', zone), at('2026-04-04T12:00:00Z'), at('2026-04-06T12:00:00Z'))
+    expect(elevenPm.map(iso)).toEqual(['2026-04-05T02:00:00.000Z', '2026-04-06T03:00:00.000Z'])
+    const midnight = enumerate(cron('0 0 0 * * *', zone), at('2026-04-04T12:00:00Z'), at('2026-04-06T12:00:00Z'))
+    expect(midnight.map(iso)).toEqual(['2026-04-05T04:00:00.000Z', '2026-04-06T04:00:00.000Z'])
+  })
+})
+
+/** The largest distance between consecutive instants. */
+function largestGap(instants: readonly number[]): number {
+  return instants.slice(1).reduce((largest, ms, i) => Math.max(largest, ms - instants[i]!), 0)
+}
+
+describe('ScheduleCalculator: the fall-back rule by pattern (issue 8)', () => {
+  const berlinFallBack = [at('2026-10-24T23:30:00Z'), at('2026-10-25T02:30:00Z')] as const
+
+  it('fires every minute in Berlin 180 times in the three real hours around fall-back, never more than 60 s apart', () => {
+    const instants = occurrencesBetween(cron('0 * * * * *', 'Europe/Berlin'), 0, ...berlinFallBack, 1000)
+    expect(instants).toHaveLength(180)
+    expect(largestGap(instants)).toBe(minute)
+  })
+
+  it('fires hourly in Berlin at 02:00 CEST and again at 02:00 CET', () => {
+    const instants = occurrencesBetween(cron('0 0 * * * *', 'Europe/Berlin'), 0, ...berlinFallBack, 1000)
+    expect(instants.map((ms) => `${iso(ms)} ${wall('Europe/Berlin', ms)}`)).toEqual([
+      '2026-10-25T00:00:00.000Z 2026-10-25 02:00:00', // CEST
+      '2026-10-25T01:00:00.000Z 2026-10-25 02:00:00', // CET
+      '2026-10-25T02:00:00.000Z 2026-10-25 03:00:00',
+    ])
+  })
+
+  it('fires every 5 minutes in New York on 2026-11-01 with no gap over 5 minutes (it was 65)', () => {
+    const day = occurrencesBetween(
+      cron('0 */5 * * * *', 'America/New_York'),
+      0,
+      at('2026-11-01T00:00:00Z'),
+      at('2026-11-02T00:00:00Z'),
+      1000,
+    )
+    expect(day).toHaveLength(24 * 12)
+    expect(largestGap(day)).toBe(5 * minute)
+  })
+
+  it('classifies by the second, minute and hour fields: single values are fixed-time, anything else periodic', () => {
+    const passes = (pattern: string) =>
+      occurrencesBetween(cron(pattern, 'Europe/Berlin'), 0, at('2026-10-24T12:00:00Z'), at('2026-10-25T12:00:00Z'), 10)
+    expect(passes('0 30 2 * * *')).toHaveLength(1) // fixed
+    expect(passes('30 2 * * *')).toHaveLength(1) // 5 fields: second 0, fixed
+    expect(passes('0 30 2,14 * * *').map(iso)).toEqual([
+      '2026-10-24T12:30:00.000Z', // 14:30 CEST on the day before
+      '2026-10-25T00:30:00.000Z', // 02:30 CEST
+      '2026-10-25T01:30:00.000Z', // 02:30 CET: a list in the hour field is periodic
+    ])
+    expect(passes('0 30 2-3 * * *')).toHaveLength(3) // a range: 02:30 CEST, 02:30 CET, 03:30 CET
+    expect(passes('*/30 30 2 * * *')).toHaveLength(4) // a step in the seconds: :00 and :30, both passes
+  })
+
+  it('honours fallBackRepeat: FIRST_PASS_ONLY keeps a periodic pattern to the first pass, BOTH_PASSES repeats a fixed time', () => {
+    const hourlyFirstOnly = cron('0 0 * * * *', 'Europe/Berlin', { fallBackRepeat: 'FIRST_PASS_ONLY' })
+    expect(occurrencesBetween(hourlyFirstOnly, 0, ...berlinFallBack, 10).map(iso)).toEqual([
+      '2026-10-25T00:00:00.000Z',
+      '2026-10-25T02:00:00.000Z',
+    ])
+    const fixedBoth = cron('0 30 2 * * *', 'Europe/Berlin', { fallBackRepeat: 'BOTH_PASSES' })
+    expect(occurrencesBetween(fixedBoth, 0, ...berlinFallBack, 10).map(iso)).toEqual([
+      '2026-10-25T00:30:00.000Z',
+      '2026-10-25T01:30:00.000Z',
+    ])
+  })
+
+  it('keeps the spring-forward rule for both kinds and both overrides: gap slots fire once at the jump', () => {
+    for (const fallBackRepeat of ['BY_PATTERN', 'FIRST_PASS_ONLY', 'BOTH_PASSES'] as const) {
+      const fixed = cron('0 30 2 * * *', 'Europe/Berlin', { fallBackRepeat })
+      const quarterly = cron('0 */15 2 * * *', 'Europe/Berlin', { fallBackRepeat })
+      for (const schedule of [fixed, quarterly]) {
+        const day = occurrencesBetween(schedule, 0, at('2026-03-28T23:00:00Z'), at('2026-03-29T22:00:00Z'), 10)
+        expect(day.map(iso)).toEqual(['2026-03-29T01:00:00.000Z'])
+      }
+    }
+  })
+})
+
+/**
+ * Every offset change of 2026 in a zone, found hour by hour and then to the second: [instant, shift in ms], the
+ * shift negative for a fall-back.
+ */
+function transitionsOf2026(zone: string): [number, number][] {
+  const offset = (ms: number) => Date.parse(`${wall(zone, ms).replace(' ', 'T')}Z`) - ms
+  const found: [number, number][] = []
+  for (let ms = Date.UTC(2026, 0, 1); ms < Date.UTC(2027, 0, 1); ms += hour) {
+    const before = offset(ms)
+    if (offset(ms + hour) === before) continue
+    let low = ms
+    let high = ms + hour
+    while (high - low > second) {
+      const middle = low + Math.floor((high - low) / 2 / second) * second
+      if (offset(middle) === before) low = middle
+      else high = middle
+    }
+    found.push([high, offset(high) - before])
+  }
+  return found
+}
+
+describe('ScheduleCalculator: property over every 2026 transition of a dozen zones', () => {
+  const zones = [
+    'Europe/Berlin',
+    'America/New_York',
+    'America/Los_Angeles',
+    'America/Havana', // changes at midnight
+    'America/St_Johns', // UTC−03:30
+    'America/Santiago', // changes at midnight
+    'Africa/Cairo', // changes at midnight
+    'Australia/Sydney',
+    'Australia/Lord_Howe', // 30-minute shift
+    'Pacific/Auckland',
+    'Pacific/Chatham', // UTC+12:45, changes at 02:45
+    'Antarctica/Troll', // 2-hour shift
+  ]
+  const transitions = zones.map((zone) => ({ zone, transitions: transitionsOf2026(zone) }))
+  const periodic = ['* * * * * *', '0 * * * * *', '0 */5 * * * *', '0 15,45 * * * *', '0 0 * * * *', '0 0 */2 * * *']
+  const fixed = ['0 30 2 * * *', '0 0 0 * * *', '0 30 1 * * *', '0 0 23 * * *', '0 45 2 * * *', '15 30 3 * * *']
+
+  it('finds two transitions a year in every zone', () => {
+    for (const { zone, transitions: found } of transitions) expect(found, zone).toHaveLength(2)
+  })
+
+  it('a periodic pattern never waits longer than on a UTC clock where the shift maps it onto itself, else at most the repeat longer', () => {
+    const exceptions: string[] = []
+    for (const pattern of periodic) {
+      const fast = pattern.startsWith('*')
+      const utcFromMs = at('2026-01-05T00:00:00Z')
+      const dayOfUtc = occurrencesBetween(cron(pattern), 0, utcFromMs - 1, utcFromMs + (fast ? 3 : 26) * hour, 1e6)
+      const utcGap = largestGap(dayOfUtc)
+      const sameAfterShift = (shiftMs: number) => {
+        const shifted = new Set(dayOfUtc.map((ms) => ms + shiftMs))
+        return dayOfUtc.every(
+          (ms) => ms < dayOfUtc[0]! + Math.abs(shiftMs) || shifted.has(ms) || ms > dayOfUtc.at(-1)! - Math.abs(shiftMs),
+        )
+      }
+      const marginMs = fast ? 2 * minute : pattern.startsWith('0 0 ') ? 6 * hour : hour
+      for (const { zone, transitions: found } of transitions) {
+        // Every second behaves as every minute does, 60 times as often: two unusual zones suffice.
+        if (fast && !['Australia/Lord_Howe', 'Pacific/Chatham'].includes(zone)) continue
+        for (const [atMs, shiftMs] of found) {
+          const fromMs = atMs - Math.abs(shiftMs) - marginMs
+          const instants = occurrencesBetween(cron(pattern, zone), 0, fromMs, atMs + Math.abs(shiftMs) + marginMs, 1e6)
+          const gap = largestGap(instants)
+          if (shiftMs < 0 && !sameAfterShift(-shiftMs)) {
+            expect(gap, `${pattern} in ${zone} at ${iso(atMs)}`).toBeLessThanOrEqual(utcGap - shiftMs)
+            if (gap > utcGap) exceptions.push(`${pattern} in ${zone}: ${gap / minute} min`)
+          } else {
+            expect(gap, `${pattern} in ${zone} at ${iso(atMs)}`).toBeLessThanOrEqual(utcGap)
+          }
+        }
+      }
+    }
+    // Where the repeated stretch is shifted against the pattern, waiting longer is unavoidable on a wall clock.
+    expect(exceptions).toEqual([
+      '0 0 * * * * in Australia/Lord_Howe: 90 min',
+      '0 0 */2 * * * in America/New_York: 180 min',
+      '0 0 */2 * * * in America/Los_Angeles: 180 min',
+      '0 0 */2 * * * in America/St_Johns: 180 min',
+      '0 0 */2 * * * in America/Santiago: 180 min',
+      '0 0 */2 * * * in Africa/Cairo: 180 min',
+      '0 0 */2 * * * in Australia/Lord_Howe: 150 min',
+      '0 0 */2 * * * in Pacific/Chatham: 180 min',
+    ])
+  })
+
+  it('a fixed-time slot fires exactly once on every local date around every transition', () => {
+    for (const pattern of fixed) {
+      for (const { zone, transitions: found } of transitions) {
+        for (const [atMs] of found) {
+          const instants = occurrencesBetween(cron(pattern, zone), 0, atMs - 3 * 86_400_000, atMs + 3 * 86_400_000, 100)
+          const dates = instants.map((ms) => wall(zone, ms).slice(0, 10))
+          const context = `${pattern} in ${zone} at ${iso(atMs)}: ${dates.join(', ')}`
+          expect(new Set(dates).size, context).toBe(dates.length)
+          const days = dates.map((date) => Date.parse(`${date}T00:00:00Z`) / 86_400_000)
+          expect(
+            days.every((day, i) => i === 0 || day === days[i - 1]! + 1),
+            context,
+          ).toBe(true)
+          expect(dates.length, context).toBeGreaterThanOrEqual(5)
+        }
+      }
+    }
   })
 })
 
@@ -366,6 +598,18 @@ describe('ScheduleCalculator.validate', () => {
     ],
     ['a one-shot outside its bounds', { kind: 'ONE_SHOT', atMs: 5, startAtMs: 10 }, 'schedule.atMs', /never fire/],
     ['maxRuns of 0', { kind: 'DELAY', delayMs: 1, maxRuns: 0 }, 'schedule.maxRuns', />= 1/],
+    [
+      'an unknown fallBackRepeat',
+      { cron: '* * * * *', fallBackRepeat: 'TWICE' as ScheduleSpec['fallBackRepeat'] },
+      'schedule.fallBackRepeat',
+      /must be one of BY_PATTERN, FIRST_PASS_ONLY, BOTH_PASSES, got TWICE/,
+    ],
+    [
+      'a fallBackRepeat on an INTERVAL schedule',
+      { kind: 'INTERVAL', everyMs: 1000, fallBackRepeat: 'BOTH_PASSES' },
+      'schedule.fallBackRepeat',
+      /applies only to CRON/,
+    ],
   ])('rejects %s, naming the field', (_name, overrides, field, message) => {
     const problem = validate(spec(overrides))
     expect(problem?.field).toBe(field)

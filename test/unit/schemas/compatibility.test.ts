@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { DeadLetterReasons, deadLetterSchema } from '../../../schemas/dead-letter.ts'
 import { latestVersion, type RecordSchema } from '../../../schemas/load-avsc.ts'
 import { taskCommandSchema } from '../../../schemas/task-command.ts'
-import { taskDefinitionSchema } from '../../../schemas/task-definition.ts'
+import { taskDefinitionSchema, taskDefinitionVersions, type TaskDefinition } from '../../../schemas/task-definition.ts'
 import { schemaCases, taskDefinitionFull } from './samples.ts'
 
 const kebab = (name: string): string => name.replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase()
@@ -132,6 +132,21 @@ describe('schema evolution', () => {
       version: 1,
       misfirePolicy: 'FIRE_LAST',
     })
+  })
+
+  it('reads a version-1 definition with schedule.fallBackRepeat BY_PATTERN, the rule by pattern', () => {
+    const [v1] = taskDefinitionVersions
+    const writer = avro.Type.forSchema(v1!.schema)
+    const { fallBackRepeat: _dropped, ...scheduleV1 } = taskDefinitionFull.schedule
+    const written = writer.toBuffer({ ...taskDefinitionFull, schedule: scheduleV1 })
+    const decoded = reader.fromBuffer(written, reader.createResolver(writer)) as TaskDefinition
+    expect(decoded.schedule).toEqual({ ...taskDefinitionFull.schedule, fallBackRepeat: 'BY_PATTERN' })
+  })
+
+  it('documents maxLatenessMs as it is applied: null is the scheduler default, never no limit', () => {
+    const doc = taskDefinitionSchema.fields.find((field) => field.name === 'maxLatenessMs')?.doc ?? ''
+    expect(doc).toMatch(/null means the scheduler default \(60000 ms/)
+    expect(doc).not.toMatch(/null means no limit/)
   })
 
   it('reads an enum symbol newer than the reader as the default symbol', () => {

@@ -10,6 +10,7 @@ import { deadLetterVersions } from '../../../schemas/dead-letter.ts'
 import { OccurrenceOutcomes, occurrenceVersions } from '../../../schemas/occurrence.ts'
 import { CommandKinds, taskCommandVersions, type TaskCommand } from '../../../schemas/task-command.ts'
 import {
+  FallBackRepeats,
   MisfirePolicies,
   OverlapPolicies,
   ScheduleKinds,
@@ -40,6 +41,7 @@ export const taskDefinitionFull: TaskDefinition = {
     endAtMs: atMs + 86_400_000,
     phaseMs: 1_000,
     maxRuns: 10,
+    fallBackRepeat: 'BOTH_PASSES',
   },
   priority: 5,
   misfirePolicy: 'FIRE_ALL',
@@ -158,7 +160,12 @@ export const schemaCases: SchemaCase[] = [
     versions: taskDefinitionVersions,
     full: taskDefinitionFull,
     sparse: taskDefinitionSparse,
-    enums: { ScheduleKind: ScheduleKinds, MisfirePolicy: MisfirePolicies, OverlapPolicy: OverlapPolicies },
+    enums: {
+      ScheduleKind: ScheduleKinds,
+      MisfirePolicy: MisfirePolicies,
+      OverlapPolicy: OverlapPolicies,
+      FallBackRepeat: FallBackRepeats,
+    },
   },
   {
     name: 'TaskCommand',
