@@ -82,7 +82,14 @@ describe('flextask up', () => {
       },
       90_000,
     )
-    expect(ready).toEqual({ status: 'ok', components: { scheduler: { live: true, ready: true, reasons: [] } } })
+    // `flextask up` hosts the scheduler and a worker (the built-in http handler covers the one category here).
+    expect(ready).toEqual({
+      status: 'ok',
+      components: {
+        scheduler: { live: true, ready: true, reasons: [] },
+        worker: { live: true, ready: true, reasons: [] },
+      },
+    })
     expect((await fetch(`${base}/health/live`)).status).toBe(200)
 
     // One fire, then its count and lateness on /metrics (derived from the committed execution).
