@@ -88,7 +88,10 @@ export interface RuntimeConfig {
   stateDir: string
   /** FLEXTASK_COMMIT_INTERVAL_MS, minimum spacing of commits while records flow. @default 100 */
   commitIntervalMs: number
-  /** FLEXTASK_TRANSACTION_TIMEOUT_MS, sent to the transaction coordinator. @default 30000 */
+  /**
+   * FLEXTASK_TRANSACTION_TIMEOUT_MS, sent to the transaction coordinator: bounds how long a dead instance's open
+   * transaction can hold its partitions when it cannot be fenced (README "Failover"). @default 10000
+   */
   transactionTimeoutMs: number
   /** FLEXTASK_SESSION_TIMEOUT_MS, consumer group session. @default 10000 */
   sessionTimeoutMs: number
@@ -100,6 +103,11 @@ export interface RuntimeConfig {
   maxRecordsPerCycle: number
   /** FLEXTASK_MAX_BUFFERED_RECORDS, fetched records above which fetching pauses. @default 20000 */
   maxBufferedRecords: number
+  /**
+   * FLEXTASK_OUTAGE_GIVE_UP_MS, how long the runtime waits out retriable failures (broker unreachable,
+   * coordinator loading) with no commit in between before it stops with FLEXTASK_TOPOLOGY_GAVE_UP. @default 900000
+   */
+  outageGiveUpMs: number
   /** FLEXTASK_START_TIMEOUT_MS, how long a component may take to serve (restore included). @default 600000 */
   startTimeoutMs: number
   /** FLEXTASK_SHUTDOWN_GRACE_MS, how long `flextask up` waits for components to close on a signal. @default 30000 */
@@ -118,6 +126,14 @@ export interface SchedulerSectionConfig {
   maxOccurrencesPerCatchUp: number
   /** FLEXTASK_SCHEDULER_DEFAULT_MAX_LATENESS_MS. @default 60000 */
   defaultMaxLatenessMs: number
+  /** FLEXTASK_SCHEDULER_MAX_IN_FLIGHT_PER_TASK. @default 500 */
+  maxInFlightPerTask: number
+  /** FLEXTASK_SCHEDULER_MAX_RECORDS_PER_WAKE. @default 5000 */
+  maxRecordsPerWake: number
+  /** FLEXTASK_SCHEDULER_MAX_BYTES_PER_WAKE. @default 8388608 */
+  maxBytesPerWake: number
+  /** FLEXTASK_SCHEDULER_MAX_RECORD_BYTES (keep under the topics' max.message.bytes). @default 1000000 */
+  maxRecordBytes: number
 }
 
 /** Limits by key (workers/limits.ts LimitRule: concurrency, ratePerSecond, burst). */
@@ -159,8 +175,29 @@ export interface WorkerSectionConfig {
   maxLogLineChars: number
 }
 
-/** connectors/ (the Postgres sink) adds its fields here. */
-export type SinkSectionConfig = Record<never, never>
+/** connectors/: the Postgres sink (the read-model projection of the topics). */
+export interface SinkSectionConfig {
+  /** FLEXTASK_SINK_GROUP_ID, the consumer group and the key of its offsets in Postgres. @default null (<prefix>-sink) */
+  groupId: string | null
+  /** FLEXTASK_SINK_BATCH_SIZE, records per Postgres transaction. @default 2000 */
+  batchSize: number
+  /** FLEXTASK_SINK_FLUSH_INTERVAL_MS, longest a record waits in a batch. @default 200 */
+  flushIntervalMs: number
+  /** FLEXTASK_SINK_RETENTION_DAYS, rows older than this are deleted; 0 keeps everything. @default 30 */
+  retentionDays: number
+  /** FLEXTASK_SINK_RETENTION_INTERVAL_MS, pause between retention passes. @default 600000 */
+  retentionIntervalMs: number
+  /** FLEXTASK_SINK_RETENTION_BATCH_SIZE, rows per DELETE. @default 1000 */
+  retentionBatchSize: number
+  /** FLEXTASK_SINK_QUERY_TIMEOUT_MS, client-side bound on a query (a silent network). @default 30000 */
+  queryTimeoutMs: number
+  /** FLEXTASK_SINK_STATEMENT_TIMEOUT_MS, server-side statement_timeout. @default 20000 */
+  statementTimeoutMs: number
+  /** FLEXTASK_SINK_RETRY_MAX_MS, upper bound of the backoff while Postgres fails. @default 5000 */
+  retryMaxMs: number
+  /** Empty the projection and replay every topic from the beginning (`flextask connector --rebuild`). @default false */
+  rebuild: boolean
+}
 
 export interface ApiSectionConfig {
   /** PORT of the REST API. @default 3000 */
@@ -211,12 +248,13 @@ export const configDefaults = {
     instanceId: hostname(),
     stateDir: '.state',
     commitIntervalMs: 100,
-    transactionTimeoutMs: 30_000,
+    transactionTimeoutMs: 10_000,
     sessionTimeoutMs: 10_000,
     heartbeatIntervalMs: 1_000,
     rebalanceTimeoutMs: 30_000,
     maxRecordsPerCycle: 5_000,
     maxBufferedRecords: 20_000,
+    outageGiveUpMs: 900_000,
     startTimeoutMs: 600_000,
     shutdownGraceMs: 30_000,
   },
@@ -226,6 +264,10 @@ export const configDefaults = {
     maxCatchUpPerWake: 100,
     maxOccurrencesPerCatchUp: 10_000,
     defaultMaxLatenessMs: 60_000,
+    maxInFlightPerTask: 500,
+    maxRecordsPerWake: 5000,
+    maxBytesPerWake: 8 * 1024 * 1024,
+    maxRecordBytes: 1_000_000,
   },
   worker: {
     categories: [],
@@ -243,7 +285,18 @@ export const configDefaults = {
     maxLogLinesPerAttempt: 200,
     maxLogLineChars: 4096,
   },
-  sink: {},
+  sink: {
+    groupId: null,
+    batchSize: 2000,
+    flushIntervalMs: 200,
+    retentionDays: 30,
+    retentionIntervalMs: 600_000,
+    retentionBatchSize: 1000,
+    queryTimeoutMs: 30_000,
+    statementTimeoutMs: 20_000,
+    retryMaxMs: 5000,
+    rebuild: false,
+  },
   api: { port: 3000 },
   metrics: { port: 9464, host: '0.0.0.0' },
   log: { level: 'info', pretty: 'auto' },
@@ -294,6 +347,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'runtime.commitIntervalMs', env: 'FLEXTASK_COMMIT_INTERVAL_MS', kind: 'nonNegativeInt' },
   { path: 'runtime.transactionTimeoutMs', env: 'FLEXTASK_TRANSACTION_TIMEOUT_MS', kind: 'positiveInt' },
   { path: 'runtime.sessionTimeoutMs', env: 'FLEXTASK_SESSION_TIMEOUT_MS', kind: 'positiveInt' },
+  { path: 'runtime.outageGiveUpMs', env: 'FLEXTASK_OUTAGE_GIVE_UP_MS', kind: 'positiveInt' },
   { path: 'runtime.heartbeatIntervalMs', env: 'FLEXTASK_HEARTBEAT_INTERVAL_MS', kind: 'positiveInt' },
   { path: 'runtime.rebalanceTimeoutMs', env: 'FLEXTASK_REBALANCE_TIMEOUT_MS', kind: 'positiveInt' },
   { path: 'runtime.maxRecordsPerCycle', env: 'FLEXTASK_MAX_RECORDS_PER_CYCLE', kind: 'positiveInt' },
@@ -313,6 +367,19 @@ export const configFields: readonly FieldSpec[] = [
     env: 'FLEXTASK_SCHEDULER_DEFAULT_MAX_LATENESS_MS',
     kind: 'nonNegativeInt',
   },
+  { path: 'scheduler.maxInFlightPerTask', env: 'FLEXTASK_SCHEDULER_MAX_IN_FLIGHT_PER_TASK', kind: 'positiveInt' },
+  { path: 'scheduler.maxRecordsPerWake', env: 'FLEXTASK_SCHEDULER_MAX_RECORDS_PER_WAKE', kind: 'positiveInt' },
+  { path: 'scheduler.maxBytesPerWake', env: 'FLEXTASK_SCHEDULER_MAX_BYTES_PER_WAKE', kind: 'positiveInt' },
+  { path: 'scheduler.maxRecordBytes', env: 'FLEXTASK_SCHEDULER_MAX_RECORD_BYTES', kind: 'positiveInt' },
+  { path: 'sink.groupId', env: 'FLEXTASK_SINK_GROUP_ID', kind: 'optionalString' },
+  { path: 'sink.batchSize', env: 'FLEXTASK_SINK_BATCH_SIZE', kind: 'positiveInt' },
+  { path: 'sink.flushIntervalMs', env: 'FLEXTASK_SINK_FLUSH_INTERVAL_MS', kind: 'positiveInt' },
+  { path: 'sink.retentionDays', env: 'FLEXTASK_SINK_RETENTION_DAYS', kind: 'nonNegativeInt' },
+  { path: 'sink.retentionIntervalMs', env: 'FLEXTASK_SINK_RETENTION_INTERVAL_MS', kind: 'positiveInt' },
+  { path: 'sink.retentionBatchSize', env: 'FLEXTASK_SINK_RETENTION_BATCH_SIZE', kind: 'positiveInt' },
+  { path: 'sink.queryTimeoutMs', env: 'FLEXTASK_SINK_QUERY_TIMEOUT_MS', kind: 'positiveInt' },
+  { path: 'sink.statementTimeoutMs', env: 'FLEXTASK_SINK_STATEMENT_TIMEOUT_MS', kind: 'positiveInt' },
+  { path: 'sink.retryMaxMs', env: 'FLEXTASK_SINK_RETRY_MAX_MS', kind: 'positiveInt' },
   { path: 'worker.categories', env: 'FLEXTASK_WORKER_CATEGORIES', kind: 'optionalList' },
   { path: 'worker.handlerModules', env: 'FLEXTASK_WORKER_HANDLERS', kind: 'optionalList' },
   { path: 'worker.concurrency', env: 'FLEXTASK_WORKER_CONCURRENCY', kind: 'positiveInt' },

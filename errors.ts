@@ -46,18 +46,41 @@ export const ErrorCodes = {
   commitFailed: 'FLEXTASK_TOPOLOGY_COMMIT_FAILED',
   fenced: 'FLEXTASK_TOPOLOGY_FENCED',
   processing: 'FLEXTASK_TOPOLOGY_PROCESSING_FAILED',
+  /** An output or store value over the topology's record limit: the broker would refuse it. */
+  recordTooLarge: 'FLEXTASK_TOPOLOGY_RECORD_TOO_LARGE',
 } as const
+
+/**
+ * What a catch site does with an error, decided by `code` and `retriable` only:
+ * - `retry`: transient (registry down, broker timeout, anything thrown with `retriable: true`). The input is good:
+ *   abort the cycle, back off and process it again. Never dead-letter it.
+ * - `reject`: this input (or this one task) cannot be processed: dead-letter it with a reason and carry on.
+ *   Bad input has a coded error; a bug (an uncoded error) is rejected too, so it stays isolated to one task.
+ * - `fail`: the process is misconfigured (config, topics, a registry that refuses our credentials or schema):
+ *   stop loudly, since every input would fail the same way.
+ */
+export const Decisions = { retry: 'retry', reject: 'reject', fail: 'fail' } as const
+export type Decision = (typeof Decisions)[keyof typeof Decisions]
+
+const failCodes: ReadonlySet<string> = new Set([ErrorCodes.config, ErrorCodes.topicsMismatch, ErrorCodes.registry])
+
+/** The one decision for an error met while processing input (see Decisions). */
+export function decide(error: unknown): Decision {
+  const coerced = coerceError(error)
+  if (coerced.retriable) return Decisions.retry
+  if (failCodes.has(coerced.code)) return Decisions.fail
+  return Decisions.reject
+}
 
 export function coerceError(error: unknown, code: string = ErrorCodes.unknown): FlextaskError {
   if (error instanceof FlextaskError) return error
   if (error instanceof Error) {
-    const coded = error as Error & { code?: unknown }
+    const coded = error as Error & { code?: unknown; retriable?: unknown }
     return new FlextaskError(
       typeof coded.code === 'string' && coded.code.startsWith('FLEXTASK_') ? coded.code : code,
       error.message,
-      {
-        cause: error,
-      },
+      // A FlextaskError from another copy of this module, or a client error that says so, keeps its retriability.
+      { cause: error, retriable: coded.retriable === true },
     )
   }
   return new FlextaskError(code, String(error))

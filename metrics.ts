@@ -34,6 +34,17 @@ export interface SchedulerMetrics {
   commitDuration: HistogramPort
 }
 
+export interface SinkMetrics {
+  /** flextask_sink_records_total{kind}: records written to Postgres (committed), by what they carry. */
+  records: CounterPort<'kind'>
+  /** flextask_sink_batches_total{outcome}: Postgres transactions, by outcome (committed, retried, fenced). */
+  batches: CounterPort<'outcome'>
+  /** flextask_sink_batch_duration_seconds: one committed batch, rows and offsets, begin to commit. */
+  batchDuration: HistogramPort
+  /** flextask_sink_dead_letters_total{reason}: undecodable records the sink sent to the dead-letter topic. */
+  deadLetters: CounterPort<'reason'>
+}
+
 export interface WorkerMetrics {
   /** flextask_worker_executions_total{category, status}: terminal results a worker produced (SUCCEEDED, FAILED, TIMED_OUT). */
   executions: CounterPort<'category' | 'status'>
@@ -45,6 +56,7 @@ export interface WorkerMetrics {
 
 export interface Metrics {
   readonly scheduler: SchedulerMetrics
+  readonly sink: SinkMetrics
   readonly worker: WorkerMetrics
   /** The Prometheus text exposition of every metric. */
   render(): Promise<{ contentType: string; body: string }>
@@ -105,6 +117,32 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       registers,
     }),
   }
+  const sink: SinkMetrics = {
+    records: new Counter({
+      name: 'flextask_sink_records_total',
+      help: 'Records the Postgres sink wrote (committed), by kind (execution, result, log, occurrence, ...).',
+      labelNames: ['kind'],
+      registers,
+    }),
+    batches: new Counter({
+      name: 'flextask_sink_batches_total',
+      help: 'Postgres sink transactions, by outcome (committed, retried, fenced).',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    batchDuration: new Histogram({
+      name: 'flextask_sink_batch_duration_seconds',
+      help: 'Duration of committed Postgres sink batches (rows and offsets), begin to commit.',
+      buckets: commitBucketsSeconds,
+      registers,
+    }),
+    deadLetters: new Counter({
+      name: 'flextask_sink_dead_letters_total',
+      help: 'Undecodable records the Postgres sink sent to the dead-letter topic, by reason code.',
+      labelNames: ['reason'],
+      registers,
+    }),
+  }
   const worker: WorkerMetrics = {
     executions: new Counter({
       name: 'flextask_worker_executions_total',
@@ -129,6 +167,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
   }
   return {
     scheduler,
+    sink,
     worker,
     async render() {
       return { contentType: register.contentType, body: await register.metrics() }

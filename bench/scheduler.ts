@@ -57,6 +57,7 @@ import { buildTaskDefinition } from '../schemas/task-definition-builder.ts'
 import { taskExecutionSchema, type TaskExecution } from '../schemas/task-execution.ts'
 import { schedulerApplicationId, topicNames, type TopicNames } from '../topics.ts'
 import type { Clock } from '../topology/api.ts'
+import { countingObserver, type RuntimeCounters } from '../topology/runtime-events.ts'
 import { partitionForKey } from '../topology/partitioner.ts'
 import { kafkaBrokers, schemaRegistryUrl, testKafka } from '../test/helpers/env.ts'
 
@@ -477,22 +478,34 @@ function finishWorker(worker: Worker): Promise<ConsumerSummary> {
   })
 }
 
+const runtimeCounters = new WeakMap<object, RuntimeCounters>()
+
+function statsOf(runtime: object): RuntimeCounters {
+  const counters = runtimeCounters.get(runtime)
+  if (counters === undefined) throw new Error('watchRuntime was not called for this runtime')
+  return counters
+}
+
 /** Watches the runtime for a fatal error or a livelock of aborted transactions. */
 function watchRuntime(app: Scheduler): { failure: () => Error | undefined; lastCommitAt: () => number } {
   let fatal: Error | undefined
   let abortsInARow = 0
   let lastCommitAt = performance.now()
-  app.runtime.on('error', (error: Error) => (fatal ??= error))
-  app.runtime.on('committed', () => {
-    abortsInARow = 0
-    lastCommitAt = performance.now()
-  })
-  app.runtime.on('aborted', (error: unknown) => {
-    abortsInARow++
-    if (abortsInARow >= MAX_CONSECUTIVE_ABORTS && fatal === undefined) {
-      const message = error instanceof Error ? error.message : String(error)
-      fatal = new Error(`livelock: ${abortsInARow} transactions aborted in a row; last: ${message}`)
-    }
+  const counting = countingObserver()
+  runtimeCounters.set(app.runtime, counting.counters)
+  app.runtime.observe(counting)
+  app.runtime.observe({
+    onFatal: (error) => (fatal ??= error),
+    onCommitted: () => {
+      abortsInARow = 0
+      lastCommitAt = performance.now()
+    },
+    onAborted: (event) => {
+      abortsInARow++
+      if (abortsInARow >= MAX_CONSECUTIVE_ABORTS && fatal === undefined) {
+        fatal = new Error(`livelock: ${abortsInARow} transactions aborted in a row; last: ${event.message}`)
+      }
+    },
   })
   return { failure: () => fatal, lastCommitAt: () => lastCommitAt }
 }
@@ -577,8 +590,8 @@ async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
     const failure = (): Error | undefined => startFailure ?? runtimeFailure() ?? workerFailure()
     let committed = 0n
     run.progress = () =>
-      `${app.runtime.stats.recordsProcessed} processed, ${committed} committed of ${n}, ` +
-      `${app.runtime.stats.cyclesCommitted} transactions, ${app.runtime.stats.cyclesAborted} aborted`
+      `${statsOf(app.runtime).recordsProcessed} processed, ${committed} committed of ${n}, ` +
+      `${statsOf(app.runtime).cyclesCommitted} transactions, ${statsOf(app.runtime).cyclesAborted} aborted`
     await until(run, 'all partitions running', deadlineMs, failure, () =>
       app.runtime.runningPartitions().length === PARTITIONS ? true : undefined,
     )
@@ -591,8 +604,8 @@ async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
     })
     const ingestedAt = lastCommitAt()
     const ingestCpuUsed = ingestCpu()
-    const ingestTransactions = app.runtime.stats.cyclesCommitted
-    const ingestAborted = app.runtime.stats.cyclesAborted
+    const ingestTransactions = statsOf(app.runtime).cyclesCommitted
+    const ingestAborted = statsOf(app.runtime).cyclesAborted
 
     // 3. Near tasks while N are pending far ahead.
     console.error(`N=${n}: ${options.probes} near tasks with ${n} pending …`)
@@ -609,18 +622,18 @@ async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
     // 4. Step the clock to T − STEP_LEAD_MS and time the fires.
     console.error(`N=${n}: stepping the scheduler clock to ${STEP_LEAD_MS} ms before the bulk window …`)
     const fireCpu = cpuMeter()
-    const fireStats = { ...app.runtime.stats }
+    const fireStats = { ...statsOf(app.runtime) }
     offset[0] = bulkT - STEP_LEAD_MS - Date.now()
     run.progress = () =>
       `${Atomics.load(counters, Counter.bulk)} of ${n} fired and received, ` +
       `${Atomics.load(counters, Counter.duplicates)} duplicates, ` +
-      `${app.runtime.stats.cyclesCommitted - fireStats.cyclesCommitted} transactions`
+      `${statsOf(app.runtime).cyclesCommitted - fireStats.cyclesCommitted} transactions`
     await until(run, 'every bulk task to fire', deadlineMs, failure, () =>
       Atomics.load(counters, Counter.bulk) >= n ? true : undefined,
     )
     const fireCpuUsed = fireCpu()
-    const fireTransactions = app.runtime.stats.cyclesCommitted - fireStats.cyclesCommitted
-    const fireAborted = app.runtime.stats.cyclesAborted - fireStats.cyclesAborted
+    const fireTransactions = statsOf(app.runtime).cyclesCommitted - fireStats.cyclesCommitted
+    const fireAborted = statsOf(app.runtime).cyclesAborted - fireStats.cyclesAborted
     // Late duplicates would show up within a few commit intervals.
     await sleep(1_000)
     const summary = await finishWorker(worker)

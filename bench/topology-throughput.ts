@@ -28,6 +28,7 @@ import {
 } from '@platformatic/kafka'
 import type { KeyValueStore, Processor, ProcessorContext, StreamRecord } from '../topology/api.ts'
 import { jsonSerde, stringSerde } from '../topology/serdes.ts'
+import { countingObserver, type RuntimeCounters } from '../topology/runtime-events.ts'
 import { StreamRuntime, type StreamRuntimeOptions } from '../topology/stream-runtime.ts'
 import { TopologyBuilder, type Topology } from '../topology/topology-builder.ts'
 import { kafkaBrokers } from '../test/helpers/env.ts'
@@ -152,6 +153,7 @@ async function produceInput(run: Run, options: BenchOptions): Promise<number> {
 
 interface Watched {
   runtime: StreamRuntime
+  stats: RuntimeCounters
   /** The runtime's fatal error, or a livelock of aborted transactions; undefined while healthy. */
   failure: () => Error | undefined
 }
@@ -168,18 +170,23 @@ function newRuntime(run: Run, options: BenchOptions): Watched {
   let fatal: Error | undefined
   let abortsInARow = 0
   let firstAbort = ''
-  runtime.on('error', (error: Error) => (fatal ??= error))
-  runtime.on('committed', () => (abortsInARow = 0))
-  runtime.on('aborted', (error: unknown) => {
-    if (abortsInARow++ === 0) firstAbort = describeKafkaError(error)
-    if (abortsInARow < MAX_CONSECUTIVE_ABORTS || fatal !== undefined) return
-    fatal = new Error(
-      `livelock: ${abortsInARow} transactions aborted in a row after ${runtime.stats.cyclesCommitted} commits ` +
-        `(${runtime.stats.recordsProcessed} records processed incl. retries)\n  first abort: ${firstAbort}` +
-        `\n  last abort:  ${describeKafkaError(error)}`,
-    )
+  const counting = countingObserver()
+  const stats = counting.counters
+  runtime.observe(counting)
+  runtime.observe({
+    onFatal: (error) => (fatal ??= error),
+    onCommitted: () => (abortsInARow = 0),
+    onAborted: (event) => {
+      if (abortsInARow++ === 0) firstAbort = describeKafkaError(event.error.cause ?? event.error)
+      if (abortsInARow < MAX_CONSECUTIVE_ABORTS || fatal !== undefined) return
+      fatal = new Error(
+        `livelock: ${abortsInARow} transactions aborted in a row after ${stats.cyclesCommitted} commits ` +
+          `(${stats.recordsProcessed} records processed)\n  first abort: ${firstAbort}` +
+          `\n  last abort:  ${describeKafkaError(event.error.cause ?? event.error)}`,
+      )
+    },
   })
-  return { runtime, failure: () => fatal }
+  return { runtime, stats, failure: () => fatal }
 }
 
 /** The error's message plus every non-zero per-partition error code in nested Kafka responses. */
@@ -233,20 +240,22 @@ interface ProcessFigures {
 }
 
 async function processPhase(run: Run, options: BenchOptions, deadlineMs: number): Promise<ProcessFigures> {
-  const { runtime, failure } = newRuntime(run, options)
+  const { runtime, stats, failure } = newRuntime(run, options)
   const commitMs: number[] = []
   let producedMessages = 0
   let lastCommittedAt = 0
   let runningAt: number | undefined
   const restoredPartitions = new Set<number>()
-  runtime.on('committed', (event: { records: number; durationMs: number }) => {
-    commitMs.push(event.durationMs)
-    producedMessages += event.records
-    lastCommittedAt = performance.now()
-  })
-  runtime.on('restored', (event: { partition: number }) => {
-    restoredPartitions.add(event.partition)
-    if (restoredPartitions.size === PARTITIONS) runningAt ??= performance.now()
+  runtime.observe({
+    onCommitted: (event) => {
+      commitMs.push(event.durationMs)
+      producedMessages += event.records
+      lastCommittedAt = performance.now()
+    },
+    onRestored: (event) => {
+      restoredPartitions.add(event.partition)
+      if (restoredPartitions.size === PARTITIONS) runningAt ??= performance.now()
+    },
   })
   const cpuBefore = process.cpuUsage()
   const startedAt = performance.now()
@@ -269,8 +278,8 @@ async function processPhase(run: Run, options: BenchOptions, deadlineMs: number)
     wallMs: doneAt - startedAt,
     startupMs: (runningAt ?? doneAt) - startedAt,
     processingMs: doneAt - (runningAt ?? startedAt),
-    transactions: runtime.stats.cyclesCommitted,
-    aborted: runtime.stats.cyclesAborted,
+    transactions: stats.cyclesCommitted,
+    aborted: stats.cyclesAborted,
     producedMessages,
     commitMs,
     cpuMs: (cpu.user + cpu.system) / 1000,
@@ -291,8 +300,8 @@ async function restorePhase(run: Run, options: BenchOptions, deadlineMs: number)
   rmSync(join(run.stateRoot, run.applicationId), { recursive: true, force: true })
   const { runtime, failure } = newRuntime(run, options)
   const restored = new Map<number, { records: number; durationMs: number }>()
-  runtime.on('restored', (event: { partition: number; records: number; durationMs: number }) => {
-    restored.set(event.partition, { records: event.records, durationMs: event.durationMs })
+  runtime.observe({
+    onRestored: (event) => restored.set(event.partition, { records: event.records, durationMs: event.durationMs }),
   })
   const startedAt = performance.now()
   await runtime.start()

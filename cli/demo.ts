@@ -14,6 +14,7 @@ import pg from 'pg'
 import { postgresClientOptions, resolveConfig } from '../config.ts'
 import { createProcessDeps } from '../host/flextask-process.ts'
 import { createLogger } from '../logger.ts'
+import { startSinkDemo, type SinkDemo } from '../demo/sink-demo.ts'
 import { createScheduler } from '../scheduler/scheduler.ts'
 import { demoDefinitions, describeResult, startDemoServices } from '../demo/worker-demo.ts'
 import { createWorker } from '../workers/worker.ts'
@@ -41,7 +42,7 @@ const time = (ms: number): string => new Date(ms).toISOString().slice(11, 23)
 
 const startedKafka = process.env.KAFKA_BROKERS === undefined ? await startKafka() : false
 const startedRegistry = process.env.SCHEMA_REGISTRY_URL === undefined ? await startRegistry() : false
-await checkPostgres()
+const postgresReachable = await checkPostgres()
 
 console.log(
   `\nscheduler: starting (topics ${config.topics.prefix}.*, ${config.topics.partitions} partitions, state ${stateDir})`,
@@ -53,7 +54,14 @@ const services = await startDemoServices()
 services.onMail((line) => console.log(line))
 const worker = createWorker({ ...deps, handlers: services.handlers })
 await worker.start()
-console.log(`worker: running (echo endpoint ${services.echoUrl}, SMTP sink 127.0.0.1:${services.smtpPort})\n`)
+console.log(`worker: running (echo endpoint ${services.echoUrl}, SMTP sink 127.0.0.1:${services.smtpPort})`)
+const sinkDemo: SinkDemo | undefined = postgresReachable
+  ? await startSinkDemo(deps, (line) => console.log(line)).catch((error: unknown) => {
+      console.log(`postgres sink: could not start (${error instanceof Error ? error.message : String(error)})`)
+      return undefined
+    })
+  : undefined
+console.log('')
 
 const consumer = deps.kafka.consumer({
   clientId: 'flextask-demo-reader',
@@ -114,7 +122,7 @@ async function show(message: Message): Promise<void> {
   )
 }
 
-async function checkPostgres(): Promise<void> {
+async function checkPostgres(): Promise<boolean> {
   const client = new pg.Client({
     ...postgresClientOptions(config.database),
     // The demo only checks that a server answers; the database name of the test setup is the one that exists.
@@ -123,11 +131,13 @@ async function checkPostgres(): Promise<void> {
   try {
     await client.connect()
     const { rows } = await client.query<{ v: string }>('SELECT version() AS v')
-    console.log(`postgres: reachable (${rows[0]?.v.split(' on ')[0]}); the read-model sink arrives with its issue`)
+    console.log(`postgres: reachable (${rows[0]?.v.split(' on ')[0]}); the sink will project the topics into it`)
+    return true
   } catch (error) {
     console.log(
-      `postgres: not reachable (${error instanceof Error ? error.message : String(error)}); the scheduler does not need it`,
+      `postgres: not reachable (${error instanceof Error ? error.message : String(error)}); running without the sink`,
     )
+    return false
   } finally {
     await client.end().catch(() => {})
   }
@@ -143,6 +153,7 @@ async function stop(): Promise<void> {
   await producer.close().catch(() => {})
   await worker.close()
   await services.close()
+  await sinkDemo?.close().catch(() => {})
   await app.close()
   const admin = deps.kafka.admin('flextask-demo-cleanup')
   const all = await admin.listTopics()

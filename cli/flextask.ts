@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
  * The `flextask` command: argument parsing and signal handling only (the composition is host/flextask-process.ts).
- *   flextask up          every component in one process, in dependency order (scheduler, worker)
+ *   flextask up          every component in one process, in dependency order (scheduler, worker, connector)
  *   flextask scheduler   the scheduler only; scale out by starting more (one consumer group)
  *   flextask worker      a worker only: --categories http,email --handlers ./my-handlers.ts; scale out the same way
+ *   flextask connector [--rebuild]
+ *                        the Postgres sink only; --rebuild empties the projection and replays the topics
  * Configuration comes from the environment (README, config.ts). SIGTERM / SIGINT close the components in reverse
  * order within FLEXTASK_SHUTDOWN_GRACE_MS; exit 0 when all closed in time. A fatal error in a component, a failed
  * start or a close past the grace period exit 1 with a one-line reason on stderr.
@@ -40,7 +42,7 @@ const program = new Command('flextask')
   .helpCommand(true)
 program
   .command('up', { isDefault: true })
-  .description('run every component in one process (scheduler, worker), serving /metrics and /health/*')
+  .description('run every component in one process (scheduler, worker, connector), serving /metrics and /health/*')
   .action(() => run())
 program
   .command('scheduler')
@@ -63,4 +65,9 @@ program
       worker: { ...(categories ? { categories } : {}), ...(handlerModules ? { handlerModules } : {}) },
     })
   })
+program
+  .command('connector')
+  .description('run the Postgres sink only (the read model: tasks, task_runs, task_logs, task_occurrences, ...)')
+  .option('--rebuild', 'empty the projection and replay every topic from its beginning (stop other sinks first)')
+  .action((options: { rebuild?: boolean }) => run(['connector'], { sink: { rebuild: options.rebuild === true } }))
 await program.parseAsync(process.argv)

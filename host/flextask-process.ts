@@ -9,6 +9,7 @@
  */
 import type { Component } from '../component.ts'
 import type { ResolvedConfig } from '../config.ts'
+import { createConnector } from '../connectors/connector.ts'
 import { createKafkaClientFactory } from '../kafka-clients.ts'
 import { createLogger } from '../logger.ts'
 import { createMetrics } from '../metrics.ts'
@@ -28,6 +29,7 @@ export const componentFactories = {
   scheduler: (deps: ProcessDeps): Component => createScheduler(deps),
   // After the scheduler: it creates the executions and results topics the worker consumes and produces to.
   worker: (deps: ProcessDeps): Component => createWorker(deps),
+  connector: (deps: ProcessDeps): Component => createConnector(deps),
 } satisfies Record<string, (deps: ProcessDeps) => Component>
 
 export type ComponentName = keyof typeof componentFactories
@@ -35,7 +37,11 @@ export const componentNames = Object.keys(componentFactories) as ComponentName[]
 
 export function createProcessDeps(config: ResolvedConfig, overrides: Partial<ProcessDeps> = {}): ProcessDeps {
   const logger = overrides.logger ?? createLogger({ ...config.log, base: { instanceId: config.runtime.instanceId } })
-  const registry = new RegistryClient(config.registry.url, { requestTimeoutMs: config.registry.requestTimeoutMs })
+  const registry = new RegistryClient(config.registry.url, {
+    requestTimeoutMs: config.registry.requestTimeoutMs,
+    onRetry: (e) =>
+      logger.warn({ attempt: e.attempt, delayMs: Math.round(e.delayMs) }, `${e.what}: ${e.error.message}`),
+  })
   return {
     config,
     clock: overrides.clock ?? systemClock,

@@ -35,6 +35,7 @@ export function applyDefinition(core: SchedulerCore, taskId: string, definition:
   }
   const wasPaused = state.definition.paused
   state.definition = definition
+  delete state.quarantined // a new definition releases a quarantined task
   core.deleteTimer(state.fireKey)
   state.fireKey = null
   state.nextSlotMs = null

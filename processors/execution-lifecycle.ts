@@ -7,14 +7,23 @@
  *                                                         no ──▶ DEAD result + dead letter + Occurrence DEAD ──▶ ended
  *
  * An execution is "in flight" from start until it ended (RETRY_WAIT included): the overlap policy looks at that.
- * When the last in-flight execution ends, a slot buffered by BUFFER_ONE fires. Retry instants are exact:
+ * When the last in-flight execution ends, a slot buffered by BUFFER_ONE fires. At most maxInFlightPerTask are
+ * tracked: starting one more first abandons the oldest (ended ABANDONED, a dead letter names it, its timers go,
+ * a later result for it is ignored), so a task's state stays bounded when no results come back. Retry instants are exact:
  * now + retryDelayMs(retry, failedAttempt, executionId), a timer in the same due index as fires.
  */
 import type { ExecutionTrigger } from '../schemas/task-execution.ts'
 import { retryDelayMs } from './jitter.ts'
 import type { SchedulerCore } from './scheduler-core.ts'
 import { SchedulerReasons } from './scheduler-errors.ts'
-import { TimerKinds, executionIdFor, maxEndedRemembered, type InFlight, type TaskState } from './task-state.ts'
+import {
+  TimerKinds,
+  executionIdFor,
+  maxEndedRemembered,
+  type EndedOutcome,
+  type InFlight,
+  type TaskState,
+} from './task-state.ts'
 
 /**
  * Starts attempt 1 of the execution of a slot: emits it, records the slot FIRED, arms the timeout. A manual run
@@ -34,6 +43,7 @@ export function startExecution(
     core.occurrence(taskId, slotMs, 'SKIPPED', 'duplicate: this execution is already in flight', executionId)
     return
   }
+  while (inFlightCount(state) >= core.config.maxInFlightPerTask) abandonOldest(core, state)
   const f: InFlight = { executionId, scheduledForMs: slotMs, attempt: 1, trigger, status: 'PENDING', timerKey: null }
   state.inFlight[executionId] = f
   delete state.ended[executionId]
@@ -116,18 +126,37 @@ export function endExecution(
   core: SchedulerCore,
   state: TaskState,
   f: InFlight,
-  outcome: 'SUCCEEDED' | 'DEAD' | 'CANCELLED',
+  outcome: Exclude<EndedOutcome, 'ABANDONED'>,
 ): void {
-  core.deleteTimer(f.timerKey)
-  delete state.inFlight[f.executionId]
-  state.ended[f.executionId] = { scheduledForMs: f.scheduledForMs, attempt: f.attempt, outcome }
-  const ended = Object.keys(state.ended)
-  for (let i = 0; i < ended.length - maxEndedRemembered; i++) delete state.ended[ended[i] as string]
+  forget(core, state, f, outcome)
   if (state.buffered === null || Object.keys(state.inFlight).length > 0) return
   const slotMs = state.buffered
   state.buffered = null
   if (state.paused) core.occurrence(state.definition.taskId, slotMs, 'PAUSED', 'paused while buffered (overlap)')
   else startExecution(core, state, slotMs, 'SCHEDULE', core.nowMs(), 'overlap: buffered until the previous one ended')
+}
+
+function forget(core: SchedulerCore, state: TaskState, f: InFlight, outcome: EndedOutcome): void {
+  core.deleteTimer(f.timerKey)
+  delete state.inFlight[f.executionId]
+  state.ended[f.executionId] = { scheduledForMs: f.scheduledForMs, attempt: f.attempt, outcome }
+  const ended = Object.keys(state.ended)
+  for (let i = 0; i < ended.length - maxEndedRemembered; i++) delete state.ended[ended[i] as string]
+}
+
+/**
+ * The in-flight cap is reached: the scheduler stops tracking the execution started first (insertion order).
+ * Recorded with a dead letter (reason ABANDONED, its executionId) so the read model can close it; the worker
+ * may still run it, but its result, retries and timeout no longer count.
+ */
+function abandonOldest(core: SchedulerCore, state: TaskState): void {
+  const [oldestId] = Object.keys(state.inFlight)
+  const f = oldestId === undefined ? undefined : state.inFlight[oldestId]
+  if (f === undefined) return
+  const cap = core.config.maxInFlightPerTask
+  const message = `${f.executionId} attempt ${f.attempt} abandoned: ${cap} executions of the task are in flight (scheduler.maxInFlightPerTask) and none reported a terminal result; a later result for it is ignored`
+  core.emitDeadLetter(state.definition.taskId, f.executionId, SchedulerReasons.abandoned, message)
+  forget(core, state, f, 'ABANDONED')
 }
 
 export function inFlightCount(state: TaskState): number {

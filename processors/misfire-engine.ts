@@ -12,6 +12,11 @@
  * - FIRE_LAST fires only the most recent as CATCH_UP and records the others MISSED;
  * - SKIP records all MISSED; the next future slot is armed.
  * Each slot gets one Occurrence; a backlog beyond the bound gets one summary record (schedule-driver).
+ *
+ * The ledger of one late timer is written in chunks that fit the wake-up's record budget (`budget.records`):
+ * when the budget cuts it short, the chunk is recorded, `lastScheduledMs` moves to its last slot, and a FIRE
+ * timer is armed at the next backlog slot (already due), so the next wake-up (the next cycle, after a commit)
+ * continues the same episode. `catchUpFired` counts what the episode listed so far, for every policy.
  */
 import type { MisfirePolicy } from '../schemas/task-definition.ts'
 import type { SchedulerCore } from './scheduler-core.ts'
@@ -22,6 +27,7 @@ import {
   recordSummary,
   runsLeft,
   scheduleNext,
+  slotAfter,
   slotsBetween,
 } from './schedule-driver.ts'
 import { dueOfTimerKey, type TaskState, type TimerEntry } from './task-state.ts'
@@ -29,9 +35,17 @@ import { dueOfTimerKey, type TaskState, type TimerEntry } from './task-state.ts'
 /** Work left in the current wake-up. */
 export interface WakeBudget {
   catchUp: number
+  /** Records the current timer may still produce (set by the wake-up before each timer). */
+  records: number
 }
 
-/** Handles a due FIRE timer; false when it must wait for the next wake-up (catch-up budget spent). */
+/** Records one catch-up fire may produce (execution, occurrence, timers): FIRE_ALL waits below this. */
+const recordsPerCatchUpFire = 3
+
+/**
+ * Handles a due FIRE timer; false when it left work for the next wake-up (catch-up budget spent, or the
+ * ledger cut by the record budget).
+ */
 export function handleFireTimer(core: SchedulerCore, key: string, entry: TimerEntry, budget: WakeBudget): boolean {
   const state = core.load(entry.taskId)
   if (state?.fireKey !== key) {
@@ -39,53 +53,99 @@ export function handleFireTimer(core: SchedulerCore, key: string, entry: TimerEn
     return true
   }
   const late = core.nowMs() - dueOfTimerKey(key) > core.maxLatenessMs(state)
-  if (late && state.definition.misfirePolicy === 'FIRE_ALL' && budget.catchUp <= 0) {
+  const spent = budget.catchUp <= 0 || budget.records < recordsPerCatchUpFire
+  if (late && state.definition.misfirePolicy === 'FIRE_ALL' && spent) {
     if (state.catchUpFired < core.config.maxOccurrencesPerCatchUp) return false
   }
   core.deleteTimer(key)
   state.fireKey = null
   state.nextSlotMs = null
+  let done = true
   if (!late) {
     state.catchUpFired = 0
     fireSlot(core, state, entry.scheduledForMs, 'SCHEDULE', 'schedule')
   } else {
-    applyMisfire(core, state, entry.scheduledForMs, budget)
+    done = applyMisfire(core, state, entry.scheduledForMs, budget)
   }
   scheduleNext(core, state)
   core.save(state)
-  return true
+  return done
 }
 
-type MisfireHandler = (core: SchedulerCore, state: TaskState, budget: WakeBudget) => void
+/** Returns false when the record budget cut the ledger and the episode continues in the next wake-up. */
+type MisfireHandler = (core: SchedulerCore, state: TaskState, budget: WakeBudget) => boolean
 
 /** One handler per symbol of the Avro enum: the compiler demands a handler for a symbol added to the schema. */
 const misfireHandlers = {
-  FIRE_ALL: fireAll,
-  FIRE_LAST: (core, state) => fireLast(core, state),
-  SKIP: (core, state) => {
-    state.catchUpFired = 0
-    recordSlotsUntilNow(core, state, 'MISSED', 'misfire: skip')
+  FIRE_ALL: (core, state, budget) => {
+    fireAll(core, state, budget)
+    return true
   },
+  FIRE_LAST: (core, state, budget) => fireLast(core, state, budget),
+  SKIP: (core, state, budget) => skipAll(core, state, budget),
 } as const satisfies Record<MisfirePolicy, MisfireHandler>
 
-function applyMisfire(core: SchedulerCore, state: TaskState, slotMs: number, budget: WakeBudget): void {
+function applyMisfire(core: SchedulerCore, state: TaskState, slotMs: number, budget: WakeBudget): boolean {
   // The backlog starts at the timer's slot: lastScheduledMs is the slot before it.
   state.lastScheduledMs = slotMs - 1
-  misfireHandlers[state.definition.misfirePolicy](core, state, budget)
+  return misfireHandlers[state.definition.misfirePolicy](core, state, budget)
+}
+
+/**
+ * The next part of the backlog (lastScheduledMs, now]: at most what the episode bound and the record budget
+ * allow. `byBudget`: the record budget cut it, so the episode continues in the next wake-up.
+ */
+function backlogPart(
+  core: SchedulerCore,
+  state: TaskState,
+  budget: WakeBudget,
+): { slots: number[]; truncated: boolean; byBudget: boolean } {
+  const room = core.config.maxOccurrencesPerCatchUp - state.catchUpFired
+  if (room <= 0) return { slots: [], truncated: true, byBudget: false }
+  const limit = Math.max(1, Math.min(room, budget.records - 2)) // leave room for a fire and a summary
+  const { slots, truncated } = slotsBetween(state, state.lastScheduledMs as number, core.nowMs(), limit)
+  return { slots, truncated, byBudget: truncated && limit < room }
+}
+
+/** Records a part of the backlog MISSED and arms the next backlog slot (already due) to continue the episode. */
+function recordPart(core: SchedulerCore, state: TaskState, slots: number[], budget: WakeBudget, reason: string): void {
+  for (const slotMs of slots) core.occurrence(state.definition.taskId, slotMs, 'MISSED', reason)
+  const last = slots.at(-1) as number
+  state.lastScheduledMs = last
+  state.catchUpFired += slots.length
+  budget.records -= slots.length
+  const next = slotAfter(state, last)
+  if (next !== null) armFire(core, state, next)
+}
+
+function skipAll(core: SchedulerCore, state: TaskState, budget: WakeBudget): boolean {
+  const reason = 'misfire: skip'
+  const { slots, truncated, byBudget } = backlogPart(core, state, budget)
+  if (byBudget) {
+    recordPart(core, state, slots, budget, reason)
+    return false
+  }
+  state.catchUpFired = 0
+  for (const slotMs of slots) core.occurrence(state.definition.taskId, slotMs, 'MISSED', reason)
+  state.lastScheduledMs = slots.at(-1) ?? state.lastScheduledMs
+  if (truncated) recordSummary(core, state, 'MISSED', reason)
+  return true
 }
 
 function fireAll(core: SchedulerCore, state: TaskState, budget: WakeBudget): void {
   const room = core.config.maxOccurrencesPerCatchUp - state.catchUpFired
   if (room <= 0) {
     state.catchUpFired = 0
+    // Not chunked: at most maxOccurrencesPerCatchUp + 1 records, once per episode of that many catch-up fires.
     recordSlotsUntilNow(core, state, 'MISSED', 'misfire: fire-all, catch-up limit reached')
     return
   }
-  const count = Math.min(budget.catchUp, room, runsLeft(state))
+  const count = Math.min(budget.catchUp, room, runsLeft(state), Math.floor(budget.records / recordsPerCatchUpFire))
   const { slots } = slotsBetween(state, state.lastScheduledMs as number, core.nowMs(), count + 1)
   for (const slotMs of slots.slice(0, count)) {
     fireSlot(core, state, slotMs, 'CATCH_UP', 'misfire: fire-all')
     budget.catchUp--
+    budget.records -= recordsPerCatchUpFire
     state.catchUpFired++
   }
   const rest = slots[count]
@@ -93,25 +153,30 @@ function fireAll(core: SchedulerCore, state: TaskState, budget: WakeBudget): voi
   if (rest !== undefined && runsLeft(state) > 0) armFire(core, state, rest)
 }
 
-function fireLast(core: SchedulerCore, state: TaskState): void {
+function fireLast(core: SchedulerCore, state: TaskState, budget: WakeBudget): boolean {
+  const reason = 'misfire: fire-last, a later slot fired instead'
+  const { slots, truncated, byBudget } = backlogPart(core, state, budget)
+  if (byBudget) {
+    recordPart(core, state, slots, budget, reason)
+    return false
+  }
   state.catchUpFired = 0
   const nowMs = core.nowMs()
-  const limit = core.config.maxOccurrencesPerCatchUp
-  const { slots, truncated } = slotsBetween(state, state.lastScheduledMs as number, nowMs, limit)
-  const reason = 'misfire: fire-last, a later slot fired instead'
   let latest = slots.at(-1)
-  if (latest === undefined) return
   if (truncated) {
-    const last = latest
-    latest = latestSlotUntil(state, last, nowMs) ?? last
+    // The episode bound: the listed slots are MISSED, one summary stands for the rest, the latest slot fires.
+    const last = latest ?? (state.lastScheduledMs as number)
+    latest = latestSlotUntil(state, last, nowMs) ?? latest
     for (const slotMs of slots) core.occurrence(state.definition.taskId, slotMs, 'MISSED', reason)
     state.lastScheduledMs = last
     recordSummary(core, state, 'MISSED', reason)
   } else {
     for (const slotMs of slots.slice(0, -1)) core.occurrence(state.definition.taskId, slotMs, 'MISSED', reason)
   }
+  if (latest === undefined) return true
   fireSlot(core, state, latest, 'CATCH_UP', 'misfire: fire-last')
   state.lastScheduledMs = Math.max(state.lastScheduledMs ?? latest, latest)
+  return true
 }
 
 /** The latest slot in (afterMs, nowMs], searched in growing windows back from now (bounded work). */

@@ -52,9 +52,9 @@ export function armFire(core: SchedulerCore, state: TaskState, slotMs: number): 
   state.nextSlotMs = slotMs
 }
 
-/** Arms the FIRE timer of the next slot after lastScheduledMs, unless paused or already armed; else completes. */
+/** Arms the FIRE timer of the next slot after lastScheduledMs, unless paused, quarantined or armed; else completes. */
 export function scheduleNext(core: SchedulerCore, state: TaskState): void {
-  if (state.fireKey !== null || state.paused) return
+  if (state.fireKey !== null || state.paused || state.quarantined !== undefined) return
   const d = state.definition
   const next = runsLeft(state) <= 0 ? null : slotAfter(state, state.lastScheduledMs ?? d.createdAtMs - 1)
   state.completed = next === null

@@ -5,7 +5,8 @@
  * The codes not (yet) in errors.ts live here: an oversized payload, an invalid definition field outside the
  * schedule, an invalid command.
  */
-import { ErrorCodes, FlextaskError } from '../errors.ts'
+import { Decisions, ErrorCodes, FlextaskError, decide } from '../errors.ts'
+import { ErrorDecisions, type ErrorDecision, type FailedRecord } from '../topology/api.ts'
 
 export const SchedulerErrorCodes = {
   definitionInvalid: 'FLEXTASK_DEFINITION_INVALID',
@@ -23,6 +24,7 @@ export const SchedulerReasons = {
   invalidCommand: 'INVALID_COMMAND',
   retriesExhausted: 'RETRIES_EXHAUSTED',
   processingFailed: 'PROCESSING_FAILED',
+  abandoned: 'ABANDONED',
 } as const
 
 const reasonByCode: Readonly<Record<string, string>> = {
@@ -33,12 +35,29 @@ const reasonByCode: Readonly<Record<string, string>> = {
   [ErrorCodes.wrongPartition]: SchedulerReasons.wrongPartition,
   [SchedulerErrorCodes.oversized]: SchedulerReasons.oversized,
   [SchedulerErrorCodes.commandInvalid]: SchedulerReasons.invalidCommand,
+  [ErrorCodes.recordTooLarge]: SchedulerReasons.oversized,
 }
 
 /** The dead-letter reason for an error thrown while decoding or processing a record. */
 export function reasonCodeFor(error: unknown): string {
   const code = (error as { code?: unknown } | null | undefined)?.code
   return (typeof code === 'string' ? reasonByCode[code] : undefined) ?? SchedulerReasons.processingFailed
+}
+
+/**
+ * The scheduler's decision for an input record that failed (errors.ts `decide`): bad input and bugs are
+ * dead-lettered with their reason; a transient error (registry down, a broker timeout, `retriable: true`) is
+ * retried by aborting the cycle, never dead-lettered; a misconfiguration fails the instance.
+ */
+export function decideFailedRecord(failed: FailedRecord): ErrorDecision {
+  return schedulerDecision(failed.error)
+}
+
+export function schedulerDecision(error: unknown): ErrorDecision {
+  const decision = decide(error)
+  if (decision === Decisions.retry) return ErrorDecisions.retry
+  if (decision === Decisions.fail) return ErrorDecisions.fail
+  return ErrorDecisions.deadLetter
 }
 
 /** An invalid input field; the message starts with the field path. */

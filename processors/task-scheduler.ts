@@ -8,17 +8,28 @@
  * once, so the runtime commits and other partitions run between batches (camunda/camunda#8991); otherwise it
  * wakes at the exact due instant of the first remaining key. Nothing lives in memory that the stores do not
  * hold: init() arms the wake-up from the first key of the restored index.
+ *
+ * Bounded cycles: a wake-up also stops when the partition's cycle holds maxRecordsPerWake records or
+ * maxBytesPerWake output bytes (`context.pendingLoad()`), and a late timer's ledger is written in chunks of what
+ * is left (misfire-engine), so a one-day outage becomes many small transactions, never one huge one (review C4).
+ *
+ * Isolation: each timer is one unit of work (`context.isolate`). A transient error aborts the cycle (retried);
+ * any other error undoes that timer's effects and quarantines its task: a dead letter with the taskId and the
+ * reason, its timers removed, `quarantined` set in its state, so it cannot come back due every cycle and every
+ * other task keeps firing (review C6). A new definition of the taskId releases it.
  */
 import type { TaskCommand } from '../schemas/task-command.ts'
 import type { TaskDefinition } from '../schemas/task-definition.ts'
 import type { TaskResult } from '../schemas/task-result.ts'
-import type { Processor, ProcessorContext, StreamRecord } from '../topology/api.ts'
+import type { FlextaskError } from '../errors.ts'
+import { ErrorDecisions, type Processor, type ProcessorContext, type StreamRecord } from '../topology/api.ts'
 import { applyCommand, applyDefinition } from './command-handler.ts'
 import { checkOwnerPartition, type OwnerPartition } from './definition-validator.ts'
 import { handleFireTimer, type WakeBudget } from './misfire-engine.ts'
 import { applyResult, handleRetryTimer, handleTimeoutTimer } from './result-handler.ts'
 import { SchedulerCore, type SchedulerOutput } from './scheduler-core.ts'
-import { TimerKinds, dueOfTimerKey, padDueMs, type SchedulerConfig } from './task-state.ts'
+import { reasonCodeFor, schedulerDecision } from './scheduler-errors.ts'
+import { TimerKinds, dueOfTimerKey, padDueMs, type SchedulerConfig, type TimerEntry } from './task-state.ts'
 
 /** The source topics, to tell the three inputs apart. */
 export interface SchedulerInputTopics {
@@ -28,6 +39,9 @@ export interface SchedulerInputTopics {
 }
 
 type SchedulerInput = TaskDefinition | TaskCommand | TaskResult | null
+
+/** Records one timer writes besides its ledger: timer keys (deleted, armed, timeout), task state, execution, … */
+const recordsPerTimer = 8
 
 export class TaskScheduler implements Processor<string, SchedulerInput, string, SchedulerOutput> {
   readonly #config: SchedulerConfig
@@ -65,20 +79,93 @@ export class TaskScheduler implements Processor<string, SchedulerInput, string, 
     const core = this.#core
     const limit = this.#config.maxFiresPerWake
     const due = await core.timers.range({ lt: padDueMs(nowMs + 1), limit })
-    const budget: WakeBudget = { catchUp: this.#config.maxCatchUpPerWake }
+    const budget: WakeBudget = { catchUp: this.#config.maxCatchUpPerWake, records: 0 }
     let deferred = false
     for (const [key, entry] of due) {
-      if (entry.kind === TimerKinds.fire) deferred = !handleFireTimer(core, key, entry, budget) || deferred
-      else if (entry.kind === TimerKinds.retry) handleRetryTimer(core, key, entry)
-      else handleTimeoutTimer(core, key, entry)
+      budget.records = this.#recordsLeft()
+      if (budget.records <= 0) {
+        deferred = true
+        break
+      }
+      let done = true
+      const error = await core.context.isolate(() => {
+        done = this.#handleTimer(key, entry, budget)
+      })
+      if (error !== undefined) await this.#quarantine(key, entry, error)
+      else deferred = !done || deferred
     }
-    // A full batch or a deferred catch-up: more is due now; yield (the runtime commits) and come back at once.
+    // A full batch, a spent budget or a deferred catch-up: more is due now; yield (the runtime commits) and
+    // come back at once.
     if (due.length >= limit || deferred) core.wakeAt(nowMs)
     else await this.#armFromIndex()
+  }
+
+  /** Handles one due timer; false when it left work for the next wake-up. */
+  #handleTimer(key: string, entry: TimerEntry, budget: WakeBudget): boolean {
+    if (entry.kind === TimerKinds.fire) return handleFireTimer(this.#core, key, entry, budget)
+    if (entry.kind === TimerKinds.retry) handleRetryTimer(this.#core, key, entry)
+    else handleTimeoutTimer(this.#core, key, entry)
+    return true
+  }
+
+  /**
+   * Records the next timer may produce: what is left of the cycle's budget, less what any timer writes besides
+   * its ledger (its timer keys, the task state, one execution and its occurrence). Zero when the output bytes
+   * are spent.
+   */
+  #recordsLeft(): number {
+    const load = this.#core.context.pendingLoad()
+    if (load.bytes >= this.#config.maxBytesPerWake) return 0
+    return this.#config.maxRecordsPerWake - load.records - recordsPerTimer
+  }
+
+  /**
+   * A timer failed. Transient → rethrow (the cycle aborts and is retried); misconfiguration → rethrow (fail);
+   * anything else → quarantine its task. When even the quarantine cannot be written (the state cannot be
+   * loaded or saved), the task's state is removed with the timer: a new definition re-creates it.
+   */
+  async #quarantine(key: string, entry: TimerEntry, error: FlextaskError): Promise<void> {
+    if (schedulerDecision(error) !== ErrorDecisions.deadLetter) throw error
+    const core = this.#core
+    const reasonCode = reasonCodeFor(error)
+    const message = `timer ${key} failed: ${error.message}; task ${entry.taskId} is quarantined (nothing fires) until its definition is updated`
+    const failed = await core.context.isolate(() => quarantineTask(core, key, entry, reasonCode, message))
+    if (failed === undefined) return
+    const removed = await core.context.isolate(() => {
+      core.deleteTimer(key)
+      core.tasks.delete(entry.taskId)
+      const why = `${message}; its state could not be kept (${failed.message}) and was removed`
+      core.emitDeadLetter(entry.taskId, entry.executionId, reasonCode, why)
+    })
+    if (removed !== undefined) throw removed
   }
 
   async #armFromIndex(): Promise<void> {
     const [first] = await this.#core.timers.range({ limit: 1 })
     this.#core.wakeAt(first === undefined ? undefined : dueOfTimerKey(first[0]))
   }
+}
+
+/** Removes the task's timers, stops tracking its in-flight executions and marks it quarantined. */
+function quarantineTask(
+  core: SchedulerCore,
+  key: string,
+  entry: TimerEntry,
+  reasonCode: string,
+  message: string,
+): void {
+  core.deleteTimer(key)
+  const state = core.load(entry.taskId)
+  if (state === undefined) {
+    core.emitDeadLetter(entry.taskId, entry.executionId, reasonCode, message)
+    return
+  }
+  const untracked = Object.keys(state.inFlight).length
+  core.deleteAllTimers(state)
+  state.inFlight = {}
+  state.buffered = null
+  const detail = untracked === 0 ? message : `${message}; its ${untracked} in-flight executions are no longer tracked`
+  state.quarantined = { reasonCode, message: detail, atMs: core.nowMs() }
+  core.emitDeadLetter(entry.taskId, entry.executionId, reasonCode, detail)
+  core.save(state)
 }

@@ -69,10 +69,19 @@ export interface TaskState {
   catchUpFired: number
   /** BUFFER_ONE: the one slot waiting for the in-flight execution to end. */
   buffered: number | null
+  /** At most maxInFlightPerTask entries: starting one more abandons the oldest (execution-lifecycle.ts). */
   inFlight: Record<string, InFlight>
   /** Recently ended executions (bounded), so RETRY_EXECUTION can start another attempt of a dead one. */
-  ended: Record<string, { scheduledForMs: number; attempt: number; outcome: 'SUCCEEDED' | 'DEAD' | 'CANCELLED' }>
+  ended: Record<string, { scheduledForMs: number; attempt: number; outcome: EndedOutcome }>
+  /**
+   * Set when handling one of the task's timers failed for a reason other than a transient one (a bug, or a
+   * state that would be over the record limit): the task was dead-lettered, its timers removed, and nothing
+   * fires until a new definition (any update of the taskId) releases it. Absent on healthy tasks.
+   */
+  quarantined?: { reasonCode: string; message: string; atMs: number }
 }
+
+export type EndedOutcome = 'SUCCEEDED' | 'DEAD' | 'CANCELLED' | 'ABANDONED'
 
 /** How many ended executions a task remembers for RETRY_EXECUTION. */
 export const maxEndedRemembered = 16
@@ -91,6 +100,27 @@ export interface SchedulerConfig {
   maxOccurrencesPerCatchUp: number
   /** Lateness beyond which a fire is a misfire, when the definition sets none. @default 60000 */
   defaultMaxLatenessMs: number
+  /**
+   * Executions of one task tracked in flight at once. Starting one more abandons the oldest: it is recorded
+   * ABANDONED (a dead letter with its executionId), its timeout and retry timers are removed and a later result
+   * for it is ignored. Bounds the task's state when no results come back (no workers, a lost results topic).
+   * @default 500 (about 100 KB of state; under 1 MB with a 256 KiB payload, a 200-character taskId and timeouts)
+   */
+  maxInFlightPerTask: number
+  /**
+   * Records (outputs and store writes) one partition's cycle may carry before a wake-up stops handling timers
+   * and continues in the next cycle; a late timer's catch-up ledger is produced in chunks of this size.
+   * @default 5000
+   */
+  maxRecordsPerWake: number
+  /** Output bytes one partition's cycle may carry before a wake-up yields the same way. @default 8388608 */
+  maxBytesPerWake: number
+  /**
+   * Largest record the scheduler produces (executions, ledger, dead letters, and its own state per task): a
+   * task whose state would pass it is quarantined, a dead letter carries a capped prefix of the original.
+   * Keep it under the topics' max.message.bytes. @default 1000000
+   */
+  maxRecordBytes: number
 }
 
 export const defaultSchedulerConfig: Omit<SchedulerConfig, 'categories'> = {
@@ -99,6 +129,10 @@ export const defaultSchedulerConfig: Omit<SchedulerConfig, 'categories'> = {
   maxCatchUpPerWake: 100,
   maxOccurrencesPerCatchUp: 10_000,
   defaultMaxLatenessMs: 60_000,
+  maxInFlightPerTask: 500,
+  maxRecordsPerWake: 5000,
+  maxBytesPerWake: 8 * 1024 * 1024,
+  maxRecordBytes: 1_000_000,
 }
 
 const dueDigits = 15

@@ -11,6 +11,7 @@
  * Sources are co-partitioned by taskId; sinks write to the task's own partition. The processors stay in
  * processors/ (pure, topology API only); this wiring uses the runtime's builder, partitioner and serdes.
  */
+import { createHash } from 'node:crypto'
 import type { DeadLetter } from '../schemas/dead-letter.ts'
 import type { Occurrence } from '../schemas/occurrence.ts'
 import type { TaskCommand } from '../schemas/task-command.ts'
@@ -22,7 +23,7 @@ import { partitionForKey } from '../topology/partitioner.ts'
 import { jsonSerde, stringSerde } from '../topology/serdes.ts'
 import { TopologyBuilder, type Topology } from '../topology/topology-builder.ts'
 import { DefinitionValidator } from '../processors/definition-validator.ts'
-import { reasonCodeFor } from '../processors/scheduler-errors.ts'
+import { decideFailedRecord, reasonCodeFor } from '../processors/scheduler-errors.ts'
 import { TaskScheduler } from '../processors/task-scheduler.ts'
 import {
   SchedulerChildren,
@@ -67,11 +68,18 @@ export function resolveSchedulerConfig(config: SchedulerTopologyOptions['config'
     'maxFiresPerWake',
     'maxCatchUpPerWake',
     'maxOccurrencesPerCatchUp',
+    'maxInFlightPerTask',
+    'maxRecordsPerWake',
+    'maxBytesPerWake',
+    'maxRecordBytes',
   ] as const) {
     const value = resolved[field]
     if (!Number.isSafeInteger(value) || value < 1) {
       throw new RangeError(`scheduler.${field} must be a positive integer, got ${value}`)
     }
+  }
+  if (resolved.maxRecordBytes < 65_536) {
+    throw new RangeError(`scheduler.maxRecordBytes must be at least 65536, got ${resolved.maxRecordBytes}`)
   }
   if (!Number.isSafeInteger(resolved.defaultMaxLatenessMs) || resolved.defaultMaxLatenessMs < 0) {
     throw new RangeError(`scheduler.defaultMaxLatenessMs must be a non-negative integer`)
@@ -79,20 +87,49 @@ export function resolveSchedulerConfig(config: SchedulerTopologyOptions['config'
   return resolved
 }
 
-function deadLetterRecord(failed: FailedRecord, serde: Serde<DeadLetter>): { key: Buffer | null; value: Buffer } {
+/**
+ * Bytes of the original key and of the message a dead letter carries at most; the original value gets what is
+ * left under maxRecordBytes (less 1 KiB for the other fields), so it is kept whole whenever it can be produced.
+ */
+export const deadLetterCaps = { key: 4096, message: 8192, otherFields: 1024 } as const
+
+/**
+ * The dead letter for a failed input record. An original too large to produce again (e.g. a 2 MB definition
+ * on a topic that accepts it, while the dead-letter topic does not) is carried as a capped prefix, and the
+ * message gives its full size and SHA-256, so the dead letter itself can always be produced (DeadLetter v1 has
+ * no fields for this; the message is free text).
+ */
+function deadLetterRecord(
+  failed: FailedRecord,
+  serde: Serde<DeadLetter>,
+  maxRecordBytes: number,
+): { key: Buffer | null; value: Buffer } {
+  const notes: string[] = []
+  const key = capped(failed.key, deadLetterCaps.key, 'key', notes)
+  // The key is in the record twice (record key and field); the message is at most its cap plus the notes.
+  const valueRoom = maxRecordBytes - 2 * deadLetterCaps.key - deadLetterCaps.message - deadLetterCaps.otherFields
+  const originalValue = capped(failed.value, valueRoom, 'originalValue', notes)
+  const message = [failed.message.slice(0, deadLetterCaps.message), ...notes].join(' ')
   const value: DeadLetter = {
     sourceTopic: failed.topic,
     sourcePartition: failed.partition,
     sourceOffset: Number(failed.offset),
-    key: failed.key,
-    originalValue: failed.value,
+    key,
+    originalValue,
     reasonCode: failed.reasonCode,
-    message: failed.message,
+    message,
     failedAtMs: failed.failedAtMs,
-    taskId: failed.key?.toString('utf8') ?? null,
+    taskId: key?.toString('utf8') ?? null,
     executionId: null,
   }
-  return { key: failed.key, value: serde.serialize(value) }
+  return { key, value: serde.serialize(value) }
+}
+
+function capped(bytes: Buffer | null, maxBytes: number, what: string, notes: string[]): Buffer | null {
+  if (bytes === null || bytes.length <= maxBytes) return bytes
+  const sha256 = createHash('sha256').update(bytes).digest('hex')
+  notes.push(`[${what} truncated: ${bytes.length} bytes, sha256 ${sha256}; the first ${maxBytes} bytes are kept]`)
+  return bytes.subarray(0, maxBytes)
 }
 
 export function buildSchedulerTopology(options: SchedulerTopologyOptions): Topology {
@@ -101,6 +138,7 @@ export function buildSchedulerTopology(options: SchedulerTopologyOptions): Topol
   const inputs = { definitions: topics.definitions, commands: topics.commands, results: topics.results }
   const key = stringSerde
   return new TopologyBuilder()
+    .setLimits({ maxRecordBytes: config.maxRecordBytes })
     .addSource('definitions-source', { topic: topics.definitions, keySerde: key, valueSerde: serdes.definition })
     .addSource('commands-source', { topic: topics.commands, keySerde: key, valueSerde: serdes.command })
     .addSource('results-source', { topic: topics.results, keySerde: key, valueSerde: serdes.result })
@@ -136,8 +174,9 @@ export function buildSchedulerTopology(options: SchedulerTopologyOptions): Topol
     )
     .setDeadLetter({
       topic: topics.deadLetter,
-      toRecord: (failed) => deadLetterRecord(failed, serdes.deadLetter),
+      toRecord: (failed) => deadLetterRecord(failed, serdes.deadLetter, config.maxRecordBytes),
       reasonCode: reasonCodeFor,
+      decide: decideFailedRecord,
     })
     .build()
 }

@@ -110,6 +110,18 @@ export class Scheduler implements Component {
         this.#outputMetrics.aborted()
         this.#logger.warn({ err: error, generation: this.#generation }, 'transaction aborted; retrying')
       },
+      onRetrying: ({ step, code, message, attempt, backoffMs, failingForMs, giveUpInMs }) =>
+        this.#logger.warn(
+          { step, code, attempt, backoffMs, failingForMs, giveUpInMs },
+          `${step} failing, waiting it out: ${message}`,
+        ),
+      onTaskFailed: ({ partition, code, message }) =>
+        this.#logger.warn(
+          { partition, code, generation: this.#generation },
+          `task could not open, retrying: ${message}`,
+        ),
+      onInputLate: ({ partition, waitedMs }) =>
+        this.#logger.warn({ partition, waitedMs }, 'timers fired before an open input transaction resolved'),
       onFatal: (error) => this.#failed(error),
     })
   }

@@ -6,6 +6,13 @@
  * Every failure is a FlextaskError with code FLEXTASK_REGISTRY_REQUEST_FAILED and `context.status` (the HTTP
  * status, absent for network errors) and `context.registryErrorCode` (e.g. 40403 schema not found). Network
  * errors, timeouts, 408, 429 and 5xx are retriable; other 4xx (e.g. 409 incompatible schema) are not.
+ *
+ * Startup (`register`, `setCompatibility`, what a serde's init does) waits out a registry that is down or
+ * starting: retriable failures are retried with backoff (200 ms doubling to 5 s, ±20 %) until
+ * `startupGiveUpAfterMs`, each retry reported to `onRetry`. Two instances starting at the same moment race on
+ * the same subject: Apicurio answers the loser's PUT /config 409 "A rule named 'COMPATIBILITY' already exists",
+ * which counts as success when the subject now has the level asked for; a 409 on register is retried a few
+ * times, since registering identical content again returns the same id (an incompatible schema stays 409).
  */
 import type { schema } from 'avsc'
 import { ErrorCodes, FlextaskError } from '../errors.ts'
@@ -25,7 +32,13 @@ export type CompatibilityLevel = (typeof CompatibilityLevels)[number]
 export interface RegistryClientOptions {
   /** Abort a request after this many milliseconds. Default 10000. */
   requestTimeoutMs?: number
+  /** How long startup calls wait out a registry that is down before giving up, in ms. Default 120000. */
+  startupGiveUpAfterMs?: number
+  /** Told about each startup retry (the process host logs it as a warning). Default: nothing. */
+  onRetry?: (event: { what: string; attempt: number; delayMs: number; error: FlextaskError }) => void
 }
+
+const registerConflictRetries = 3
 
 export interface RegisteredSchema {
   id: number
@@ -38,20 +51,57 @@ const contentType = 'application/vnd.schemaregistry.v1+json'
 export class RegistryClient {
   readonly baseUrl: string
   private readonly requestTimeoutMs: number
+  private readonly startupGiveUpAfterMs: number
+  private readonly onRetry: NonNullable<RegistryClientOptions['onRetry']>
   private readonly schemasById = new Map<number, schema.AvroSchema>()
 
   /** @param baseUrl e.g. `http://127.0.0.1:8081/apis/ccompat/v7` (SCHEMA_REGISTRY_URL). */
   constructor(baseUrl: string, options: RegistryClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '')
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000
+    this.startupGiveUpAfterMs = options.startupGiveUpAfterMs ?? 120_000
+    this.onRetry = options.onRetry ?? (() => undefined)
   }
 
   /** Registers the schema under the subject (idempotent: identical content gets the same id) and returns its id. */
   async register(subject: string, avroSchema: RecordSchema): Promise<number> {
-    const body = await this.request<{ id: number }>('POST', `/subjects/${encodeURIComponent(subject)}/versions`, {
-      schema: schemaText(avroSchema),
+    let conflicts = 0
+    return this.startupRetry(`registering the schema of ${subject}`, async () => {
+      try {
+        const path = `/subjects/${encodeURIComponent(subject)}/versions`
+        const body = await this.request<{ id: number }>('POST', path, { schema: schemaText(avroSchema) })
+        return body.id
+      } catch (error) {
+        // Another instance registering the same subject at this moment: try again (identical content → same id).
+        if (isStatus(error, 409) && ++conflicts <= registerConflictRetries) throw asRetriable(error)
+        throw error
+      }
     })
-    return body.id
+  }
+
+  /**
+   * Runs a startup call, retrying retriable failures with backoff until startupGiveUpAfterMs; then rethrows
+   * the last failure with the time waited in its message.
+   */
+  private async startupRetry<T>(what: string, call: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.startupGiveUpAfterMs
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call()
+      } catch (error) {
+        if (!(error instanceof FlextaskError) || !error.retriable) throw error
+        const delayMs = Math.min(5000, 200 * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4)
+        if (Date.now() + delayMs > deadline) {
+          throw new FlextaskError(
+            ErrorCodes.registry,
+            `${what}: gave up after ${this.startupGiveUpAfterMs} ms (${attempt} attempts): ${error.message}`,
+            { cause: error, context: error.context },
+          )
+        }
+        this.onRetry({ what, attempt, delayMs, error })
+        await new Promise((resolve) => setTimeout(resolve, delayMs))
+      }
+    }
   }
 
   /** The schema with this id; a 404 (unknown id) throws with `context.status` 404. Cached. */
@@ -91,7 +141,16 @@ export class RegistryClient {
   }
 
   async setCompatibility(subject: string, level: CompatibilityLevel): Promise<void> {
-    await this.request('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility: level })
+    await this.startupRetry(`setting ${subject} to ${level}`, async () => {
+      try {
+        await this.request('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility: level })
+      } catch (error) {
+        // Apicurio: another instance created the subject's rule a moment ago. Fine if it is the level we want.
+        if (!isStatus(error, 409)) throw error
+        const current = await this.getCompatibility(subject)
+        if (current !== level) throw asRetriable(error)
+      }
+    })
   }
 
   /** The subject's own level, or null when it has none (the registry's global default then applies). */
@@ -177,6 +236,14 @@ function parseSchema(text: string, where: string): schema.AvroSchema {
       cause: error,
     })
   }
+}
+
+function isStatus(error: unknown, status: number): error is FlextaskError {
+  return error instanceof FlextaskError && error.context.status === status
+}
+
+function asRetriable(error: FlextaskError): FlextaskError {
+  return new FlextaskError(error.code, error.message, { retriable: true, cause: error, context: error.context })
 }
 
 function describe(error: unknown): string {

@@ -17,7 +17,11 @@
  * - stream time: the timestamps of records (their CreateTime). Never used to judge whether work is due.
  * - punctuation: a periodic wall-clock callback (`schedule`); `wakeAt` is a one-shot wake-up at an exact
  *   instant, which a processor re-arms from `wake()`.
+ * - unit of work: one input record, or one `context.isolate(...)` call inside `wake()`. Its store writes and
+ *   forwards are journaled: when it throws, or leaves a record over the topology's `maxRecordBytes`, they are
+ *   undone together and the error handler decides (errors.ts `decide`): retry the cycle, dead-letter, or fail.
  */
+import type { FlextaskError } from '../errors.ts'
 
 /** One record flowing through a topology. `value === null` is a tombstone (delete). */
 export interface StreamRecord<K = string, V = unknown> {
@@ -98,6 +102,20 @@ export interface ProcessorContext<KOut = string, VOut = unknown> {
   wakeAt(atMs: number | undefined): void
   /** Calls `callback(nowMs)` every `intervalMs` of wall-clock time. Missed intervals are not replayed. */
   schedule(intervalMs: number, callback: (nowMs: number) => void | Promise<void>): Cancellable
+  /**
+   * Runs `unit` as one unit of work, as if it were one input record: its forwards reach the sinks (and are
+   * serialized) before this returns, and its store writes and outputs are checked against `maxRecordBytes`.
+   * If it throws or a record is too large, everything it did is undone and the coerced error is returned;
+   * otherwise undefined. The processor decides what the error means (e.g. quarantine one task and go on).
+   */
+  isolate(unit: () => void | Promise<void>): Promise<FlextaskError | undefined>
+  /**
+   * What this task holds for the current cycle so far: records (outputs plus pending store writes) and their
+   * bytes (outputs only; store writes are bounded per value). A processor doing a large amount of work in
+   * `wake()` stops when this passes its budget and re-arms `wakeAt(now)`: the runtime commits in between,
+   * so each transaction stays small (well under the transaction timeout).
+   */
+  pendingLoad(): { records: number; bytes: number }
 }
 
 export interface Processor<KIn = string, VIn = unknown, KOut = string, VOut = unknown> {
@@ -117,10 +135,11 @@ export type ProcessorSupplier<KIn = string, VIn = unknown, KOut = string, VOut =
 >
 
 /**
- * What the task's error handler decides for a record that could not be decoded or processed:
- * dead-letter it (and commit past it) or fail the task (and the process) loudly.
+ * What the task's error handler decides for a record that could not be decoded or processed: dead-letter it
+ * (and commit past it), retry (rethrow a retriable error: the runtime aborts the cycle, backs off and processes
+ * the record again), or fail the task (and the process) loudly.
  */
-export const ErrorDecisions = { deadLetter: 'dead-letter', fail: 'fail' } as const
+export const ErrorDecisions = { deadLetter: 'dead-letter', retry: 'retry', fail: 'fail' } as const
 export type ErrorDecision = (typeof ErrorDecisions)[keyof typeof ErrorDecisions]
 
 /** A record that could not be decoded or processed, as handed to the dead-letter writer. */

@@ -9,15 +9,19 @@
  * and restores from the log start). See anchors-kafka.md §3.1–3.2 (faust #47/#155/#597, quix #1017).
  *
  * It reads with `Consumer.fetch` on a dedicated consumer that never joins a group (the client has no
- * `assign()`), and filters aborted transactions whose abort marker falls beyond one fetch response, which
- * the client itself leaves unfiltered.
+ * `assign()`), and filters aborted transactions itself with the Java consumer's algorithm, its state kept
+ * across the fetch responses of a partition (aborted-transactions.ts): the pinned client's own filter keeps
+ * one aborted range per producer per response and leaves ranges whose abort marker is in the next response
+ * unfiltered (docs/upstream/platformatic-kafka-aborted-transactions.md).
+ *
+ * Stall detection: a restore that makes no progress (its fetch position does not move) for stallTimeoutMs
+ * fails with FLEXTASK_STORE_RESTORE_FAILED (retriable: the runtime reopens the task).
  */
 import { FetchIsolationLevels, ListOffsetTimestamps, type Consumer } from '@platformatic/kafka'
+import { ErrorCodes, FlextaskError } from '../errors.ts'
+import { AbortedTransactionFilter } from './aborted-transactions.ts'
 import type { StoreWrite, TaskStores } from './state-stores.ts'
 import { changelogOffsetKey } from './state-stores.ts'
-
-const CONTROL_BATCH = 0x20
-const TRANSACTIONAL_BATCH = 0x10
 
 export interface RestoreTarget {
   store: string
@@ -65,9 +69,14 @@ export class ChangelogRestorer {
    * End offsets once the partitions have no open transaction (last stable offset = high watermark), waiting
    * at most maxWaitMs (a zombie's transaction is aborted by its timeout); then the LSO as it is.
    */
-  async stableEndOffsets(topics: string[], partition: number, maxWaitMs: number): Promise<Map<string, bigint>> {
+  async stableEndOffsets(
+    topics: string[],
+    partition: number,
+    maxWaitMs: number,
+    onUnstable?: () => void,
+  ): Promise<Map<string, bigint>> {
     const deadline = Date.now() + maxWaitMs
-    for (;;) {
+    for (let pass = 0; ; pass++) {
       const stable = await this.#offsets(topics, partition, ListOffsetTimestamps.LATEST)
       const high = await this.#offsets(
         topics,
@@ -76,6 +85,7 @@ export class ChangelogRestorer {
         FetchIsolationLevels.READ_UNCOMMITTED,
       )
       if (topics.every((t) => stable.get(t) === high.get(t)) || Date.now() > deadline) return stable
+      if (pass === 0) onUnstable?.()
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
   }
@@ -134,48 +144,17 @@ export class ChangelogRestorer {
     let position = from
     let records = 0
     let lastProgressAt = Date.now()
-    // producerId → first offset of an aborted transaction whose abort marker has not been seen yet.
-    const openAborts = new Map<bigint, bigint>()
+    const filter = new AbortedTransactionFilter()
     const metaKey = changelogOffsetKey(target.topic, partition)
     while (position < end) {
       signal?.throwIfAborted()
-      const metadata = await this.#consumer.metadata({ topics: [target.topic] })
-      const topicMetadata = metadata.topics.get(target.topic)
-      const leader = topicMetadata?.partitions[partition]?.leader
-      if (topicMetadata === undefined || leader === undefined)
-        throw new Error(`no leader for ${target.topic}[${partition}]`)
-      const response = await this.#consumer.fetch({
-        node: leader,
-        topics: [
-          {
-            topicId: topicMetadata.id,
-            partitions: [
-              {
-                partition,
-                fetchOffset: position,
-                partitionMaxBytes: this.#maxBytes,
-                currentLeaderEpoch: -1,
-                lastFetchedEpoch: -1,
-              },
-            ],
-          },
-        ],
-        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-        maxWaitTime: 200,
-        minBytes: 1,
-        maxBytes: this.#maxBytes,
-      })
-      const result = response.responses[0]?.partitions[0]
-      if (result === undefined) throw new Error(`empty fetch response for ${target.topic}[${partition}]`)
-      if (result.errorCode !== 0)
-        throw new Error(`fetch ${target.topic}[${partition}] failed with error code ${result.errorCode}`)
-      for (const aborted of result.abortedTransactions ?? []) openAborts.set(aborted.producerId, aborted.firstOffset)
+      const result = await this.#fetch(target.topic, partition, position)
+      const before = position
       const writes: StoreWrite[] = []
+      filter.addAborted(result.abortedTransactions)
       for (const batch of result.records ?? []) {
         const batchEnd = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n
-        if (batch.attributes & CONTROL_BATCH) {
-          openAborts.delete(batch.producerId)
-        } else if (!this.#isAborted(batch.producerId, batch.firstOffset, batch.attributes, openAborts)) {
+        if (filter.isCommittedData(batch)) {
           for (const record of batch.records) {
             const offset = batch.firstOffset + BigInt(record.offsetDelta)
             if (offset < position || record.key === null) continue
@@ -185,23 +164,64 @@ export class ChangelogRestorer {
         }
         if (batchEnd > position) position = batchEnd
       }
-      if (writes.length > 0 || position > from) {
+      if (position > before) {
         await stores.backend.write(writes, new Map([[metaKey, position.toString()]]))
         lastProgressAt = Date.now()
       }
       // Nothing more to read below the last stable offset the broker reports (e.g. compacted tail).
       if ((result.records ?? []).length === 0 && result.lastStableOffset <= position) break
       if (Date.now() - lastProgressAt > this.#stallTimeoutMs) {
-        throw new Error(`restore of ${target.topic}[${partition}] stalled at offset ${position} (end ${end})`)
+        throw new FlextaskError(
+          ErrorCodes.storeRestore,
+          `restore of ${target.topic}[${partition}] stalled at offset ${position} (end ${end}) for ${this.#stallTimeoutMs} ms`,
+          { retriable: true, context: { topic: target.topic, partition, offset: position } },
+        )
       }
     }
     return records
   }
 
-  #isAborted(producerId: bigint, firstOffset: bigint, attributes: number, openAborts: Map<bigint, bigint>): boolean {
-    if (!(attributes & TRANSACTIONAL_BATCH)) return false
-    const abortedFrom = openAborts.get(producerId)
-    return abortedFrom !== undefined && firstOffset >= abortedFrom
+  async #fetch(topic: string, partition: number, position: bigint) {
+    const metadata = await this.#consumer.metadata({ topics: [topic] })
+    const topicMetadata = metadata.topics.get(topic)
+    const leader = topicMetadata?.partitions[partition]?.leader
+    if (topicMetadata === undefined || leader === undefined)
+      throw new FlextaskError(ErrorCodes.storeRestore, `no leader for ${topic}[${partition}]`, { retriable: true })
+    const response = await this.#consumer.fetch({
+      node: leader,
+      topics: [
+        {
+          topicId: topicMetadata.id,
+          partitions: [
+            {
+              partition,
+              fetchOffset: position,
+              partitionMaxBytes: this.#maxBytes,
+              currentLeaderEpoch: -1,
+              lastFetchedEpoch: -1,
+            },
+          ],
+        },
+      ],
+      // read_committed: the broker bounds the response by the last stable offset and lists the aborted
+      // transactions in it; the filter above decides what is committed.
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      maxWaitTime: 200,
+      minBytes: 1,
+      maxBytes: this.#maxBytes,
+    })
+    const result = response.responses[0]?.partitions[0]
+    if (result === undefined)
+      throw new FlextaskError(ErrorCodes.storeRestore, `empty fetch response for ${topic}[${partition}]`, {
+        retriable: true,
+      })
+    if (result.errorCode !== 0)
+      throw new FlextaskError(
+        ErrorCodes.storeRestore,
+        `fetch ${topic}[${partition}] failed with error code ${result.errorCode}`,
+        { retriable: true, context: { topic, partition } },
+      )
+    return result
   }
 
   async #offsets(

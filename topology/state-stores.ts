@@ -12,6 +12,7 @@
  */
 import { ClassicLevel } from 'classic-level'
 import type { AbstractSublevel } from 'abstract-level'
+import { ErrorCodes, FlextaskError } from '../errors.ts'
 import type { KeyRange, KeyValueStore, StoreSerde } from './api.ts'
 
 export interface StoreWrite {
@@ -201,8 +202,13 @@ export class TaskStores {
   readonly #partition: number
   /** store → key → pending value (null = delete). */
   readonly #pending = new Map<string, Map<string, unknown>>()
-  /** Undo log of the record being processed: pending map → key → previous pending value (ABSENT if none). */
-  #journal: Map<Map<string, unknown>, Map<string, unknown>> | undefined
+  /** store → key → the serialized pending value, so the size check, the changelog and LevelDB serialize once. */
+  readonly #encoded = new Map<string, Map<string, Buffer>>()
+  /**
+   * Undo logs of the units of work in progress, innermost last (a unit isolated inside a record or a wake):
+   * store → key → previous pending value (ABSENT if none).
+   */
+  readonly #journals: Map<string, Map<string, unknown>>[] = []
 
   constructor(
     backend: StoreBackend,
@@ -223,37 +229,94 @@ export class TaskStores {
   store<V>(name: string): KeyValueStore<V> {
     const serde = this.#serdes.get(name) as StoreSerde<V> | undefined
     if (serde === undefined) throw new Error(`no state store named '${name}'`)
-    let pending = this.#pending.get(name)
-    if (pending === undefined) this.#pending.set(name, (pending = new Map<string, unknown>()))
-    return new OverlayStore<V>(name, serde, this.#backend, pending as Map<string, V | null>, (map, key) =>
-      this.#remember(map, key),
+    const pending = this.#pendingOf(name)
+    return new OverlayStore<V>(name, serde, this.#backend, pending as Map<string, V | null>, (key) =>
+      this.#remember(name, key),
     )
   }
 
-  /** Starts journaling writes so that `rollbackRecord` can undo one record's partial effects. */
-  beginRecord(): void {
-    this.#journal = new Map()
+  #pendingOf(store: string): Map<string, unknown> {
+    let pending = this.#pending.get(store)
+    if (pending === undefined) this.#pending.set(store, (pending = new Map<string, unknown>()))
+    return pending
   }
 
+  /** Starts journaling writes so that `rollbackRecord` can undo one unit's partial effects. Units nest. */
+  beginRecord(): void {
+    this.#journals.push(new Map())
+  }
+
+  /** Ends the innermost unit; an enclosing unit takes over its undo log (its rollback undoes both). */
   endRecord(): void {
-    this.#journal = undefined
+    const journal = this.#journals.pop()
+    const parent = this.#journals.at(-1)
+    if (journal === undefined || parent === undefined) return
+    for (const [store, keys] of journal) {
+      let into = parent.get(store)
+      if (into === undefined) parent.set(store, (into = new Map<string, unknown>()))
+      for (const [key, previous] of keys) if (!into.has(key)) into.set(key, previous)
+    }
   }
 
   rollbackRecord(): void {
-    for (const [map, keys] of this.#journal ?? []) {
+    for (const [store, keys] of this.#journals.pop() ?? []) {
+      const map = this.#pendingOf(store)
       for (const [key, previous] of keys) {
+        this.#encoded.get(store)?.delete(key)
         if (previous === ABSENT) map.delete(key)
         else map.set(key, previous)
       }
     }
-    this.#journal = undefined
   }
 
-  #remember(map: Map<string, unknown>, key: string): void {
-    if (this.#journal === undefined) return
-    let keys = this.#journal.get(map)
-    if (keys === undefined) this.#journal.set(map, (keys = new Map<string, unknown>()))
+  /**
+   * Throws FLEXTASK_TOPOLOGY_RECORD_TOO_LARGE when a value the innermost unit wrote would make a changelog record
+   * (key + value) over `maxBytes`: the unit is then undone instead of the cycle carrying a record the broker
+   * refuses, which would abort every cycle of the instance.
+   */
+  checkRecordSizes(maxBytes: number): void {
+    for (const [store, keys] of this.#journals.at(-1) ?? []) {
+      for (const key of keys.keys()) {
+        const value = this.#pending.get(store)?.get(key)
+        if (value === null || value === undefined) continue
+        const bytes = Buffer.byteLength(key) + this.#encode(store, key, value).length
+        if (bytes > maxBytes) {
+          throw new FlextaskError(
+            ErrorCodes.recordTooLarge,
+            `state store '${store}' value for key '${key}' is ${bytes} bytes, over maxRecordBytes ${maxBytes}`,
+            { context: { store, key, bytes, maxBytes } },
+          )
+        }
+      }
+    }
+  }
+
+  #encode(store: string, key: string, value: unknown): Buffer {
+    let encoded = this.#encoded.get(store)
+    if (encoded === undefined) this.#encoded.set(store, (encoded = new Map<string, Buffer>()))
+    let bytes = encoded.get(key)
+    if (bytes === undefined) {
+      bytes = (this.#serdes.get(store) as StoreSerde<unknown>).serialize(value)
+      encoded.set(key, bytes)
+    }
+    return bytes
+  }
+
+  #remember(store: string, key: string): void {
+    this.#encoded.get(store)?.delete(key)
+    const journal = this.#journals.at(-1)
+    if (journal === undefined) return
+    let keys = journal.get(store)
+    if (keys === undefined) journal.set(store, (keys = new Map<string, unknown>()))
+    const map = this.#pendingOf(store)
     if (!keys.has(key)) keys.set(key, map.has(key) ? map.get(key) : ABSENT)
+  }
+
+  /** Store writes pending for this cycle (one per key). */
+  pendingWriteCount(): number {
+    let n = 0
+    for (const pending of this.#pending.values()) n += pending.size
+    return n
   }
 
   hasPendingWrites(): boolean {
@@ -265,14 +328,13 @@ export class TaskStores {
   changelogRecords(): ChangelogRecord[] {
     const records: ChangelogRecord[] = []
     for (const [store, pending] of this.#pending) {
-      const serde = this.#serdes.get(store) as StoreSerde<unknown>
       const topic = this.#changelogTopic(store)
       for (const [key, value] of pending) {
         records.push({
           topic,
           partition: this.#partition,
           key: Buffer.from(key),
-          value: value === null ? null : serde.serialize(value),
+          value: value === null ? null : this.#encode(store, key, value),
         })
       }
     }
@@ -283,9 +345,8 @@ export class TaskStores {
   async commit(changelogOffsets: ReadonlyMap<string, bigint>): Promise<void> {
     const writes: StoreWrite[] = []
     for (const [store, pending] of this.#pending) {
-      const serde = this.#serdes.get(store) as StoreSerde<unknown>
       for (const [key, value] of pending)
-        writes.push({ store, key, value: value === null ? null : serde.serialize(value) })
+        writes.push({ store, key, value: value === null ? null : this.#encode(store, key, value) })
     }
     const meta = new Map<string, string>()
     for (const [topic, offset] of changelogOffsets)
@@ -296,6 +357,8 @@ export class TaskStores {
 
   discard(): void {
     for (const pending of this.#pending.values()) pending.clear()
+    this.#encoded.clear()
+    this.#journals.length = 0
   }
 
   /** The changelog offset restore resumes from, as stored with the data; undefined when none. */
@@ -316,14 +379,14 @@ class OverlayStore<V> implements KeyValueStore<V> {
   readonly #serde: StoreSerde<V>
   readonly #backend: StoreBackend
   readonly #pending: Map<string, V | null>
-  readonly #beforeWrite: (pending: Map<string, unknown>, key: string) => void
+  readonly #beforeWrite: (key: string) => void
 
   constructor(
     name: string,
     serde: StoreSerde<V>,
     backend: StoreBackend,
     pending: Map<string, V | null>,
-    beforeWrite: (pending: Map<string, unknown>, key: string) => void,
+    beforeWrite: (key: string) => void,
   ) {
     this.name = name
     this.#serde = serde
@@ -340,12 +403,12 @@ class OverlayStore<V> implements KeyValueStore<V> {
   }
 
   put(key: string, value: V): void {
-    this.#beforeWrite(this.#pending, key)
+    this.#beforeWrite(key)
     this.#pending.set(key, value)
   }
 
   delete(key: string): void {
-    this.#beforeWrite(this.#pending, key)
+    this.#beforeWrite(key)
     this.#pending.set(key, null)
   }
 

@@ -1,46 +1,48 @@
 /**
  * The stream runtime on a real Kafka cluster: one consumer-group member per process, one StreamTask per
- * assigned partition number, and an exactly-once commit loop.
+ * assigned partition number, and an exactly-once commit loop. This file is the loop; its parts:
+ *   task-manager.ts (tasks, assignment) · record-buffer.ts (input stream, inbox) · input-barrier.ts (read up
+ *   to the instant before firing) · commit-cycle.ts + eos-producer.ts (the transaction) · internal-topics.ts ·
+ *   runtime-events.ts (the typed observer) · kafka-errors.ts (the error decision).
  *
- * Cycle (one Kafka transaction, like Kafka Streams exactly_once_v2):
- *   process buffered records of running tasks → run due wall-clock timers → if anything was produced,
- *   consumed or written: send outputs + changelog records, commit the consumed offsets with the group's
- *   generation (TxnOffsetCommit, KIP-447), commit → apply each task's store writes to LevelDB in one batch.
- *   On abort: drop every uncommitted effect, re-initialise the processors from committed state and re-read
- *   the inputs from the committed offsets (the client has no seek, so the stream is re-created).
+ * One pass of the loop (runOnce):
+ *   apply a queued join (close every task, restart the stream, reset the cycle) → close tasks not assigned,
+ *   open assigned ones (concurrently, off the loop) → process buffered records of running tasks → fire due
+ *   timers of tasks whose input is read up to the instant (input barrier) → if anything was produced,
+ *   consumed or written: commit one transaction (outputs + changelog + consumed offsets under the applied
+ *   generation) → otherwise wait for records, a timer or a state change.
  *
- * Fencing: every transaction commits at least one offset with the generation this process believes it has,
- * even when only timers fired, so a zombie that lost its partitions in a rebalance cannot commit (its
- * TxnOffsetCommit fails with ILLEGAL_GENERATION). Records fetched under an older generation are dropped.
+ * Errors decide (kafka-errors.ts decideError): a retriable error anywhere in a pass (a Kafka fault, a
+ * refused record, a fenced producer, a FlextaskError with `retriable: true` from a task's processing or
+ * timers, the input stream failing) aborts the cycle: every running task drops it and re-initialises from
+ * committed state, the stream stops, the loop sleeps an exponential backoff that only close() interrupts,
+ * and the stream restarts from the committed offsets. A fenced producer also closes every task (treated as
+ * migrated, as Kafka Streams does). Retriable failures that last longer than outageGiveUpMs without a single
+ * commit or stream start in between, and any error that is not retriable, are fatal: the loop stops,
+ * onFatal is called, and close() still releases every client, task and LevelDB lock.
  *
- * Assignment: on every join the new assignment is diffed with the running tasks. A task that stays keeps
- * its stores (static membership keeps placement across restarts); a revoked task stops at once and closes
- * its stores; a new task restores its changelogs up to the end offsets captured now before it processes a
- * record or fires a timer (anchors-kafka.md §3.1).
+ * Group joins arrive on the client's callback; it only records them (and wakes the loop). The loop applies
+ * the latest at the start of a pass (Kafka Streams applies assignments inside poll() on the stream thread for
+ * the same reason: a join must never interleave with a cycle).
  */
-import { EventEmitter } from 'node:events'
-import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  Admin,
-  type AdminOptions,
-  Consumer,
-  FetchIsolationLevels,
-  ListOffsetTimestamps,
-  type Message,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
-  type MessagesStream,
-  Producer,
-} from '@platformatic/kafka'
+import { Admin, type AdminOptions, Consumer, FetchIsolationLevels } from '@platformatic/kafka'
 import type { Logger } from '../logger.ts'
+import { ErrorCodes, type FlextaskError, FlextaskError as FlextaskErrorClass } from '../errors.ts'
 import type { Clock, KeyRange } from './api.ts'
-import { ChangelogRestorer, type RestoreProgress } from './changelog-restorer.ts'
+import { backoffMs, sleepUnless } from './backoff.ts'
+import { ChangelogRestorer } from './changelog-restorer.ts'
+import { coPartitionedAssigner } from './co-partitioned-assigner.ts'
 import { systemClock } from './clocks.ts'
-import { isFencing, kafkaErrorIds } from './kafka-errors.ts'
-import { LevelStoreBackend, TaskStores } from './state-stores.ts'
-import { type OutputRecord, type RawRecord, StreamTask } from './stream-task.ts'
+import { CommitCycle } from './commit-cycle.ts'
+import { EosProducer } from './eos-producer.ts'
+import { HoldableClock, InputBarrier } from './input-barrier.ts'
+import { changelogTopicConfigs, coPartitionedCount, ensureTopics } from './internal-topics.ts'
+import { decideError, isRebalance } from './kafka-errors.ts'
+import { RecordBuffer, toRawRecord } from './record-buffer.ts'
+import { type RuntimeObserver, RuntimeEvents } from './runtime-events.ts'
+import { TaskManager } from './task-manager.ts'
+import { ZombieFencer } from './zombie-fencer.ts'
 import type { Topology } from './topology-builder.ts'
 
 export interface StreamRuntimeOptions {
@@ -53,13 +55,16 @@ export interface StreamRuntimeOptions {
   instanceId?: string
   /** Minimum spacing of commits while records flow; timers commit at once. @default 100 */
   commitIntervalMs?: number
-  /** @default 10000 */
+  /** How long the group waits for a silent member before moving its partitions (failover detection). @default 10000 */
   sessionTimeoutMs?: number
   /** @default 1000 */
   heartbeatIntervalMs?: number
   /** @default 30000 */
   rebalanceTimeoutMs?: number
-  /** Transaction timeout sent to the coordinator (the client's `timeout`). @default 30000 */
+  /**
+   * Transaction timeout sent to the coordinator: the longest a dead instance's open transaction can hold the
+   * new owner of its partitions (see README "Failover"). @default 10000
+   */
   transactionTimeoutMs?: number
   /** Records processed per cycle before committing. @default 5000 */
   maxRecordsPerCycle?: number
@@ -67,101 +72,110 @@ export interface StreamRuntimeOptions {
   maxBufferedRecords?: number
   /** Use static membership (groupInstanceId = instanceId). @default true */
   staticMembership?: boolean
+  /**
+   * How long retriable failures (broker unreachable, coordinator loading, aborted cycles) may go on with no
+   * commit and no stream start in between before the runtime gives up with FLEXTASK_TOPOLOGY_GAVE_UP.
+   * @default 900000 (15 minutes)
+   */
+  outageGiveUpMs?: number
+  /**
+   * Fire the timers due at T only once the inputs are read up to their end observed at or after T
+   * (input-barrier.ts; the "committed before the instant wins" guarantee). Off: timers fire as soon as they
+   * are due, on what has been read (for comparison in benchmarks). @default true
+   */
+  inputBarrier?: boolean
+  /** Longest a due timer waits for its input to be read up to its instant (input-barrier.ts). @default 5000 */
+  inputBarrierMaxWaitMs?: number
+  /** A restore that makes no progress for this long fails (and is retried). @default 60000 */
+  restoreStallTimeoutMs?: number
+  /** Typed events (more with `observe`). */
+  observer?: RuntimeObserver
   clock?: Clock
   /** Security options every client of the runtime gets (SASL, TLS); see kafka-clients.ts. @default plain */
-  connection?: Pick<AdminOptions, 'sasl' | 'tls' | 'tlsServerName'>
+  connection?: KafkaConnectionOptions
   /** Receives debug lines for errors the runtime deliberately ignores (best-effort cleanup). @default silent */
   logger?: Pick<Logger, 'debug'>
 }
 
-type TaskState = 'restoring' | 'running' | 'closing'
+/** The security part of a client's options (SASL, TLS), as kafka-clients.ts builds it. */
+export type KafkaConnectionOptions = Pick<AdminOptions, 'sasl' | 'tls' | 'tlsServerName'>
 
-interface TaskEntry {
-  partition: number
-  task: StreamTask
-  backend: LevelStoreBackend
-  state: TaskState
-  /** source topic → committed offset (next to read), for fencing commits. */
-  committed: Map<string, bigint>
-  restore: Promise<void>
-  abort: AbortController
+type ResolvedOptions = Required<Omit<StreamRuntimeOptions, 'observer' | 'connection' | 'logger'>>
+
+interface PendingJoin {
+  generation: number
+  partitions: Set<number>
 }
 
-export interface RuntimeStats {
-  cyclesCommitted: number
-  cyclesAborted: number
-  recordsProcessed: number
-  timersRun: number
-  restoredRecords: number
-}
+export const GAVE_UP = 'FLEXTASK_TOPOLOGY_GAVE_UP'
 
-export class StreamRuntime extends EventEmitter {
+export class StreamRuntime {
   readonly #topology: Topology
-  readonly #options: Required<Omit<StreamRuntimeOptions, 'clock' | 'connection' | 'logger'>> & { clock: Clock }
-  readonly #connection: NonNullable<StreamRuntimeOptions['connection']>
+  readonly #o: ResolvedOptions
+  readonly #events = new RuntimeEvents()
   readonly #logger: Pick<Logger, 'debug'>
-  #closing: Promise<void> | undefined
+  readonly #clock: HoldableClock
   readonly #consumer: Consumer
   readonly #restoreConsumer: Consumer
-  #producer: Producer
-  readonly #restorer: ChangelogRestorer
   readonly #admin: Admin
-  readonly #tasks = new Map<number, TaskEntry>()
-  /** partition → records fetched under the current generation, waiting for their task to run. */
-  readonly #inbox = new Map<number, Message[]>()
-  readonly stats: RuntimeStats = {
-    cyclesCommitted: 0,
-    cyclesAborted: 0,
-    recordsProcessed: 0,
-    timersRun: 0,
-    restoredRecords: 0,
-  }
-  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
-  #streamEpoch = 0
-  #generation = -1
-  #assigned = new Set<number>()
-  #rebalancing = false
+  readonly #producer: EosProducer
+  readonly #tasks: TaskManager
+  readonly #buffer: RecordBuffer
+  readonly #cycle: CommitCycle
+  readonly #barrier: InputBarrier
+  readonly #fencer: ZombieFencer
+  /** Aborted by close(): ends every sleep of the loop. */
+  readonly #stop = new AbortController()
+  #partitionCount = 0
+  #pendingJoin: PendingJoin | undefined
   #joined = false
-  #paused = false
-  #stopping = false
+  #rebalancing = false
+  #streamError: unknown
+  /** The consumer is out of the group (failed rejoin, stale member or generation): join again. */
+  #rejoinNeeded = false
+  #lastCommitAt = 0
+  #abortStreak = 0
+  #failingSince: number | undefined
   #loop: Promise<void> | undefined
   #signal: (() => void) | undefined
-  #lastCommitAt = 0
-  /** Records processed since the last commit: a transaction holds at most maxRecordsPerCycle. */
-  #uncommittedRecords = 0
-  #partitionCount = 0
-  /** Consecutive aborted cycles; drives the backoff before retrying. */
-  #abortStreak = 0
-  #fatal: Error | undefined
+  #fatal: FlextaskError | undefined
+  #closing: Promise<void> | undefined
 
   constructor(topology: Topology, options: StreamRuntimeOptions) {
-    super()
     this.#topology = topology
     const instanceId = options.instanceId ?? `${options.applicationId}-${Math.random().toString(36).slice(2, 10)}`
-    this.#options = {
+    const { observer, connection = {}, logger, ...rest } = options
+    this.#logger = logger ?? { debug: () => undefined }
+    this.#o = {
       instanceId,
       commitIntervalMs: 100,
       sessionTimeoutMs: 10_000,
       heartbeatIntervalMs: 1_000,
       rebalanceTimeoutMs: 30_000,
-      transactionTimeoutMs: 30_000,
+      transactionTimeoutMs: 10_000,
       maxRecordsPerCycle: 5_000,
       maxBufferedRecords: 20_000,
       staticMembership: true,
+      outageGiveUpMs: 15 * 60_000,
+      inputBarrier: true,
+      inputBarrierMaxWaitMs: 5_000,
+      restoreStallTimeoutMs: 60_000,
       clock: systemClock,
-      ...options,
+      ...rest,
     }
-    this.#connection = options.connection ?? {}
-    this.#logger = options.logger ?? { debug: () => undefined }
-    const o = this.#options
+    if (observer !== undefined) this.#events.add(observer)
+    const o = this.#o
+    this.#clock = new HoldableClock(o.clock)
     this.#consumer = new Consumer({
-      ...this.#connection,
+      ...connection,
       clientId: `${instanceId}-consumer`,
       groupId: o.applicationId,
       ...(o.staticMembership ? { groupInstanceId: instanceId } : {}),
       bootstrapBrokers: o.bootstrapBrokers,
       autocommit: false,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      // A stream task is one partition number across all source topics (co-partitioning).
+      partitionAssigner: coPartitionedAssigner,
       sessionTimeout: o.sessionTimeoutMs,
       heartbeatInterval: o.heartbeatIntervalMs,
       rebalanceTimeout: o.rebalanceTimeoutMs,
@@ -172,96 +186,113 @@ export class StreamRuntime extends EventEmitter {
       maxBytesPerPartition: 1024 * 1024,
     })
     this.#restoreConsumer = new Consumer({
-      ...this.#connection,
+      ...connection,
       clientId: `${instanceId}-restore`,
       groupId: `${o.applicationId}-restore-never-joins`,
       bootstrapBrokers: o.bootstrapBrokers,
       autocommit: false,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
     })
-    this.#producer = this.#createProducer()
-    this.#restorer = new ChangelogRestorer({ consumer: this.#restoreConsumer })
-    this.#admin = new Admin({
-      ...this.#connection,
-      clientId: `${instanceId}-admin`,
-      bootstrapBrokers: o.bootstrapBrokers,
+    this.#admin = new Admin({ ...connection, clientId: `${instanceId}-admin`, bootstrapBrokers: o.bootstrapBrokers })
+    this.#producer = new EosProducer({ ...o, instanceId, connection })
+    const notify = (): void => this.#notify()
+    this.#fencer = new ZombieFencer({ ...o, admin: this.#admin, instanceId, connection })
+    this.#tasks = new TaskManager({
+      topology,
+      applicationId: o.applicationId,
+      stateDir: o.stateDir,
+      transactionTimeoutMs: o.transactionTimeoutMs,
+      clock: this.#clock,
+      admin: this.#admin,
+      restoreConsumer: this.#restoreConsumer,
+      restorer: new ChangelogRestorer({ consumer: this.#restoreConsumer, stallTimeoutMs: o.restoreStallTimeoutMs }),
+      changelogTopic: (store) => this.changelogTopic(store),
+      partitionCount: () => this.#partitionCount,
+      events: this.#events,
+      notify,
+      fail: (error) => this.#fail(error),
+      onUnstable: () => void this.#fencer.fenceDeparted().catch(() => {}),
+    })
+    this.#buffer = new RecordBuffer({
+      consumer: this.#consumer,
+      topics: topology.sourceTopics,
+      maxBufferedRecords: o.maxBufferedRecords,
+      onRecords: notify,
+      onError: (error) => {
+        this.#streamError = error
+        this.#notify()
+      },
+    })
+    this.#cycle = new CommitCycle({ producer: this.#producer, consumer: this.#consumer, clock: o.clock })
+    this.#barrier = new InputBarrier({
+      consumer: this.#restoreConsumer,
+      topics: topology.sourceTopics,
+      clock: o.clock,
+      maxWaitMs: o.inputBarrierMaxWaitMs,
+      notify,
     })
     this.#consumer.on(
       'consumer:group:join',
-      (event: { generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) =>
-        this.#onJoin(event.generationId ?? -1, event.assignments ?? []),
+      (event: { generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) => {
+        const partitions = new Set<number>()
+        for (const a of event.assignments ?? [])
+          if (topology.sourceTopics.includes(a.topic)) for (const p of a.partitions) partitions.add(p)
+        this.#pendingJoin = { generation: event.generationId ?? -1, partitions }
+        this.#rebalancing = false
+        this.#notify()
+      },
     )
     this.#consumer.on('consumer:group:rebalance', () => {
       this.#rebalancing = true
       this.#notify()
     })
-  }
-
-  #createProducer(): Producer {
-    const o = this.#options
-    return new Producer({
-      ...this.#connection,
-      clientId: `${o.instanceId}-producer`,
-      bootstrapBrokers: o.bootstrapBrokers,
-      idempotent: true,
-      transactionalId: `${o.applicationId}-${o.instanceId}`,
-      timeout: o.transactionTimeoutMs,
-      // The broker answers CONCURRENT_TRANSACTIONS to AddPartitionsToTxn right after a commit while it writes
-      // the markers; the client's default 1 s retry delay turned that into 1 s commit stalls.
-      retries: 10,
-      retryDelay: 20,
+    // A failed rejoin (broker unreachable) is emitted as 'error', and the client then stops heartbeating: the
+    // loop waits it out like a stream failure and makes the consumer join again.
+    this.#consumer.on('error', (error: unknown) => {
+      this.#streamError ??= error
+      this.#rejoinNeeded = true
+      this.#notify()
     })
   }
 
   get applicationId(): string {
-    return this.#options.applicationId
+    return this.#o.applicationId
+  }
+
+  /** Registers an observer; returns a function that removes it. */
+  observe(observer: RuntimeObserver): () => void {
+    return this.#events.add(observer)
   }
 
   changelogTopic(store: string): string {
-    return `${this.#options.applicationId}-${store}-changelog`
+    return `${this.#o.applicationId}-${store}-changelog`
   }
 
   /** Partitions whose tasks are restored and running. */
   runningPartitions(): number[] {
-    return [...this.#tasks.values()].filter((t) => t.state === 'running').map((t) => t.partition)
+    return this.#tasks.running().map((t) => t.partition)
+  }
+
+  /** Reads a running task's store (committed state only), like a Kafka Streams interactive query. */
+  queryStore<V>(store: string, partition: number, range: KeyRange = {}): Promise<[string, V][] | undefined> {
+    return this.#tasks.queryStore<V>(store, partition, range)
   }
 
   /**
-   * Reads a running task's store (committed state only), like a Kafka Streams interactive query.
-   * Returns undefined when this process does not run that partition's task.
+   * Creates the changelog topics (checking co-partitioning), fences a previous incarnation's open
+   * transaction, joins the group and starts the loop. Waits out an unreachable broker or a loading
+   * transaction coordinator (backoff, onRetrying) up to outageGiveUpMs.
    */
-  async queryStore<V>(store: string, partition: number, range: KeyRange = {}): Promise<[string, V][] | undefined> {
-    const entry = this.#tasks.get(partition)
-    const spec = this.#topology.stores.get(store)
-    if (entry?.state !== 'running' || spec === undefined) return undefined
-    const entries = await entry.backend.range(store, range)
-    return entries.map(([k, v]) => [k, spec.valueSerde.deserialize(v) as V])
-  }
-
-  /** Creates the changelog topics (checking co-partitioning), joins the group and starts the loop. */
   async start(): Promise<void> {
-    await this.#ensureChangelogs()
-    await this.#fencePreviousSession()
-    await this.#restartStream()
-    this.#loop = this.#run().catch((error: unknown) => this.#fail(error))
-  }
-
-  /**
-   * Initialises the transactional producer before anything is restored: InitProducerId with our
-   * transactional id aborts a transaction our previous incarnation left open (kill -9 mid-cycle) at once,
-   * instead of after the coordinator's transaction timeout, which would otherwise hold the new owner's
-   * stable-offset wait (see #committedOffsets) for up to that long.
-   */
-  async #fencePreviousSession(): Promise<void> {
-    const transaction = await this.#producer.beginTransaction({ producerId: -1n, producerEpoch: -1 })
-    // Nothing was added to it: the broker refuses EndTxn for an empty transaction, so discard it locally.
-    await transaction.cancel()
+    await this.#retrying('topics', () => this.#ensureChangelogs())
+    await this.#retrying('fence previous session', () => this.#producer.fencePreviousSession())
+    this.#loop = this.#run().catch((error: unknown) => this.#fail(decideError(error, ErrorCodes.unknown)))
   }
 
   /** Resolves once every assigned task is restored and running (or rejects after timeoutMs). */
   async waitUntilRunning(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    while (!(this.#joined && [...this.#assigned].every((p) => this.#tasks.get(p)?.state === 'running'))) {
+    while (!(this.#joined && this.#pendingJoin === undefined && this.#tasks.allRunning())) {
       if (this.#fatal) throw this.#fatal
       if (Date.now() > deadline) throw new Error(`${this.applicationId}: tasks not running after ${timeoutMs} ms`)
       await sleep(20)
@@ -269,462 +300,233 @@ export class StreamRuntime extends EventEmitter {
   }
 
   /**
-   * Finishes the current cycle, commits, closes the stores and leaves the group. Idempotent: every caller awaits
-   * the same close, and it also releases clients and stores (the LevelDB locks) after a fatal error, which stops
-   * the loop but closes nothing by itself.
+   * Finishes the current pass, commits what it holds (unless a join is pending or the runtime failed), closes
+   * every task and store, leaves the group and closes every client. Idempotent (every call returns the same
+   * promise), and releases everything also after a fatal error.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#closeResources()
+    this.#closing ??= this.#close()
     return this.#closing
   }
 
-  async #closeResources(): Promise<void> {
-    this.#stopping = true
+  async #close(): Promise<void> {
+    this.#stop.abort()
     this.#notify()
-    await this.#loop
-    for (const entry of this.#tasks.values()) await this.#closeTask(entry)
-    this.#tasks.clear()
-    await this.#stream?.close().catch(this.#ignored('closing the stream'))
+    await this.#loop?.catch(() => {})
+    this.#tasks.closeAllTasks()
+    await this.#tasks.closed()
+    await this.#buffer.stop()
     await this.#consumer.close(true).catch(this.#ignored('closing the consumer'))
     await this.#restoreConsumer.close(true).catch(this.#ignored('closing the restore consumer'))
-    await this.#producer.close().catch(this.#ignored('closing the producer'))
+    await this.#producer.close()
     await this.#admin.close().catch(this.#ignored('closing the admin client'))
   }
 
   /** A catch handler for best-effort steps whose failure changes nothing: logs the reason at debug level. */
-  #ignored(what: string, fields: Record<string, unknown> = {}): (error: unknown) => void {
-    return (error: unknown) =>
-      this.#logger.debug({ ...fields, err: error, generation: this.#generation }, `ignored a failure ${what}`)
+  #ignored(what: string): (error: unknown) => void {
+    return (error: unknown) => this.#logger.debug({ err: error }, `ignored a failure ${what}`)
+  }
+
+  get #stopping(): boolean {
+    return this.#stop.signal.aborted || this.#fatal !== undefined
   }
 
   async #ensureChangelogs(): Promise<void> {
-    const admin = new Admin({
-      ...this.#connection,
-      clientId: `${this.#options.instanceId}-admin`,
-      bootstrapBrokers: this.#options.bootstrapBrokers,
-    })
-    try {
-      const metadata = await admin.metadata({ topics: [...this.#topology.sourceTopics] })
-      const counts = new Set(this.#topology.sourceTopics.map((t) => metadata.topics.get(t)?.partitionsCount))
-      if (counts.size !== 1 || counts.has(undefined)) {
-        const detail = this.#topology.sourceTopics.map(
-          (t) => `${t}=${metadata.topics.get(t)?.partitionsCount ?? 'missing'}`,
-        )
-        throw new Error(`source topics must exist and be co-partitioned (equal partition counts): ${detail.join(', ')}`)
+    this.#partitionCount = await coPartitionedCount(this.#admin, this.#topology.sourceTopics)
+    await ensureTopics(
+      this.#admin,
+      [...this.#topology.stores.keys()].map((s) => ({
+        name: this.changelogTopic(s),
+        partitions: this.#partitionCount,
+        configs: changelogTopicConfigs,
+      })),
+    )
+  }
+
+  /** Runs a startup step until it succeeds, waiting out retriable failures (backoff) up to outageGiveUpMs. */
+  async #retrying(step: string, fn: () => Promise<void>): Promise<void> {
+    const startedAt = Date.now()
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn()
+      } catch (error) {
+        const decided = decideError(error, ErrorCodes.unknown)
+        const failingForMs = Date.now() - startedAt
+        if (!decided.retriable) throw decided
+        if (failingForMs > this.#o.outageGiveUpMs) throw this.#gaveUp(step, decided, failingForMs)
+        if (this.#stop.signal.aborted) throw decided
+        const wait = backoffMs(attempt, { initialMs: 200, maxMs: 5000 })
+        this.#events.emit('onRetrying', {
+          step,
+          code: decided.code,
+          message: decided.message,
+          attempt,
+          backoffMs: wait,
+          failingForMs,
+          giveUpInMs: this.#o.outageGiveUpMs - failingForMs,
+        })
+        await sleepUnless(wait, this.#stop.signal)
       }
-      const partitions = [...counts][0] as number
-      this.#partitionCount = partitions
-      const changelogs = [...this.#topology.stores.keys()].map((s) => this.changelogTopic(s))
-      if (changelogs.length === 0) return
-      const existing = await admin.listTopics()
-      const missing = changelogs.filter((t) => !existing.includes(t))
-      if (missing.length > 0) {
-        await admin
-          .createTopics({
-            topics: missing,
-            partitions,
-            replicas: -1,
-            configs: [
-              { name: 'cleanup.policy', value: 'compact' },
-              { name: 'min.compaction.lag.ms', value: '0' },
-              { name: 'segment.ms', value: '600000' },
-            ],
-          })
-          .catch((error: unknown) => {
-            // Another instance created them first.
-            const ids = kafkaErrorIds(error)
-            if (ids.size === 0 || [...ids].some((id) => id !== 'TOPIC_ALREADY_EXISTS')) throw error
-          })
-      }
-      const after = await admin.metadata({ topics: changelogs })
-      for (const t of changelogs) {
-        const count = after.topics.get(t)?.partitionsCount
-        if (count !== partitions) throw new Error(`changelog ${t} has ${count} partitions, sources have ${partitions}`)
-      }
-    } finally {
-      await admin.close()
     }
   }
 
-  #onJoin(generation: number, assignments: { topic: string; partitions: number[] }[]): void {
-    this.#generation = generation
-    this.#rebalancing = false
-    this.#joined = true
-    const mine = new Set<number>()
-    for (const a of assignments)
-      if (this.#topology.sourceTopics.includes(a.topic)) for (const p of a.partitions) mine.add(p)
-    this.#assigned = mine
-    // Records buffered under the old generation are re-fetched from the committed offsets.
-    this.#inbox.clear()
-    // Every task is closed and re-created on every assignment, even one this process keeps: a process that
-    // was frozen (GC pause, SIGSTOP) may have lost and regained a partition without seeing it, while another
-    // owner advanced its changelog. Re-opening restores only the changelog tail past the offset stored with
-    // the local state, so this costs a few fetches, and every task starts from the latest committed state.
-    this.#closeAllTasks()
-    this.emit('assigned', { generation, partitions: [...mine] })
-    this.#notify()
-  }
-
-  #closeAllTasks(): void {
-    for (const entry of this.#tasks.values()) {
-      entry.state = 'closing'
-      entry.abort.abort()
-    }
+  #gaveUp(step: string, cause: FlextaskError, failingForMs: number): FlextaskError {
+    return new FlextaskErrorClass(
+      GAVE_UP,
+      `${step}: gave up after ${Math.round(failingForMs / 1000)} s of retriable failures (outageGiveUpMs ${this.#o.outageGiveUpMs}): ${cause.message}`,
+      { cause },
+    )
   }
 
   async #run(): Promise<void> {
     while (!this.#stopping) {
-      await this.#reconcile()
-      if (this.#rebalancing || !this.#joined) {
-        await this.#waitForSignal(50)
-        continue
-      }
-      const processed = await this.#processRecords()
-      const timers = await this.#runTimers()
-      const dirty = this.#running().some((e) => e.task.hasWork())
-      const intervalDue = this.#options.clock.nowMs() - this.#lastCommitAt >= this.#options.commitIntervalMs
-      const full = this.#uncommittedRecords >= this.#options.maxRecordsPerCycle
-      if (dirty && (timers > 0 || intervalDue || full || this.#buffered() === 0)) await this.#commit()
-      else if (processed === 0 && timers === 0) await this.#waitForSignal(this.#msUntilNextWake())
-      this.#applyBackpressure()
-    }
-    if (this.#running().some((e) => e.task.hasWork()) && !this.#rebalancing) await this.#commit()
-  }
-
-  async #reconcile(): Promise<void> {
-    for (const entry of [...this.#tasks.values()]) {
-      if (entry.state === 'closing') {
-        await this.#closeTask(entry)
-        this.#tasks.delete(entry.partition)
-      }
-    }
-    for (const partition of this.#assigned) if (!this.#tasks.has(partition)) await this.#openTask(partition)
-  }
-
-  async #openTask(partition: number): Promise<void> {
-    const o = this.#options
-    const directory = join(o.stateDir, o.applicationId, String(partition))
-    mkdirSync(directory, { recursive: true })
-    const backend = new LevelStoreBackend(directory, [...this.#topology.stores.keys()])
-    await backend.open()
-    const serdes = new Map([...this.#topology.stores].map(([name, spec]) => [name, spec.valueSerde]))
-    const stores = new TaskStores(backend, serdes, (s) => this.changelogTopic(s), partition)
-    const task = new StreamTask({
-      topology: this.#topology,
-      partition,
-      partitionCount: this.#partitionCount,
-      stores,
-      clock: o.clock,
-      applicationId: o.applicationId,
-    })
-    const targets = [...this.#topology.stores.keys()].map((store) => ({ store, topic: this.changelogTopic(store) }))
-    const committed = await this.#committedOffsets(partition)
-    // End offsets are captured at assignment, once no transaction is open on the changelogs (a previous
-    // owner's last cycle): nothing fires before the state is restored up to them.
-    const ends = await this.#restorer.stableEndOffsets(
-      targets.map((t) => t.topic),
-      partition,
-      2 * this.#options.transactionTimeoutMs,
-    )
-    const entry: TaskEntry = {
-      partition,
-      task,
-      backend,
-      state: 'restoring',
-      committed,
-      restore: Promise.resolve(),
-      abort: new AbortController(),
-    }
-    const startedAt = performance.now()
-    entry.restore = this.#restorer
-      .restoreTask(stores, partition, targets, ends, entry.abort.signal)
-      .then(async (progress: RestoreProgress[]) => {
-        if (entry.state !== 'restoring') return
-        await task.init()
-        entry.state = 'running'
-        const records = progress.reduce((n, p) => n + p.records, 0)
-        this.stats.restoredRecords += records
-        this.emit('restored', { partition, records, durationMs: performance.now() - startedAt, progress })
-        this.#notify()
-      })
-      .catch((error: unknown) => {
-        if (entry.state !== 'closing') this.#fail(error)
-      })
-    this.#tasks.set(partition, entry)
-  }
-
-  async #closeTask(entry: TaskEntry): Promise<void> {
-    entry.state = 'closing'
-    entry.abort.abort()
-    await entry.restore
-    await entry.task.closeProcessors()
-    await entry.backend.close().catch(this.#ignored('closing the task stores', { partition: entry.partition }))
-  }
-
-  /**
-   * The group's committed offsets for a new task's partitions, read with require_stable (KIP-447): while the
-   * previous owner's transaction that commits offsets for this partition is still open, the broker answers
-   * UNSTABLE_OFFSET_COMMIT and we wait, so the task never starts behind its previous owner's last commit.
-   * (The client's own offset fetch does not ask for stable offsets; records below these are dropped.)
-   */
-  async #committedOffsets(partition: number): Promise<Map<string, bigint>> {
-    const topics = [...this.#topology.sourceTopics]
-    const deadline = Date.now() + 2 * this.#options.transactionTimeoutMs
-    let groups
-    for (;;) {
       try {
-        groups = await this.#admin.listConsumerGroupOffsets({
-          groups: [
-            {
-              groupId: this.#options.applicationId,
-              topics: topics.map((name) => ({ name, partitionIndexes: [partition] })),
-            },
-          ],
-          requireStable: true,
-        })
-        break
+        await this.#runOnce()
       } catch (error) {
-        if (!kafkaErrorIds(error).has('UNSTABLE_OFFSET_COMMIT') || Date.now() > deadline) throw error
-        await sleep(100)
+        await this.#cycleFailed(error)
       }
     }
-    const starts = await this.#restoreConsumer.listOffsets({
-      topics,
-      partitions: Object.fromEntries(topics.map((t) => [t, [partition]])),
-      timestamp: ListOffsetTimestamps.EARLIEST,
-    })
-    const committed = new Map<string, bigint>()
-    for (const t of topics) {
-      const c = groups[0]?.topics
-        .find((x) => x.name === t)
-        ?.partitions.find((x) => x.partitionIndex === partition)?.committedOffset
-      committed.set(t, c !== undefined && c >= 0n ? c : (starts.get(t)?.[partition] ?? 0n))
+    if (this.#fatal === undefined && this.#pendingJoin === undefined && !this.#rebalancing) {
+      const running = this.#tasks.running()
+      if (running.some((e) => e.task?.hasWork())) await this.#commit().catch(() => {})
     }
-    return committed
   }
 
-  #running(): TaskEntry[] {
-    return [...this.#tasks.values()].filter((e) => e.state === 'running')
+  async #runOnce(): Promise<void> {
+    if (this.#pendingJoin !== undefined) await this.#applyJoin()
+    if (this.#streamError !== undefined) {
+      const error = decideError(this.#streamError, ErrorCodes.commitFailed)
+      this.#streamError = undefined
+      throw error
+    }
+    if (this.#rejoinNeeded) {
+      // The client stops heartbeating after a failed rejoin and never joins again by itself. Throws while
+      // the broker is unreachable (the flag stays set, the pass is retried with backoff).
+      await this.#consumer.joinGroup({})
+      this.#rejoinNeeded = false
+    }
+    if (!this.#joined || this.#rebalancing) {
+      if (!this.#buffer.streaming) await this.#restartStream()
+      await this.#wait(50)
+      return
+    }
+    if (!this.#buffer.streaming) await this.#restartStream()
+    this.#tasks.reconcile()
+    const processed = await this.#processRecords()
+    const { ran, waiting } = await this.#runTimers()
+    const running = this.#tasks.running()
+    const dirty = running.some((e) => e.task?.hasWork())
+    const intervalDue = this.#o.clock.nowMs() - this.#lastCommitAt >= this.#o.commitIntervalMs
+    const full = this.#cycle.uncommittedRecords >= this.#o.maxRecordsPerCycle
+    if (dirty && (ran > 0 || intervalDue || full || this.#buffer.size() === 0)) await this.#commit()
+    else if (processed === 0 && ran === 0) await this.#wait(waiting ? 5 : this.#msUntilNextWake())
+    this.#buffer.applyBackpressure()
   }
 
-  #buffered(): number {
-    let n = 0
-    for (const queue of this.#inbox.values()) n += queue.length
-    return n
+  /** Applies the latest join: every task closes and reopens (task-manager.ts), the stream restarts (C7). */
+  async #applyJoin(): Promise<void> {
+    const join = this.#pendingJoin as PendingJoin
+    this.#pendingJoin = undefined
+    this.#joined = true
+    this.#cycle.reset() // C10: nothing consumed under the old generation is committed under the new one
+    this.#barrier.reset()
+    const closed = this.#tasks.applyJoin(join.generation, join.partitions)
+    if (closed.length > 0) this.#events.emit('onRevoked', { generation: join.generation, partitions: closed })
+    this.#events.emit('onAssigned', { generation: join.generation, partitions: [...join.partitions] })
+    void this.#fencer.observeMembers().catch(() => {})
+    await this.#restartStream()
+  }
+
+  async #restartStream(): Promise<void> {
+    await this.#buffer.restart(this.#tasks.generation, this.#tasks.assigned)
+    this.#failingSince = undefined
   }
 
   /** Processes buffered records, sharing the cycle's budget fairly between the running tasks. */
   async #processRecords(): Promise<number> {
     let processed = 0
-    const running = this.#running()
-    const budget = this.#options.maxRecordsPerCycle - this.#uncommittedRecords
+    const running = this.#tasks.running()
+    const budget = this.#o.maxRecordsPerCycle - this.#cycle.uncommittedRecords
     const perTask = Math.max(1, Math.ceil(budget / Math.max(1, running.length)))
     for (const entry of running) {
-      const queue = this.#inbox.get(entry.partition)
-      if (queue === undefined || queue.length === 0) continue
-      for (const message of queue.splice(0, Math.min(perTask, budget - processed))) {
-        if (entry.state !== 'running') break
-        // Already processed and committed by a previous owner (see #committedOffsets).
+      for (const message of this.#buffer.take(entry.partition, Math.min(perTask, budget - processed))) {
+        if (entry.status !== 'running' || entry.task === undefined) break
+        // Already processed and committed by a previous owner (see TaskManager#committedOffsets).
         if (message.offset < (entry.committed.get(message.topic) ?? 0n)) continue
         await entry.task.process(toRawRecord(message))
-        this.#lastMessages.set(`${message.topic}\u0000${message.partition}`, message)
+        this.#cycle.consumed(message)
         processed++
       }
     }
-    this.#uncommittedRecords += processed
-    this.stats.recordsProcessed += processed
     return processed
   }
 
-  readonly #lastMessages = new Map<string, Message>()
-
-  async #runTimers(): Promise<number> {
+  /** Fires due timers of the tasks whose input is read up to the instant (input-barrier.ts). */
+  async #runTimers(): Promise<{ ran: number; waiting: boolean }> {
     let ran = 0
-    const now = this.#options.clock.nowMs()
-    for (const entry of this.#running()) {
-      const next = entry.task.nextWakeMs()
-      if (next !== undefined && next <= now) ran += await entry.task.runDueTimers()
+    let waiting = false
+    const now = this.#o.clock.nowMs()
+    for (const entry of this.#tasks.running()) {
+      const task = entry.task
+      const next = task?.nextWakeMs()
+      if (task === undefined || next === undefined || next > now) continue
+      const decision = this.#o.inputBarrier
+        ? this.#barrier.decide(entry.partition, next, this.#buffer, this.#tasks.assigned)
+        : { fireAtMs: now }
+      if (decision === undefined) {
+        waiting = true
+        continue
+      }
+      if (decision.lateMs !== undefined)
+        this.#events.emit('onInputLate', { partition: entry.partition, waitedMs: decision.lateMs })
+      ran += await this.#clock.runHeldAt(decision.fireAtMs, () => task.runDueTimers())
     }
-    this.stats.timersRun += ran
-    return ran
+    this.#cycle.timersRan(ran)
+    return { ran, waiting }
   }
 
   #msUntilNextWake(): number {
-    let next = Infinity
-    for (const entry of this.#running()) next = Math.min(next, entry.task.nextWakeMs() ?? Infinity)
-    const ms = next - this.#options.clock.nowMs()
-    return Math.max(0, Math.min(ms, 1000))
+    let next = this.#tasks.nextRetryMs() ?? Infinity
+    for (const entry of this.#tasks.running()) next = Math.min(next, entry.task?.nextWakeMs() ?? Infinity)
+    return Math.max(0, Math.min(next - this.#o.clock.nowMs(), 1000))
   }
 
   async #commit(): Promise<void> {
-    const entries = this.#running().filter((e) => e.task.hasWork())
-    const generation = this.#generation
-    const messages: (OutputRecord & { timestamp: bigint })[] = []
-    const outputs: OutputRecord[] = []
-    for (const entry of entries) {
-      const pending = entry.task.pendingRecords()
-      outputs.push(...pending.outputs)
-      const { changelog } = pending
-      for (const r of pending.outputs) messages.push({ ...r, timestamp: BigInt(r.timestampMs) })
-      const nowMs = this.#options.clock.nowMs()
-      for (const r of changelog) messages.push({ ...r, timestampMs: nowMs, timestamp: BigInt(nowMs) })
-    }
-    const startedAt = performance.now()
-    let transaction: Awaited<ReturnType<Producer['beginTransaction']>> | undefined
-    const changelogOffsets = new Map<string, bigint>()
-    try {
-      // Why -1/-1: @platformatic/kafka 2.12.1 otherwise sends producerId 0 / epoch 0 in InitProducerId, which
-      // the broker reads as "expected producer 0" (KIP-360) and answers PRODUCER_FENCED as soon as the
-      // transactional id already has state, i.e. on every restart of an instance.
-      transaction = await this.#producer.beginTransaction({ producerId: -1n, producerEpoch: -1 })
-      // Several sends of bounded size: the client writes one record batch per partition and send, and the
-      // broker refuses batches over max.message.bytes (1 MiB by default).
-      for (const chunk of chunksOfBytes(messages, MAX_SEND_BYTES)) {
-        const result = await transaction.send({
-          messages: chunk.map((m) => ({
-            topic: m.topic,
-            partition: m.partition,
-            key: m.key ?? undefined,
-            value: m.value ?? undefined,
-            timestamp: m.timestamp,
-            headers: m.headers === undefined ? undefined : new Map([...m.headers].map(([k, v]) => [Buffer.from(k), v])),
-          })),
-        })
-        for (const [key, offset] of lowerBoundOffsets(result.offsets ?? [])) {
-          if (offset > (changelogOffsets.get(key) ?? -1n)) changelogOffsets.set(key, offset)
-        }
-      }
-      const tx = transaction
-      await this.#bounded(tx.addConsumer(this.#consumer), 'AddOffsetsToTxn')
-      const offsets = this.#offsetsToCommit(entries, generation)
-      // Sequential on purpose: concurrent addOffset calls are coalesced by the client (dependencies.md §1.9).
-      for (const message of offsets) await this.#bounded(tx.addOffset(message), 'TxnOffsetCommit')
-      await this.#bounded(tx.commit(), 'EndTxn')
-    } catch (error) {
-      // The transaction is abandoned either way: the coordinator aborts it on timeout or fencing.
-      await transaction?.abort().catch(this.#ignored('aborting a failed transaction'))
-      await this.#aborted(error)
-      return
-    }
-    this.#lastCommitAt = this.#options.clock.nowMs()
-    this.#uncommittedRecords = 0
+    const event = await this.#cycle.commit(this.#tasks.running(), this.#tasks.generation)
+    this.#lastCommitAt = this.#o.clock.nowMs()
     this.#abortStreak = 0
-    this.stats.cyclesCommitted++
-    for (const entry of entries) {
-      for (const [topic, offset] of entry.task.consumedOffsets()) entry.committed.set(topic, offset + 1n)
-      const mine = new Map(
-        [...changelogOffsets]
-          .filter(([k]) => k.endsWith(`\u0000${entry.partition}`))
-          .map(([k, v]) => [k.split('\u0000')[0] as string, v]),
-      )
-      await entry.task.committed(mine)
-    }
-    this.#lastMessages.clear()
-    this.emit('committed', {
-      records: messages.length,
-      tasks: entries.length,
-      durationMs: performance.now() - startedAt,
-      // The sink records of the transaction (changelogs excluded), for observers that derive metrics from them.
-      outputs,
-    })
+    this.#failingSince = undefined
+    this.#events.emit('onCommitted', event)
   }
 
   /**
-   * Fails a transaction step that does not answer within the transaction timeout. Seen: after a process was
-   * frozen past its session, TxnOffsetCommit with the stale generation never answered; the abort path then
-   * replaces the producer and rejoins.
+   * A pass failed. Retriable: abort the cycle (tasks re-initialise from committed state; a fenced producer
+   * closes every task), stop the stream, back off (only close() cuts the sleep short, C9), and let the next
+   * pass restart the stream. Otherwise, or past outageGiveUpMs, the error is fatal.
    */
-  async #bounded<T>(step: Promise<T>, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`${what} did not complete within ${this.#options.transactionTimeoutMs} ms`)),
-        this.#options.transactionTimeoutMs,
-      )
-    })
-    try {
-      return await Promise.race([step, timeout])
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  /** Real consumed offsets, plus one fencing offset when nothing was consumed (see the module header). */
-  #offsetsToCommit(entries: TaskEntry[], generation: number): Message[] {
-    const offsets = [...this.#lastMessages.values()]
-    if (offsets.length > 0) return offsets
-    const entry = entries[0] ?? this.#running()[0]
-    if (entry === undefined) return []
-    const [topic, next] = [...entry.committed][0] as [string, bigint]
-    const consumer = {
-      groupId: this.#consumer.groupId,
-      generationId: generation,
-      memberId: this.#consumer.memberId,
-      coordinatorId: this.#consumer.coordinatorId,
-    }
-    return [{ topic, partition: entry.partition, offset: next - 1n, metadata: { consumer } } as unknown as Message]
-  }
-
-  async #aborted(error: unknown): Promise<void> {
-    this.stats.cyclesAborted++
-    this.#uncommittedRecords = 0
-    this.#lastMessages.clear()
-    this.emit('aborted', error)
-    if (kafkaErrorIds(error).has('FENCED_INSTANCE_ID')) throw error
-    if (isFencing(error)) {
-      // The coordinator bumped our producer epoch (a transaction timed out while this process was frozen) or
-      // another producer took the id: treat all tasks as migrated, as Kafka Streams does, and rejoin.
-      this.#closeAllTasks()
-    }
-    for (const entry of this.#running()) await entry.task.aborted()
-    // A failed produce leaves the idempotent producer's sequence numbers ahead of the broker's: start a new
-    // producer session (InitProducerId bumps the epoch), as the Java client does after an abortable error.
-    await this.#producer.close().catch(this.#ignored('closing the producer after an abort'))
-    this.#producer = this.#createProducer()
-    // Back off before retrying the same input (100 ms doubling to 5 s, ±20 %), so a persistent fault
-    // (e.g. a record the broker refuses) does not spin.
+  async #cycleFailed(error: unknown): Promise<void> {
+    const decided = decideError(error, ErrorCodes.commitFailed)
+    if (!decided.retriable) throw decided
+    this.#failingSince ??= Date.now()
+    const failingForMs = Date.now() - this.#failingSince
+    if (failingForMs > this.#o.outageGiveUpMs) throw this.#gaveUp('cycle', decided, failingForMs)
     this.#abortStreak++
-    const backoffMs = Math.min(5000, 100 * 2 ** (this.#abortStreak - 1)) * (0.8 + Math.random() * 0.4)
-    await this.#waitForSignal(backoffMs)
-    if (!this.#stopping) await this.#restartStream()
-  }
-
-  async #restartStream(): Promise<void> {
-    const epoch = ++this.#streamEpoch
-    const old = this.#stream
-    this.#stream = undefined
-    this.#inbox.clear()
-    await old?.close().catch(this.#ignored('closing the previous stream'))
-    const stream = await this.#consumer.consume({
-      topics: [...this.#topology.sourceTopics],
-      mode: MessagesStreamModes.COMMITTED,
-      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+    if (decided.code === ErrorCodes.fenced) this.#tasks.closeAllTasks()
+    await this.#cycle.aborted(this.#tasks.running())
+    // Our membership is gone or stale (the broker restarted, a rejoin failed during an outage): the next pass
+    // joins the group again; the join then resets tasks, offsets and the stream.
+    if (isRebalance(decided.cause ?? decided)) this.#rejoinNeeded = true
+    this.#buffer.suspend()
+    const wait = backoffMs(this.#abortStreak)
+    this.#events.emit('onAborted', {
+      code: decided.code,
+      retriable: true,
+      message: decided.message,
+      error: decided,
+      streak: this.#abortStreak,
+      backoffMs: wait,
     })
-    this.#stream = stream
-    this.#paused = false
-    stream.on('data', (message: Message) => {
-      if (epoch !== this.#streamEpoch) return
-      const generation = (message.metadata.consumer as { generationId?: number } | undefined)?.generationId
-      if (generation !== this.#generation) return
-      if (!this.#assigned.has(message.partition)) return
-      let queue = this.#inbox.get(message.partition)
-      if (queue === undefined) this.#inbox.set(message.partition, (queue = []))
-      queue.push(message)
-      this.#applyBackpressure()
-      this.#notify()
-    })
-    stream.on('error', (error: unknown) => this.#fail(error))
-  }
-
-  #applyBackpressure(): void {
-    const buffered = this.#buffered()
-    if (!this.#paused && buffered >= this.#options.maxBufferedRecords) {
-      this.#paused = true
-      this.#stream?.pause()
-    } else if (this.#paused && buffered < this.#options.maxBufferedRecords / 2) {
-      this.#paused = false
-      this.#stream?.resume()
-    }
+    await sleepUnless(wait, this.#stop.signal)
   }
 
   #notify(): void {
@@ -733,8 +535,8 @@ export class StreamRuntime extends EventEmitter {
     signal?.()
   }
 
-  async #waitForSignal(ms: number): Promise<void> {
-    if (this.#stopping) return
+  async #wait(ms: number): Promise<void> {
+    if (this.#stopping || this.#pendingJoin !== undefined || this.#streamError !== undefined) return
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#signal = undefined
@@ -747,57 +549,10 @@ export class StreamRuntime extends EventEmitter {
     })
   }
 
-  #fail(error: unknown): void {
+  #fail(error: FlextaskError): void {
     if (this.#fatal !== undefined) return
-    this.#fatal = error instanceof Error ? error : new Error(String(error))
-    this.#stopping = true
+    this.#fatal = error
     this.#notify()
-    this.emit('error', this.#fatal)
+    this.#events.emit('onFatal', error)
   }
-}
-
-const MAX_SEND_BYTES = 512 * 1024
-
-function* chunksOfBytes<T extends { key: Buffer | null; value: Buffer | null }>(
-  items: T[],
-  maxBytes: number,
-): Generator<T[]> {
-  let chunk: T[] = []
-  let bytes = 0
-  for (const item of items) {
-    const size = (item.key?.length ?? 0) + (item.value?.length ?? 0) + 64
-    if (chunk.length > 0 && bytes + size > maxBytes) {
-      yield chunk
-      chunk = []
-      bytes = 0
-    }
-    chunk.push(item)
-    bytes += size
-  }
-  if (chunk.length > 0) yield chunk
-}
-
-function toRawRecord(message: Message): RawRecord {
-  const headers = new Map<string, Buffer>()
-  for (const [k, v] of message.headers) headers.set(k.toString(), v)
-  return {
-    topic: message.topic,
-    partition: message.partition,
-    offset: message.offset,
-    key: message.key === undefined || message.key === null || message.key.length === 0 ? null : message.key,
-    value: message.value === undefined || message.value === null || message.value.length === 0 ? null : message.value,
-    timestampMs: Number(message.timestamp),
-    headers,
-  }
-}
-
-/** topic\0partition → the base offset of the last batch written there: a safe (low) resume point. */
-function lowerBoundOffsets(offsets: { topic: string; partition: number; offset: bigint }[]): Map<string, bigint> {
-  const out = new Map<string, bigint>()
-  for (const o of offsets) {
-    const key = `${o.topic}\u0000${o.partition}`
-    const prev = out.get(key)
-    if (prev === undefined || o.offset > prev) out.set(key, o.offset)
-  }
-  return out
 }

@@ -6,8 +6,12 @@
  * It does no I/O of its own: the runtime (real Kafka) and the TopologyTestDriver (in-memory topics) feed it
  * and commit for it, so both run exactly this loop. Time comes from the injected Clock.
  *
- * A record that fails to decode or process is rolled back (its partial store writes and outputs are undone)
- * and handed to the dead-letter writer, or fails the task, as the topology's dead-letter spec decides.
+ * A record is one unit of work (api.ts glossary), and so is each `context.isolate(...)` call: journaled, and
+ * undone as a whole when it throws or leaves a record over `limits.maxRecordBytes`. For a failed record the
+ * topology's dead-letter spec decides (default: errors.ts `decide`): dead-letter it and go on, rethrow a
+ * retriable error (the runtime aborts the cycle, backs off and processes the record again: a good record is
+ * never dead-lettered for a transient fault), or fail. A failed isolated unit returns its error to the
+ * processor, which decides.
  */
 import type {
   Cancellable,
@@ -19,7 +23,8 @@ import type {
   RecordMetadata,
   StreamRecord,
 } from './api.ts'
-import { ErrorDecisions } from './api.ts'
+import { ErrorCodes, FlextaskError, coerceError, decide, Decisions } from '../errors.ts'
+import { ErrorDecisions, type ErrorDecision } from './api.ts'
 import type { ChangelogRecord, TaskStores } from './state-stores.ts'
 import type { ProcessorNode, SinkNode, Topology, TopologyNode } from './topology-builder.ts'
 
@@ -68,6 +73,9 @@ export class StreamTask {
   #slots = new Map<string, ProcessorSlot>()
   #queue: { node: TopologyNode; record: StreamRecord<unknown, unknown> }[] = []
   #outputs: OutputRecord[] = []
+  /** Bytes of #outputs[0 .. #bytesCounted), summed lazily by pendingLoad(). */
+  #outputBytes = 0
+  #bytesCounted = 0
   /** source topic → last offset consumed this cycle. */
   #consumed = new Map<string, bigint>()
   #metadata: RecordMetadata | undefined
@@ -108,30 +116,67 @@ export class StreamTask {
     for (const slot of slots) await slot.processor.close?.()
   }
 
-  /** Decodes one source record and runs it through the graph; failures are dead-lettered or thrown. */
+  /**
+   * Decodes one source record and runs it through the graph. A failure is undone, then dead-lettered, or
+   * rethrown (retry: the offset is not consumed; fail), as the dead-letter spec decides.
+   */
   async process(raw: RawRecord): Promise<void> {
-    this.#consumed.set(raw.topic, raw.offset)
     this.#metadata = { topic: raw.topic, partition: raw.partition, offset: raw.offset }
-    const outputsBefore = this.#outputs.length
-    this.#stores.beginRecord()
     try {
-      for (const source of this.#topology.sources) {
-        if (source.topic !== raw.topic) continue
-        const key = raw.key === null ? null : await source.keySerde.deserialize(raw.key)
-        const value = raw.value === null ? null : await source.valueSerde.deserialize(raw.value)
-        const record = { key, value, timestampMs: raw.timestampMs, headers: raw.headers }
-        for (const child of source.children) this.#enqueue(child, record)
-      }
-      await this.#drain()
-      this.#stores.endRecord()
-    } catch (error) {
-      this.#queue = []
-      this.#stores.rollbackRecord()
-      this.#outputs.length = outputsBefore
-      this.#deadLetter(raw, error)
+      const error = await this.#unit(async () => {
+        for (const source of this.#topology.sources) {
+          if (source.topic !== raw.topic) continue
+          const key = raw.key === null ? null : await source.keySerde.deserialize(raw.key)
+          const value = raw.value === null ? null : await source.valueSerde.deserialize(raw.value)
+          const record = { key, value, timestampMs: raw.timestampMs, headers: raw.headers }
+          for (const child of source.children) this.#enqueue(child, record)
+        }
+      })
+      if (error !== undefined) this.#deadLetter(raw, error)
+      this.#consumed.set(raw.topic, raw.offset)
     } finally {
       this.#metadata = undefined
     }
+  }
+
+  /**
+   * Runs `work` and drains what it forwarded as one journaled unit; on failure (a throw, or a record over the
+   * size limit) undoes its store writes, forwards and outputs and returns the coerced error.
+   */
+  async #unit(work: () => void | Promise<void>): Promise<FlextaskError | undefined> {
+    const outer = this.#queue
+    this.#queue = []
+    const outputsBefore = this.#outputs.length
+    this.#stores.beginRecord()
+    try {
+      await work()
+      await this.#drain()
+      this.#checkRecordSizes(outputsBefore)
+      this.#stores.endRecord()
+      return undefined
+    } catch (error) {
+      this.#stores.rollbackRecord()
+      this.#truncateOutputs(outputsBefore)
+      return coerceError(error, ErrorCodes.processing)
+    } finally {
+      this.#queue = outer
+    }
+  }
+
+  #checkRecordSizes(outputsFrom: number): void {
+    const maxBytes = this.#topology.limits.maxRecordBytes
+    for (let i = outputsFrom; i < this.#outputs.length; i++) {
+      const out = this.#outputs[i] as OutputRecord
+      const bytes = recordBytes(out)
+      if (bytes > maxBytes) {
+        throw new FlextaskError(
+          ErrorCodes.recordTooLarge,
+          `a record for ${out.topic} is ${bytes} bytes, over maxRecordBytes ${maxBytes}`,
+          { context: { topic: out.topic, bytes, maxBytes } },
+        )
+      }
+    }
+    this.#stores.checkRecordSizes(maxBytes)
   }
 
   /** The earliest wall-clock instant at which a wake-up or punctuation is due; undefined if none. */
@@ -144,7 +189,11 @@ export class StreamTask {
     return next
   }
 
-  /** Runs every wake-up and punctuation due at the clock's current instant. Errors here fail the task. */
+  /**
+   * Runs every wake-up and punctuation due at the clock's current instant. An error a processor lets out of
+   * `wake()` is rethrown coded (retriable stays retriable: the runtime aborts the cycle and retries); a
+   * processor that wants one failing item not to stop the others isolates each item (`context.isolate`).
+   */
   async runDueTimers(): Promise<number> {
     let ran = 0
     for (const slot of this.#slots.values()) {
@@ -152,8 +201,12 @@ export class StreamTask {
       if (slot.wakeAtMs !== undefined && slot.wakeAtMs <= nowMs) {
         slot.wakeAtMs = undefined
         ran++
-        await slot.processor.wake?.(nowMs)
-        await this.#drain()
+        try {
+          await slot.processor.wake?.(nowMs)
+          await this.#drain()
+        } catch (error) {
+          throw coerceError(error, ErrorCodes.processing)
+        }
       }
       for (const p of slot.punctuations) {
         const now = this.#clock.nowMs()
@@ -167,6 +220,22 @@ export class StreamTask {
       slot.punctuations = slot.punctuations.filter((p) => !p.cancelled)
     }
     return ran
+  }
+
+  /** Records this task holds for the current cycle (outputs and store writes) and the bytes of its outputs. */
+  pendingLoad(): { records: number; bytes: number } {
+    for (; this.#bytesCounted < this.#outputs.length; this.#bytesCounted++) {
+      this.#outputBytes += recordBytes(this.#outputs[this.#bytesCounted] as OutputRecord)
+    }
+    return { records: this.#outputs.length + this.#stores.pendingWriteCount(), bytes: this.#outputBytes }
+  }
+
+  #truncateOutputs(length: number): void {
+    this.#outputs.length = length
+    if (this.#bytesCounted > length) {
+      this.#bytesCounted = 0
+      this.#outputBytes = 0
+    }
   }
 
   hasWork(): boolean {
@@ -184,14 +253,14 @@ export class StreamTask {
 
   /** After the cycle's transaction committed. */
   async committed(changelogOffsets: ReadonlyMap<string, bigint>): Promise<void> {
-    this.#outputs = []
+    this.#truncateOutputs(0)
     this.#consumed = new Map()
     await this.#stores.commit(changelogOffsets)
   }
 
   /** After the cycle's transaction aborted: drop everything and rebuild processors from committed state. */
   async aborted(): Promise<void> {
-    this.#outputs = []
+    this.#truncateOutputs(0)
     this.#consumed = new Map()
     this.#queue = []
     this.#stores.discard()
@@ -223,25 +292,31 @@ export class StreamTask {
     })
   }
 
-  #deadLetter(raw: RawRecord, error: unknown): void {
+  #deadLetter(raw: RawRecord, error: FlextaskError): void {
     const spec = this.#topology.deadLetter
-    const code = (error as { code?: unknown } | undefined)?.code
     const failed: FailedRecord = {
       topic: raw.topic,
       partition: raw.partition,
       offset: raw.offset,
       key: raw.key,
       value: raw.value,
-      reasonCode: spec?.reasonCode?.(error) ?? (typeof code === 'string' ? code : 'PROCESSING_FAILED'),
-      message: error instanceof Error ? error.message : String(error),
+      reasonCode: spec?.reasonCode?.(error) ?? ownCode(error),
+      message: error.message,
       failedAtMs: this.#clock.nowMs(),
       error,
     }
-    if (spec === undefined || (spec.decide?.(failed) ?? ErrorDecisions.deadLetter) === ErrorDecisions.fail) {
-      throw error instanceof Error ? error : new Error(failed.message)
-    }
+    const decision = spec?.decide?.(failed) ?? defaultDecision(error)
+    if (spec === undefined || decision !== ErrorDecisions.deadLetter) throw error
     const { key, value } = spec.toRecord(failed)
-    this.#outputs.push({ topic: spec.topic, partition: raw.partition, key, value, timestampMs: failed.failedAtMs })
+    const out = { topic: spec.topic, partition: raw.partition, key, value, timestampMs: failed.failedAtMs }
+    if (recordBytes(out) > this.#topology.limits.maxRecordBytes) {
+      throw new FlextaskError(
+        ErrorCodes.recordTooLarge,
+        `the dead letter for ${raw.topic}[${raw.partition}]@${raw.offset} is ${recordBytes(out)} bytes, over maxRecordBytes ${this.#topology.limits.maxRecordBytes}: the dead-letter spec must cap what it carries`,
+        { cause: error },
+      )
+    }
+    this.#outputs.push(out)
   }
 
   #context(slot: ProcessorSlot): ProcessorContext<unknown, unknown> {
@@ -274,6 +349,37 @@ export class StreamTask {
         slot.punctuations.push(punctuation)
         return { cancel: () => (punctuation.cancelled = true) }
       },
+      isolate(unit) {
+        return task.#unit(unit)
+      },
+      pendingLoad() {
+        return task.pendingLoad()
+      },
     }
   }
+}
+
+/** Bytes of a record as the broker counts them against max.message.bytes, without the batch overhead. */
+export function recordBytes(record: Pick<OutputRecord, 'key' | 'value' | 'headers'>): number {
+  let bytes = (record.key?.length ?? 0) + (record.value?.length ?? 0)
+  for (const [k, v] of record.headers ?? []) bytes += Buffer.byteLength(k) + v.length
+  return bytes
+}
+
+/** Without a `decide` of the topology's own: errors.ts `decide`. */
+function defaultDecision(error: FlextaskError): ErrorDecision {
+  switch (decide(error)) {
+    case Decisions.retry:
+      return ErrorDecisions.retry
+    case Decisions.fail:
+      return ErrorDecisions.fail
+    case Decisions.reject:
+      return ErrorDecisions.deadLetter
+  }
+}
+
+/** The code the thrower gave (also an uncoded library's, e.g. 'POISON'), else the coerced one. */
+function ownCode(error: FlextaskError): string {
+  const own = (error.cause as { code?: unknown } | undefined)?.code
+  return typeof own === 'string' ? own : error.code
 }

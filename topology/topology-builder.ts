@@ -46,13 +46,26 @@ export interface DeadLetterSpec {
   readonly topic: string
   /** Encodes the dead-letter record (key and value bytes) for a record that failed. */
   readonly toRecord: (failed: FailedRecord) => { key: Buffer | null; value: Buffer }
-  /** Dead-letter (default) or fail the task. */
+  /** Dead-letter, retry or fail; default: errors.ts `decide` (retriable → retry, misconfiguration → fail). */
   readonly decide?: (failed: FailedRecord) => ErrorDecision
   /** The reason code for an error; default: the error's `code`, else PROCESSING_FAILED. */
   readonly reasonCode?: (error: unknown) => string
 }
 
+export interface TopologyLimits {
+  /**
+   * Largest record (key + value + headers, in bytes) a task may produce, outputs and changelog records alike.
+   * A unit of work that leaves a bigger one is undone and handled as an error (FLEXTASK_TOPOLOGY_RECORD_TOO_LARGE),
+   * so the cycle never carries a record the broker refuses (max.message.bytes, 1048588 by default, includes
+   * the batch overhead). @default 1000000
+   */
+  readonly maxRecordBytes: number
+}
+
+export const defaultTopologyLimits: TopologyLimits = { maxRecordBytes: 1_000_000 }
+
 export interface Topology {
+  readonly limits: TopologyLimits
   readonly nodes: ReadonlyMap<string, TopologyNode>
   readonly sources: readonly SourceNode[]
   readonly stores: ReadonlyMap<string, StoreSpec>
@@ -65,6 +78,7 @@ export class TopologyBuilder {
   readonly #nodes = new Map<string, TopologyNode>()
   readonly #stores = new Map<string, StoreSpec>()
   #deadLetter: DeadLetterSpec | undefined
+  #limits: TopologyLimits = defaultTopologyLimits
 
   addSource<K, V>(name: string, spec: { topic: string; keySerde: Serde<K>; valueSerde: Serde<V> }): this {
     this.#add({
@@ -132,10 +146,22 @@ export class TopologyBuilder {
     return this
   }
 
+  setLimits(limits: Partial<TopologyLimits>): this {
+    const resolved = { ...this.#limits, ...limits }
+    if (!Number.isSafeInteger(resolved.maxRecordBytes) || resolved.maxRecordBytes < 1024) {
+      throw new RangeError(
+        `topology.maxRecordBytes must be an integer of at least 1024, got ${resolved.maxRecordBytes}`,
+      )
+    }
+    this.#limits = resolved
+    return this
+  }
+
   build(): Topology {
     const sources = [...this.#nodes.values()].filter((n): n is SourceNode => n.kind === 'source')
     if (sources.length === 0) throw new Error('a topology needs at least one source')
     return {
+      limits: this.#limits,
       nodes: new Map(this.#nodes),
       sources,
       stores: new Map(this.#stores),

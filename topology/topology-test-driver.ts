@@ -2,16 +2,22 @@
  * TopologyTestDriver: runs a topology's tasks (the same StreamTask loop the runtime uses) over in-memory
  * topics with a manual wall clock, so processors are tested without a broker.
  *
- * Every `pipeInput` and every timer round is one cycle that commits, like a runtime cycle with one record.
- * `failNextCommit()` makes the next cycle abort instead, to test abort handling. `restart()` rebuilds the
- * tasks from committed local state; `restart({ fromChangelog: true })` also wipes local state and restores it
- * from the in-memory changelog topics, as a new owner of the partitions would.
+ * Every `pipeInput` and every timer round is one cycle that commits, like a runtime cycle with one record;
+ * `pipeInputs([...])` processes several records as one cycle. `cycles` reports the records and bytes of each
+ * committed cycle. `failNextCommit()` makes the next cycle abort instead, to test abort handling. A retriable
+ * error escaping a cycle aborts it and the cycle is run again, as the runtime does after its backoff.
+ * `restart()` rebuilds the tasks from committed local state; `restart({ fromChangelog: true })` also wipes
+ * local state and restores it from the in-memory changelog topics, as a new owner of the partitions would.
+ *
+ * Like the broker, the driver refuses a record over `maxRecordBytes` (max.message.bytes): the cycle throws
+ * FLEXTASK_TOPOLOGY_RECORD_TOO_LARGE, so a test sees what a real broker would refuse on every retry.
  */
+import { ErrorCodes, FlextaskError, coerceError } from '../errors.ts'
 import type { KeyValueStore, Serde } from './api.ts'
 import { ManualClock } from './clocks.ts'
 import { partitionForKey } from './partitioner.ts'
 import { MemoryStoreBackend, TaskStores } from './state-stores.ts'
-import { type OutputRecord, type RawRecord, StreamTask } from './stream-task.ts'
+import { type OutputRecord, type RawRecord, StreamTask, recordBytes } from './stream-task.ts'
 import type { Topology } from './topology-builder.ts'
 
 export interface TestRecord extends OutputRecord {
@@ -26,7 +32,24 @@ export interface TopologyTestDriverOptions {
   startMs?: number
   /** Upper bound on timer rounds per advance, to catch a processor that re-arms itself forever. @default 1_000_000 */
   maxTimerRounds?: number
+  /**
+   * The broker's max.message.bytes: a record (key + value + headers, plus 61 bytes of batch overhead and about
+   * 20 of record overhead) over it is refused. @default 1048588 (Kafka's default)
+   */
+  maxRecordBytes?: number
+  /** Times one cycle is retried after a retriable error before the driver gives up. @default 10 */
+  maxCycleRetries?: number
 }
+
+/** What one committed cycle carried, across all tasks. */
+export interface CycleStats {
+  /** Output and changelog records. */
+  records: number
+  bytes: number
+}
+
+/** Record batch header (61) plus a generous per-record overhead (varints, attributes, deltas). */
+const batchOverheadBytes = 61 + 20
 
 export class TopologyTestDriver {
   readonly clock: ManualClock
@@ -34,6 +57,12 @@ export class TopologyTestDriver {
   readonly #applicationId: string
   readonly #partitions: number
   readonly #maxTimerRounds: number
+  readonly #maxRecordBytes: number
+  readonly #maxCycleRetries: number
+  /** Every committed cycle that carried records, in order. */
+  readonly cycles: CycleStats[] = []
+  /** Cycles aborted by a retriable error and run again. */
+  retriedCycles = 0
   readonly #topics = new Map<string, TestRecord[]>()
   readonly #readPositions = new Map<string, number>()
   readonly #backends: MemoryStoreBackend[] = []
@@ -45,6 +74,8 @@ export class TopologyTestDriver {
     this.#applicationId = options.applicationId ?? 'test-app'
     this.#partitions = options.partitions ?? 1
     this.#maxTimerRounds = options.maxTimerRounds ?? 1_000_000
+    this.#maxRecordBytes = options.maxRecordBytes ?? 1_048_588
+    this.#maxCycleRetries = options.maxCycleRetries ?? 10
     this.clock = new ManualClock(options.startMs ?? Date.UTC(2026, 0, 1))
     for (let p = 0; p < this.#partitions; p++) this.#backends.push(new MemoryStoreBackend())
   }
@@ -97,26 +128,71 @@ export class TopologyTestDriver {
     value: Buffer | null,
     options: { timestampMs?: number; partition?: number } = {},
   ): Promise<void> {
-    const partition = options.partition ?? (key === null ? 0 : partitionForKey(key, this.#partitions))
-    const log = this.#log(topic)
-    const raw: RawRecord = {
-      topic,
-      partition,
-      offset: BigInt(log.length),
-      key,
-      value,
-      timestampMs: options.timestampMs ?? this.clock.nowMs(),
-    }
-    log.push({ ...raw })
-    const task = this.#tasks[partition]
-    if (task === undefined) throw new Error(`partition ${partition} does not exist (partitions: ${this.#partitions})`)
-    await task.process(raw)
+    await this.pipeRawInputs([{ topic, key, value, ...options }])
+  }
+
+  /** Serializes with the sources' serdes and processes all the records as ONE committed cycle. */
+  async pipeInputs(
+    inputs: readonly { topic: string; key: unknown; value: unknown; timestampMs?: number; partition?: number }[],
+  ): Promise<void> {
+    const raws = inputs.map((input) => {
+      const source = this.#topology.sources.find((s) => s.topic === input.topic)
+      if (source === undefined) throw new Error(`no source reads topic '${input.topic}'`)
+      const key = input.key === null ? null : source.keySerde.serialize(input.key)
+      const value = input.value === null ? null : source.valueSerde.serialize(input.value)
+      return { ...input, key, value }
+    })
+    await this.pipeRawInputs(raws)
+  }
+
+  /** Raw records processed as one committed cycle (an aborted cycle is retried from its first record). */
+  async pipeRawInputs(
+    inputs: readonly {
+      topic: string
+      key: Buffer | null
+      value: Buffer | null
+      timestampMs?: number
+      partition?: number
+    }[],
+  ): Promise<void> {
+    const raws = inputs.map((input) => {
+      const partition = input.partition ?? (input.key === null ? 0 : partitionForKey(input.key, this.#partitions))
+      if (this.#tasks[partition] === undefined) {
+        throw new Error(`partition ${partition} does not exist (partitions: ${this.#partitions})`)
+      }
+      const log = this.#log(input.topic)
+      const raw: RawRecord = {
+        topic: input.topic,
+        partition,
+        offset: BigInt(log.length),
+        key: input.key,
+        value: input.value,
+        timestampMs: input.timestampMs ?? this.clock.nowMs(),
+      }
+      log.push({ ...raw })
+      return raw
+    })
     // An aborted cycle is retried from the committed position, as the runtime re-reads its input.
-    if (!(await this.#commit())) {
-      await task.process(raw)
-      await this.#commit()
-    }
+    await this.#cycle(async () => {
+      for (const raw of raws) await (this.#tasks[raw.partition] as StreamTask).process(raw)
+    })
     await this.#runTimers()
+  }
+
+  /** Runs `work` and commits; an injected failure or a retriable error aborts the cycle and runs it again. */
+  async #cycle(work: () => Promise<void>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await work()
+      } catch (error) {
+        const coerced = coerceError(error)
+        if (!coerced.retriable || attempt >= this.#maxCycleRetries) throw coerced
+        this.retriedCycles++
+        for (const task of this.#tasks) await task.aborted()
+        continue
+      }
+      if (await this.#commit()) return
+    }
   }
 
   /** Moves the wall clock forward (or backward, with a negative ms) and runs what became due. */
@@ -188,9 +264,10 @@ export class TopologyTestDriver {
         return next !== undefined && next <= now
       })
       if (due.length === 0) return
-      for (const task of due) await task.runDueTimers()
       // An aborted timer round is simply run again: processors re-armed their wake-ups from committed state.
-      await this.#commit()
+      await this.#cycle(async () => {
+        for (const task of due) if ((task.nextWakeMs() ?? Infinity) <= now) await task.runDueTimers()
+      })
     }
   }
 
@@ -201,8 +278,24 @@ export class TopologyTestDriver {
       for (const task of this.#tasks) await task.aborted()
       return false
     }
-    for (const task of this.#tasks) {
-      if (!task.hasWork()) continue
+    const working = this.#tasks.filter((task) => task.hasWork())
+    const stats: CycleStats = { records: 0, bytes: 0 }
+    for (const task of working) {
+      const { outputs, changelog } = task.pendingRecords()
+      for (const record of [...outputs, ...changelog]) {
+        const bytes = recordBytes(record)
+        if (bytes + batchOverheadBytes > this.#maxRecordBytes) {
+          throw new FlextaskError(
+            ErrorCodes.recordTooLarge,
+            `the broker would refuse a record for ${record.topic}: ${bytes} bytes plus overhead is over max.message.bytes ${this.#maxRecordBytes}`,
+          )
+        }
+        stats.records++
+        stats.bytes += bytes
+      }
+    }
+    if (stats.records > 0) this.cycles.push(stats)
+    for (const task of working) {
       const { outputs, changelog } = task.pendingRecords()
       for (const out of outputs) this.#append(out)
       const changelogOffsets = new Map<string, bigint>()

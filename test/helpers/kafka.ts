@@ -13,6 +13,7 @@ import {
   type Producer,
 } from '@platformatic/kafka'
 import { afterAll } from 'vitest'
+import type { KafkaClientFactory } from '../../kafka-clients.ts'
 import { kafkaBrokers, testKafka } from './env.ts'
 
 export { kafkaBrokers }
@@ -89,8 +90,11 @@ export interface CollectedRecord {
  * record (value as a string and as bytes) until `close()`. Register cleanup with the returned close in
  * afterAll/finally.
  */
-export async function collect(topics: string[]): Promise<{ records: CollectedRecord[]; close: () => Promise<void> }> {
-  const consumer = testKafka.consumer({
+export async function collect(
+  topics: string[],
+  kafka: KafkaClientFactory = testKafka,
+): Promise<{ records: CollectedRecord[]; close: () => Promise<void> }> {
+  const consumer = kafka.consumer({
     clientId: uniqueName('collector'),
     groupId: uniqueName('collector-group'),
     autocommit: false,

@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { topicNames } from '../../topics.ts'
 import { testAdmin, testProducer, uniqueName, waitFor } from '../helpers/kafka.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
+import { createDatabase } from '../helpers/sink.ts'
 import {
   deletePrefixTopics,
   killHard,
@@ -51,8 +52,9 @@ function exitOf(child: SchedulerChild): Promise<{ code: number | null; signal: s
   return new Promise((resolve) => child.child.once('exit', (code, signal) => resolve({ code, signal })))
 }
 
-function env(prefix: string, port: number): Record<string, string> {
+function env(prefix: string, port: number, databaseUrl?: string): Record<string, string> {
   return {
+    ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
     FLEXTASK_TOPIC_PREFIX: prefix,
     FLEXTASK_PARTITIONS: '2',
     FLEXTASK_CATEGORIES: 'http',
@@ -69,7 +71,9 @@ describe('flextask up', () => {
     const prefix = uniqueName('up')
     prefixes.push(prefix)
     const port = await freePort()
-    const up = spawnScheduler('up', env(prefix, port), 'up')
+    // `up` hosts the Postgres sink too: it gets a database of its own.
+    const db = await createDatabase()
+    const up = spawnScheduler('up', env(prefix, port, db.url), 'up')
     children.push(up)
     const base = `http://127.0.0.1:${port}`
 
@@ -82,12 +86,13 @@ describe('flextask up', () => {
       },
       90_000,
     )
-    // `flextask up` hosts the scheduler and a worker (the built-in http handler covers the one category here).
+    // `flextask up` hosts the scheduler, a worker and the connector.
     expect(ready).toEqual({
       status: 'ok',
       components: {
         scheduler: { live: true, ready: true, reasons: [] },
         worker: { live: true, ready: true, reasons: [] },
+        connector: { live: true, ready: true, reasons: [] },
       },
     })
     expect((await fetch(`${base}/health/live`)).status).toBe(200)
@@ -158,5 +163,6 @@ describe('flextask up', () => {
     expect(help.stdout).toMatch(/^Usage: flextask/m)
     expect(help.stdout).toMatch(/^ {2}up\s/m)
     expect(help.stdout).toMatch(/^ {2}scheduler\s/m)
+    expect(help.stdout).toMatch(/^ {2}connector \[options\]\s/m)
   })
 })

@@ -45,7 +45,6 @@ async function start(
     sessionTimeoutMs: 6000,
     ...options,
   })
-  runtime.on('error', () => {})
   cleanups.push(() => runtime.close())
   await runtime.start()
   await runtime.waitUntilRunning()
@@ -163,7 +162,7 @@ describe('StreamRuntime on a real broker', () => {
       instanceId: 'instance-1',
     })
     cleanups.push(() => restarted.close())
-    restarted.on('restored', (e: { records: number; progress: { wiped: boolean }[] }) => restores.push(e))
+    restarted.observe({ onRestored: (e) => restores.push(e) })
     await restarted.start()
     await restarted.waitUntilRunning()
     expect(restores[0]?.progress[0]?.wiped).toBe(true)
@@ -180,7 +179,7 @@ describe('StreamRuntime on a real broker', () => {
     cleanups.push(out.close)
     const runtime = await start({ ...s, output })
     const aborted: unknown[] = []
-    runtime.on('aborted', (e) => aborted.push(e))
+    runtime.observe({ onAborted: (e) => aborted.push(e.error.cause) })
     await producer.send({
       messages: [
         { topic: s.input, key: Buffer.from('a'), value: Buffer.from('x') },
@@ -203,6 +202,43 @@ describe('StreamRuntime on a real broker', () => {
         ['b', '1'],
       ]),
     )
+  })
+
+  it('after a fatal error, close() is idempotent and releases the group, the clients and the LevelDB lock', async () => {
+    const s = await setup(1)
+    const fatal: string[] = []
+    const first = new StreamRuntime(counterTopology(s), {
+      applicationId: s.applicationId,
+      bootstrapBrokers: kafkaBrokers,
+      stateDir: s.stateDir,
+      instanceId: 'instance-1',
+      observer: { onFatal: (e) => fatal.push(e.message) },
+    })
+    cleanups.push(() => first.close())
+    await first.start()
+    await first.waitUntilRunning()
+    // No dead-letter topic: the processor's error is not retriable, so it is fatal.
+    await produce(s.input, ['poison'], 'boom')
+    await waitFor('the fatal error', () => (fatal.length > 0 ? true : undefined))
+    expect(fatal[0]).toMatch(/poison record/)
+    const closing = first.close()
+    expect(first.close()).toBe(closing)
+    await closing
+    // Same process, same state directory and instance id: the store opens (its lock was released) and the
+    // static member joins again at once.
+    const restored: number[] = []
+    const second = new StreamRuntime(counterTopology(s), {
+      applicationId: s.applicationId,
+      bootstrapBrokers: kafkaBrokers,
+      stateDir: s.stateDir,
+      instanceId: 'instance-1',
+      observer: { onRestored: (e) => restored.push(e.partition) },
+    })
+    cleanups.push(() => second.close())
+    await second.start()
+    await waitFor('the task to open on the same state directory', () => (restored.length > 0 ? true : undefined))
+    expect(restored).toEqual([0])
+    await second.close()
   })
 
   it('fires wall-clock timers with no input records, and not before the task has restored its state', async () => {
@@ -245,8 +281,10 @@ describe('StreamRuntime on a real broker', () => {
       instanceId: 'instance-1',
     })
     cleanups.push(() => runtime.close())
-    runtime.on('restored', (e: { records: number }) => events.push(`restored ${e.records}`))
-    runtime.on('committed', () => events.push('committed'))
+    runtime.observe({
+      onRestored: (e) => events.push(`restored ${e.records}`),
+      onCommitted: () => events.push('committed'),
+    })
     await runtime.start()
     await waitFor('4 ticks', () => (out.records.length >= 4 ? true : undefined), 30_000)
     expect(events[0]).toBe('restored 20001')

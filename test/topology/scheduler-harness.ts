@@ -25,8 +25,8 @@ export const minute = 60 * second
 export const hour = 60 * minute
 
 /** The scheduler's serdes (the same subjects as the real app) over the in-memory registry stand-in. */
-export async function avroSerdes(): Promise<SerdeRegistry> {
-  const serdes = createSerdeRegistry(new MemoryRegistry(), topics)
+export async function avroSerdes(registry = new MemoryRegistry()): Promise<SerdeRegistry> {
+  const serdes = createSerdeRegistry(registry, topics)
   await serdes.init()
   return serdes
 }
@@ -58,9 +58,14 @@ export class SchedulerHarness {
   }
 
   static async create(
-    options: { partitions?: number; startMs?: number; config?: Partial<SchedulerTopologyOptions['config']> } = {},
+    options: {
+      partitions?: number
+      startMs?: number
+      config?: Partial<SchedulerTopologyOptions['config']>
+      serdes?: SerdeRegistry
+    } = {},
   ): Promise<SchedulerHarness> {
-    const serdes = await avroSerdes()
+    const serdes = options.serdes ?? (await avroSerdes())
     const topology = buildSchedulerTopology({ topics, serdes, config: { categories, ...options.config } })
     const driver = new TopologyTestDriver(topology, {
       partitions: options.partitions ?? 1,

@@ -1,0 +1,475 @@
+/**
+ * Runs a SinkTask on a Kafka consumer group, the way a Kafka Connect worker runs a SinkTask: one group member per
+ * process, read_committed, and the task — not Kafka — keeps the consumed offsets.
+ *
+ * Loop (all state changes happen here, never in a client callback):
+ *   assignment pending → close the task's partitions, open the new ones (offsets read from the task's store),
+ *     re-create the fetch stream from exactly those offsets (the client has no seek; MANUAL mode takes offsets);
+ *   else take buffered messages → decode → undecodable ones go to the dead-letter topic (awaited) and are passed to
+ *     the task as `skipped`, so their offsets advance with the batch → task.put → flush when the batch is full,
+ *     the fetch buffer is empty, or flushIntervalMs passed.
+ * A flush that fails transiently is retried with the same batch after a jittered exponential backoff while the
+ * stream is paused (nothing is skipped); a fenced flush re-opens every partition; any other error stops the runner.
+ *
+ * Partition assignment keeps partition number p of every topic on one member (co-partitioned topics, like the
+ * scheduler's): an execution, its results, logs and occurrences are written by the same sink.
+ */
+import { EventEmitter } from 'node:events'
+import {
+  type Consumer,
+  FetchIsolationLevels,
+  type Message,
+  MessagesStreamFallbackModes,
+  MessagesStreamModes,
+  type MessagesStream,
+  type Producer,
+} from '@platformatic/kafka'
+import { coerceError, type FlextaskError } from '../errors.ts'
+import type { KafkaClientFactory } from '../kafka-clients.ts'
+import type { Logger } from '../logger.ts'
+import { silentLogger } from '../logger.ts'
+import type { SinkMetrics } from '../metrics.ts'
+import type { DeadLetter } from '../schemas/dead-letter.ts'
+import { coPartitionedAssigner } from './co-partitioned-assigner.ts'
+import type { SinkRecord, SinkValue } from './projection.ts'
+import { decodeRecord, nonEmpty, refusedRowDeadLetter, type SinkDecoders, type SinkKind } from './record-decoder.ts'
+import { SinkErrorCodes } from './sink-errors.ts'
+import type { FlushStats, SinkTask, TopicPartition } from './sink-task.ts'
+
+export interface SinkRunnerOptions {
+  groupId: string
+  kafka: KafkaClientFactory
+  /** Stable per process: static group membership and client ids. */
+  instanceId: string
+  /** topic → what it carries. */
+  topics: ReadonlyMap<string, SinkKind>
+  deadLetterTopic: string
+  decoders: SinkDecoders
+  task: SinkTask
+  /** Records per flush (one Postgres transaction). @default 2000 */
+  batchSize?: number
+  /** Longest a buffered record waits for more before it is flushed. @default 200 */
+  flushIntervalMs?: number
+  /** Fetched records held in memory above which fetching pauses. @default 20000 */
+  maxBufferedRecords?: number
+  /** First retry delay after a transient failure, doubling per attempt. @default 100 */
+  retryBaseMs?: number
+  /** Upper bound of the retry delay. @default 5000 */
+  retryMaxMs?: number
+  /** @default 10000 */
+  sessionTimeoutMs?: number
+  /** @default 1000 */
+  heartbeatIntervalMs?: number
+  /** @default 30000 */
+  rebalanceTimeoutMs?: number
+  /** Wall clock for dead letters' failedAtMs. @default Date.now */
+  nowMs?: () => number
+  logger?: Logger
+  metrics?: SinkMetrics
+}
+
+export interface RunnerStats {
+  flushes: number
+  records: number
+  deadLettered: number
+  retries: number
+  fenced: number
+}
+
+export class SinkRunner extends EventEmitter {
+  readonly stats: RunnerStats = { flushes: 0, records: 0, deadLettered: 0, retries: 0, fenced: 0 }
+  readonly #o: Required<Omit<SinkRunnerOptions, 'logger' | 'metrics'>>
+  readonly #logger: Logger
+  readonly #metrics: SinkMetrics | undefined
+  readonly #consumer: Consumer
+  readonly #producer: Producer
+  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
+  #epoch = 0
+  #inbox: Message[] = []
+  #open: TopicPartition[] = []
+  #assigned = new Set<string>()
+  #pendingAssignment: TopicPartition[] | undefined
+  #reopen = false
+  #joined = false
+  #paused = false
+  #stopping = false
+  #retryStreak = 0
+  #firstBufferedAt = 0
+  #loop: Promise<void> | undefined
+  #signal: (() => void) | undefined
+  #fatal: FlextaskError | undefined
+  #closing: Promise<void> | undefined
+
+  constructor(options: SinkRunnerOptions) {
+    super()
+    this.#o = {
+      batchSize: 2000,
+      flushIntervalMs: 200,
+      maxBufferedRecords: 20_000,
+      retryBaseMs: 100,
+      retryMaxMs: 5000,
+      sessionTimeoutMs: 10_000,
+      heartbeatIntervalMs: 1000,
+      rebalanceTimeoutMs: 30_000,
+      nowMs: Date.now,
+      ...options,
+    }
+    delete (this.#o as { logger?: Logger }).logger
+    delete (this.#o as { metrics?: SinkMetrics }).metrics
+    this.#logger = options.logger ?? silentLogger
+    this.#metrics = options.metrics
+    const o = this.#o
+    // Through the one client factory (security options, and any client fix made there). A variable, not a literal:
+    // the factory's Omit<> over the options union drops the group options from the literal's allowed keys.
+    const consumerOptions = {
+      clientId: `${o.instanceId}-sink`,
+      groupId: o.groupId,
+      groupInstanceId: o.instanceId,
+      autocommit: false,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      sessionTimeout: o.sessionTimeoutMs,
+      heartbeatInterval: o.heartbeatIntervalMs,
+      rebalanceTimeout: o.rebalanceTimeoutMs,
+      partitionAssigner: coPartitionedAssigner,
+      maxWaitTime: 200,
+      maxBytes: 4 * 1024 * 1024,
+      maxBytesPerPartition: 1024 * 1024,
+    }
+    this.#consumer = o.kafka.consumer<Buffer, Buffer, Buffer, Buffer>(consumerOptions)
+    this.#producer = o.kafka.producer({
+      clientId: `${o.instanceId}-sink-dead-letters`,
+      idempotent: true,
+      acks: -1,
+    })
+    this.#consumer.on('consumer:group:join', (event: { assignments?: { topic: string; partitions: number[] }[] }) => {
+      const mine: TopicPartition[] = []
+      for (const a of event.assignments ?? []) {
+        if (this.#o.topics.has(a.topic)) for (const partition of a.partitions) mine.push({ topic: a.topic, partition })
+      }
+      this.#pendingAssignment = mine
+      this.#notify()
+    })
+    this.#consumer.on('consumer:group:rebalance', () => {
+      this.#joined = false
+      this.#notify()
+    })
+  }
+
+  /** Partitions whose offsets the task has opened (topic:partition). */
+  get assigned(): string[] {
+    return [...this.#assigned]
+  }
+
+  /** Joined, partitions open, and not waiting out a failure. */
+  get ready(): boolean {
+    return this.#joined && this.#retryStreak === 0 && this.#fatal === undefined
+  }
+
+  get fatal(): FlextaskError | undefined {
+    return this.#fatal
+  }
+
+  /** Joins the group (the first assignment is handled by the loop) and starts the loop. */
+  async start(): Promise<void> {
+    // A first stream joins the group; the loop replaces it with one positioned at the task's offsets.
+    const initial = await this.#consumer.consume({
+      topics: [...this.#o.topics.keys()],
+      mode: MessagesStreamModes.MANUAL,
+      offsets: [],
+      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+    })
+    initial.pause()
+    this.#stream = initial
+    this.#loop = this.#run().catch((error: unknown) => this.#fail(error))
+  }
+
+  /** Resolves once the first assignment is open (or rejects with the fatal error). */
+  async waitUntilReady(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (!this.#joined) {
+      if (this.#fatal !== undefined) throw this.#fatal
+      if (Date.now() > deadline) throw new Error(`sink ${this.#o.instanceId}: no assignment after ${timeoutMs} ms`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+
+  /** Flushes what is buffered (one attempt), leaves the group and closes the clients. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    this.#stopping = true
+    this.#notify()
+    const loop = this.#loop
+    this.#loop = undefined
+    await loop
+    await this.#stream?.close().catch(() => {})
+    await this.#consumer.close(true).catch(() => {})
+    await this.#producer.close().catch(() => {})
+    await this.#o.task.stop()
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopping) {
+      if (this.#pendingAssignment !== undefined || this.#reopen) {
+        await this.#reassign()
+        continue
+      }
+      if (!this.#joined) {
+        await this.#wait(50)
+        continue
+      }
+      if (this.#retryStreak > 0 && this.#o.task.buffered() > 0) {
+        // Waiting out a failure: the same batch again, nothing new taken in.
+        await this.#flush()
+        continue
+      }
+      const taken = await this.#take()
+      const buffered = this.#o.task.buffered()
+      const due = this.#o.nowMs() - this.#firstBufferedAt >= this.#o.flushIntervalMs
+      if (buffered > 0 && (buffered >= this.#o.batchSize || this.#inbox.length === 0 || due)) await this.#flush()
+      else if (taken === 0) await this.#wait(buffered > 0 ? this.#o.flushIntervalMs : 1000)
+      this.#applyBackpressure()
+    }
+    if (this.#o.task.buffered() > 0 && this.#fatal === undefined) await this.#o.task.flush().catch(() => {})
+  }
+
+  /** Moves up to a batch of fetched messages into the task, dead-lettering what does not decode. */
+  async #take(): Promise<number> {
+    const room = this.#o.batchSize - this.#o.task.buffered()
+    if (room <= 0 || this.#inbox.length === 0) return 0
+    const messages = this.#inbox.splice(0, room)
+    const records: (SinkRecord & { timestampMs: number })[] = []
+    const deadLetters: { message: Message; value: DeadLetter }[] = []
+    try {
+      for (const message of messages) {
+        const decoded = await decodeRecord(message, this.#o.topics, this.#o.decoders, this.#o.nowMs)
+        if ('deadLetter' in decoded) {
+          deadLetters.push({ message, value: decoded.deadLetter })
+          records.push(this.#record(message, { kind: 'skipped', reason: decoded.deadLetter.reasonCode }))
+        } else records.push(this.#record(message, decoded.value))
+      }
+      if (deadLetters.length > 0) await this.#sendDeadLetters(deadLetters)
+    } catch (error) {
+      // Registry or broker unreachable: nothing of this take is kept; the same messages are retried.
+      this.#inbox.unshift(...messages)
+      await this.#backoff(coerceError(error), 'decoding')
+      return 0
+    }
+    if (this.#o.task.buffered() === 0) this.#firstBufferedAt = this.#o.nowMs()
+    this.#o.task.put(records)
+    return messages.length
+  }
+
+  #record(message: Message, value: SinkValue): SinkRecord & { timestampMs: number } {
+    return {
+      topic: message.topic,
+      partition: message.partition,
+      offset: message.offset,
+      value,
+      timestampMs: Number(message.timestamp),
+      source: { key: nonEmpty(message.key), value: nonEmpty(message.value) },
+    }
+  }
+
+  async #sendDeadLetters(items: { value: DeadLetter }[]): Promise<void> {
+    try {
+      await this.#producer.send({
+        messages: items.map(({ value }) => ({
+          topic: this.#o.deadLetterTopic,
+          key: value.key ?? undefined,
+          value: this.#o.decoders.deadLetter.serialize(value),
+        })),
+      })
+    } catch (error) {
+      throw coerceError(error, SinkErrorCodes.deadLetter)
+    }
+    this.stats.deadLettered += items.length
+    for (const { value } of items) {
+      this.#metrics?.deadLetters.inc({ reason: value.reasonCode })
+      this.#logger.warn(
+        { topic: value.sourceTopic, partition: value.sourcePartition, offset: value.sourceOffset },
+        `dead-lettered ${value.reasonCode}: ${value.message}`,
+      )
+    }
+    this.emit(
+      'deadLettered',
+      items.map((i) => i.value),
+    )
+  }
+
+  async #flush(): Promise<void> {
+    let stats: FlushStats | undefined
+    try {
+      stats = await this.#o.task.flush()
+    } catch (error) {
+      const coded = coerceError(error)
+      if (coded.code === SinkErrorCodes.fenced) {
+        this.stats.fenced++
+        this.#metrics?.batches.inc({ outcome: 'fenced' })
+        this.#logger.warn({ code: coded.code }, `${coded.message}; re-reading offsets`)
+        this.emit('fenced', coded)
+        this.#reopen = true
+        return
+      }
+      if (coded.code === SinkErrorCodes.rowRefused) {
+        await this.#refused(coded)
+        return
+      }
+      if (!coded.retriable) throw coded
+      this.#metrics?.batches.inc({ outcome: 'retried' })
+      await this.#backoff(coded, 'flushing')
+      return
+    }
+    if (this.#retryStreak > 0) this.#logger.info({ attempts: this.#retryStreak }, 'postgres sink recovered')
+    this.#retryStreak = 0
+    if (stats === undefined) return
+    this.stats.flushes++
+    this.stats.records += stats.records
+    this.#metrics?.batches.inc({ outcome: 'committed' })
+    this.#metrics?.batchDuration.observe({}, stats.durationMs / 1000)
+    for (const [kind, n] of Object.entries(stats.kinds)) this.#metrics?.records.inc({ kind }, n)
+    this.emit('flushed', stats)
+  }
+
+  /**
+   * Postgres refused one record's row (the task isolated it; the records before it are written): dead-letter it
+   * with reason PROCESSING_FAILED and let the task skip it, so its partition moves on.
+   */
+  async #refused(error: FlextaskError): Promise<void> {
+    const record = error.context.record as (SinkRecord & { timestampMs: number }) | undefined
+    if (record === undefined) throw error
+    const deadLetter = refusedRowDeadLetter(record, error.message, this.#o.nowMs())
+    try {
+      if (record.value.kind === 'deadLetter') {
+        this.#logger.error({ topic: record.topic, offset: Number(record.offset) }, deadLetter.message)
+      } else {
+        await this.#sendDeadLetters([{ value: deadLetter }])
+      }
+    } catch (sendError) {
+      await this.#backoff(coerceError(sendError), 'dead-lettering a refused row')
+      return
+    }
+    this.#o.task.skip(record, 'PROCESSING_FAILED')
+  }
+
+  /** Waits out a transient failure with the stream paused: 100 ms doubling to retryMaxMs, ±25 %. */
+  async #backoff(error: FlextaskError, what: string): Promise<void> {
+    this.#retryStreak++
+    this.stats.retries++
+    const delayMs =
+      Math.min(this.#o.retryMaxMs, this.#o.retryBaseMs * 2 ** Math.min(this.#retryStreak - 1, 20)) *
+      (0.75 + Math.random() * 0.5)
+    this.#logger.warn(
+      { code: error.code, attempt: this.#retryStreak, delayMs: Math.round(delayMs) },
+      `postgres sink: ${what} failed, retrying the same batch: ${error.message}`,
+    )
+    this.emit('retrying', { error, attempt: this.#retryStreak, delayMs })
+    this.#pause()
+    await this.#wait(delayMs)
+  }
+
+  /** Closes the task's partitions and opens the current assignment from the offsets the task stored. */
+  async #reassign(): Promise<void> {
+    const assignment = this.#pendingAssignment ?? this.#open
+    this.#pendingAssignment = undefined
+    this.#reopen = false
+    this.#joined = false
+    this.#epoch++
+    this.#inbox = []
+    await this.#o.task.close(this.#open)
+    this.#open = []
+    this.#assigned = new Set()
+    let offsets: Map<string, bigint>
+    try {
+      offsets = await this.#o.task.open(assignment)
+    } catch (error) {
+      const coded = coerceError(error)
+      if (!coded.retriable) throw coded
+      // Try again (unless a newer assignment arrived meanwhile, which replaces this one).
+      this.#pendingAssignment ??= assignment
+      await this.#backoff(coded, 'reading offsets')
+      return
+    }
+    this.#retryStreak = 0
+    this.#open = assignment
+    this.#assigned = new Set(assignment.map((tp) => `${tp.topic}:${tp.partition}`))
+    await this.#restartStream(offsets)
+    this.#joined = true
+    this.emit('assigned', { partitions: assignment, offsets })
+  }
+
+  async #restartStream(offsets: Map<string, bigint>): Promise<void> {
+    const epoch = this.#epoch
+    const old = this.#stream
+    // Created before the old one closes: the subscription never drops to zero topics, so no rejoin is triggered.
+    const stream = await this.#consumer.consume({
+      topics: [...this.#o.topics.keys()],
+      mode: MessagesStreamModes.MANUAL,
+      offsets: this.#open.map((tp) => ({ ...tp, offset: offsets.get(`${tp.topic}:${tp.partition}`) ?? 0n })),
+      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+    })
+    this.#stream = stream
+    this.#paused = false
+    await old?.close().catch(() => {})
+    stream.on('data', (message: Message) => {
+      if (epoch !== this.#epoch || !this.#assigned.has(`${message.topic}:${message.partition}`)) return
+      this.#inbox.push(message)
+      this.#applyBackpressure()
+      // While a failure is waited out, new data must not cut the backoff short.
+      if (this.#retryStreak === 0) this.#notify()
+    })
+    stream.on('error', (error: unknown) => {
+      if (epoch !== this.#epoch) return
+      this.#logger.warn({ error: coerceError(error).message }, 'postgres sink: fetch stream failed; re-opening')
+      this.#reopen = true
+      this.#notify()
+    })
+  }
+
+  #applyBackpressure(): void {
+    if (this.#retryStreak > 0) return this.#pause()
+    if (!this.#paused && this.#inbox.length >= this.#o.maxBufferedRecords) this.#pause()
+    else if (this.#paused && this.#inbox.length < this.#o.maxBufferedRecords / 2) {
+      this.#paused = false
+      this.#stream?.resume()
+    }
+  }
+
+  #pause(): void {
+    if (this.#paused) return
+    this.#paused = true
+    this.#stream?.pause()
+  }
+
+  #notify(): void {
+    const signal = this.#signal
+    this.#signal = undefined
+    signal?.()
+  }
+
+  async #wait(ms: number): Promise<void> {
+    if (this.#stopping) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#signal = undefined
+        resolve()
+      }, ms)
+      this.#signal = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+
+  #fail(error: unknown): void {
+    if (this.#fatal !== undefined) return
+    this.#fatal = coerceError(error)
+    this.#stopping = true
+    this.#logger.error({ code: this.#fatal.code }, `postgres sink stopped: ${this.#fatal.message}`)
+    this.#notify()
+    this.emit('error', this.#fatal)
+  }
+}

@@ -1,0 +1,126 @@
+import type { Admin, Consumer } from '@platformatic/kafka'
+import { describe, expect, it } from 'vitest'
+import type { ChangelogRestorer } from '../../../topology/changelog-restorer.ts'
+import { ManualClock } from '../../../topology/clocks.ts'
+import { RuntimeEvents } from '../../../topology/runtime-events.ts'
+import { MemoryStoreBackend } from '../../../topology/state-stores.ts'
+import { TaskManager } from '../../../topology/task-manager.ts'
+import { counterTopology } from '../../fixtures/counter-topology.ts'
+
+/** A fake admin whose committed-offset fetch for a partition waits until the test releases it. */
+function fakeAdmin() {
+  const gates = new Map<number, { promise: Promise<void>; release: () => void }>()
+  const gate = (partition: number) => {
+    let release!: () => void
+    const promise = new Promise<void>((resolve) => (release = resolve))
+    gates.set(partition, { promise, release })
+    return release
+  }
+  const admin = {
+    async listConsumerGroupOffsets(options: { groups: { topics: { partitionIndexes: number[] }[] }[] }) {
+      const partition = options.groups[0]!.topics[0]!.partitionIndexes[0]!
+      await gates.get(partition)?.promise
+      return [{ topics: [] }]
+    },
+  }
+  return { admin: admin as unknown as Admin, gate }
+}
+
+const restoreConsumer = {
+  listOffsets: () => Promise.resolve(new Map<string, bigint[]>()),
+} as unknown as Consumer
+
+const restorer = {
+  stableEndOffsets: () => Promise.resolve(new Map<string, bigint>()),
+  restoreTask: () => Promise.resolve([]),
+} as unknown as ChangelogRestorer
+
+function manager(admin: Admin) {
+  const events = new RuntimeEvents()
+  const restored: { partition: number }[] = []
+  const backends = new Map<number, MemoryStoreBackend[]>()
+  events.add({ onRestored: (e) => restored.push(e) })
+  const failures: unknown[] = []
+  const tm = new TaskManager({
+    topology: counterTopology({ input: 'in', output: 'out' }),
+    applicationId: 'app',
+    stateDir: '/nonexistent',
+    transactionTimeoutMs: 10_000,
+    clock: new ManualClock(0),
+    admin,
+    restoreConsumer,
+    restorer,
+    changelogTopic: (s) => `app-${s}-changelog`,
+    partitionCount: () => 2,
+    events,
+    notify: () => {},
+    fail: (e) => failures.push(e),
+    openBackend: (partition) => {
+      const backend = new MemoryStoreBackend()
+      backends.set(partition, [...(backends.get(partition) ?? []), backend])
+      return backend
+    },
+  })
+  return { tm, restored, failures, backends }
+}
+
+async function until(what: string, probe: () => boolean): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (probe()) return
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+describe('TaskManager: assignment applied on the loop (review C2, C11)', () => {
+  it('drops a task whose open was waiting when a join took its partition away, and never starts it', async () => {
+    const { admin, gate } = fakeAdmin()
+    const release1 = gate(1)
+    const { tm, restored, failures } = manager(admin)
+    tm.applyJoin(1, new Set([0, 1]))
+    // Partition 0 opens and runs while partition 1's open still waits (opens are concurrent, off the loop).
+    await until('partition 0 running', () => tm.running().some((e) => e.partition === 0))
+    expect(tm.running().map((e) => e.partition)).toEqual([0])
+    // A join that no longer assigns partition 1 arrives while its open waits.
+    tm.applyJoin(2, new Set([0]))
+    release1()
+    await until('partition 0 running under generation 2', () =>
+      tm.running().some((e) => e.partition === 0 && e.generation === 2),
+    )
+    await new Promise((r) => setTimeout(r, 50))
+    tm.reconcile()
+    expect(tm.running().map((e) => [e.partition, e.generation])).toEqual([[0, 2]])
+    expect(restored.filter((e) => e.partition === 1)).toEqual([])
+    expect(tm.allRunning()).toBe(true)
+    expect(failures).toEqual([])
+  })
+
+  it('a task opened under a generation that changed is dropped and re-opened under the new one', async () => {
+    const { admin, gate } = fakeAdmin()
+    const release0 = gate(0)
+    const { tm, restored, backends } = manager(admin)
+    tm.applyJoin(1, new Set([0]))
+    await new Promise((r) => setTimeout(r, 10))
+    tm.applyJoin(2, new Set([0]))
+    gate(0)() // the reopen under generation 2 does not wait
+    release0()
+    await until('partition 0 running', () => tm.running().length === 1)
+    expect(tm.running()[0]!.generation).toBe(2)
+    expect(restored.map((e) => e.partition)).toEqual([0]) // only the generation-2 open started
+    await tm.closed()
+    expect(backends.get(0)).toHaveLength(2) // the second open waited for the first to release its store
+  })
+
+  it('closes, on every pass, the tasks whose partition is no longer assigned', async () => {
+    const { admin } = fakeAdmin()
+    const { tm } = manager(admin)
+    tm.applyJoin(1, new Set([0, 1]))
+    await until('both running', () => tm.running().length === 2)
+    tm.applyJoin(2, new Set([1]))
+    await until('partition 1 running again', () => tm.running().length === 1)
+    expect(tm.running().map((e) => e.partition)).toEqual([1])
+    tm.closeAllTasks()
+    await tm.closed()
+    expect(tm.running()).toEqual([])
+  })
+})
