@@ -147,8 +147,44 @@ export interface SchedulerSectionConfig {
   maxRecordBytes: number
 }
 
-/** workers/ adds its fields here (with defaults below and env names in configFields). */
-export type WorkerSectionConfig = Record<never, never>
+/** Limits by key (workers/limits.ts LimitRule: concurrency, ratePerSecond, burst). */
+export interface WorkerLimitRules {
+  perCategory: Record<string, { concurrency?: number; ratePerSecond?: number; burst?: number }>
+  perType: Record<string, { concurrency?: number; ratePerSecond?: number; burst?: number }>
+  perTenant: Record<string, { concurrency?: number; ratePerSecond?: number; burst?: number }>
+}
+
+/** The worker component (workers/): what it consumes, what it runs, its limits and its SSRF policy. */
+export interface WorkerSectionConfig {
+  /** FLEXTASK_WORKER_CATEGORIES, the categories this process works on. @default [] = every topics.categories entry a handler is registered for */
+  categories: string[]
+  /** FLEXTASK_WORKER_HANDLERS, modules exporting handlers (paths from the working directory). @default [] (built-ins only) */
+  handlerModules: string[]
+  /** FLEXTASK_WORKER_CONCURRENCY, executions running at once in this process. @default 16 */
+  concurrency: number
+  /** FLEXTASK_WORKER_RESERVED_HIGH_PRIORITY, slots of `concurrency` only high-priority executions take. @default 0 */
+  reservedForHighPriority: number
+  /** FLEXTASK_WORKER_HIGH_PRIORITY, the priority from which an execution counts as high. @default 10 */
+  highPriorityThreshold: number
+  /** FLEXTASK_WORKER_LIMITS, JSON `{"perCategory":{"http":{"ratePerSecond":50}},"perType":{},"perTenant":{"*":{"concurrency":2}}}`. @default none */
+  limits: WorkerLimitRules
+  /** FLEXTASK_WORKER_SSRF_ALLOW, address ranges (`loopback`, `private`, `linkLocal`, …) or CIDRs built-ins may connect to besides public unicast. @default [] */
+  ssrfAllow: string[]
+  /** FLEXTASK_WORKER_SHUTDOWN_GRACE_MS, how long running executions may finish on shutdown before they are aborted. @default 10000 */
+  shutdownGraceMs: number
+  /** FLEXTASK_WORKER_MAX_QUEUED, executions fetched and not started above which fetching pauses. @default 1000 */
+  maxQueuedExecutions: number
+  /** FLEXTASK_WORKER_HANDOVER_MS, wait before starting records of a partition gained in a rebalance. @default 1000 */
+  rebalanceHandoverMs: number
+  /** FLEXTASK_WORKER_ABORT_GRACE_MS, how long an aborted handler may take before its result is reported. @default 1000 */
+  abortGraceMs: number
+  /** FLEXTASK_WORKER_MAX_OUTPUT_BYTES per result. @default 65536 */
+  maxOutputBytes: number
+  /** FLEXTASK_WORKER_MAX_LOG_LINES per attempt. @default 200 */
+  maxLogLinesPerAttempt: number
+  /** FLEXTASK_WORKER_MAX_LOG_LINE_CHARS per log message. @default 4096 */
+  maxLogLineChars: number
+}
 
 /** connectors/: the Postgres sink (the read-model projection of the topics). */
 export interface SinkSectionConfig {
@@ -271,7 +307,22 @@ export const configDefaults = {
     maxBytesPerWake: 8 * 1024 * 1024,
     maxRecordBytes: 1_000_000,
   },
-  worker: {},
+  worker: {
+    categories: [],
+    handlerModules: [],
+    concurrency: 16,
+    reservedForHighPriority: 0,
+    highPriorityThreshold: 10,
+    limits: { perCategory: {}, perType: {}, perTenant: {} },
+    ssrfAllow: [],
+    shutdownGraceMs: 10_000,
+    maxQueuedExecutions: 1000,
+    rebalanceHandoverMs: 1000,
+    abortGraceMs: 1000,
+    maxOutputBytes: 65_536,
+    maxLogLinesPerAttempt: 200,
+    maxLogLineChars: 4096,
+  },
   sink: {
     groupId: null,
     batchSize: 2000,
@@ -304,6 +355,8 @@ type Kind =
   | 'string'
   | 'optionalString'
   | 'list'
+  | 'optionalList'
+  | 'json'
   | 'positiveInt'
   | 'nonNegativeInt'
   | 'port'
@@ -386,6 +439,20 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'sink.queryTimeoutMs', env: 'FLEXTASK_SINK_QUERY_TIMEOUT_MS', kind: 'positiveInt' },
   { path: 'sink.statementTimeoutMs', env: 'FLEXTASK_SINK_STATEMENT_TIMEOUT_MS', kind: 'positiveInt' },
   { path: 'sink.retryMaxMs', env: 'FLEXTASK_SINK_RETRY_MAX_MS', kind: 'positiveInt' },
+  { path: 'worker.categories', env: 'FLEXTASK_WORKER_CATEGORIES', kind: 'optionalList' },
+  { path: 'worker.handlerModules', env: 'FLEXTASK_WORKER_HANDLERS', kind: 'optionalList' },
+  { path: 'worker.concurrency', env: 'FLEXTASK_WORKER_CONCURRENCY', kind: 'positiveInt' },
+  { path: 'worker.reservedForHighPriority', env: 'FLEXTASK_WORKER_RESERVED_HIGH_PRIORITY', kind: 'nonNegativeInt' },
+  { path: 'worker.highPriorityThreshold', env: 'FLEXTASK_WORKER_HIGH_PRIORITY', kind: 'nonNegativeInt' },
+  { path: 'worker.limits', env: 'FLEXTASK_WORKER_LIMITS', kind: 'json' },
+  { path: 'worker.ssrfAllow', env: 'FLEXTASK_WORKER_SSRF_ALLOW', kind: 'optionalList' },
+  { path: 'worker.shutdownGraceMs', env: 'FLEXTASK_WORKER_SHUTDOWN_GRACE_MS', kind: 'nonNegativeInt' },
+  { path: 'worker.maxQueuedExecutions', env: 'FLEXTASK_WORKER_MAX_QUEUED', kind: 'positiveInt' },
+  { path: 'worker.rebalanceHandoverMs', env: 'FLEXTASK_WORKER_HANDOVER_MS', kind: 'nonNegativeInt' },
+  { path: 'worker.abortGraceMs', env: 'FLEXTASK_WORKER_ABORT_GRACE_MS', kind: 'nonNegativeInt' },
+  { path: 'worker.maxOutputBytes', env: 'FLEXTASK_WORKER_MAX_OUTPUT_BYTES', kind: 'positiveInt' },
+  { path: 'worker.maxLogLinesPerAttempt', env: 'FLEXTASK_WORKER_MAX_LOG_LINES', kind: 'positiveInt' },
+  { path: 'worker.maxLogLineChars', env: 'FLEXTASK_WORKER_MAX_LOG_LINE_CHARS', kind: 'positiveInt' },
   { path: 'api.port', env: 'PORT', kind: 'port' },
   { path: 'api.host', env: 'API_HOST', kind: 'string' },
   { path: 'api.keys', env: 'FLEXTASK_API_KEYS', kind: 'optionalString' },
@@ -449,7 +516,14 @@ function secretFromEnv(env: NodeJS.ProcessEnv, field: FieldSpec): string | undef
 
 function parse(field: FieldSpec, raw: string): unknown {
   const kind = field.kind
-  if (kind === 'list')
+  if (kind === 'json') {
+    try {
+      return JSON.parse(raw) as unknown
+    } catch {
+      return raw
+    }
+  }
+  if (kind === 'list' || kind === 'optionalList')
     return raw
       .split(',')
       .map((s) => s.trim())
@@ -476,6 +550,10 @@ function check(field: FieldSpec, value: unknown, fromEnv: boolean): void {
   if (kind === 'string' && (typeof value !== 'string' || value === '')) fail('a non-empty string')
   if (kind === 'optionalString' && value !== null && typeof value !== 'string') fail('a string')
   if (kind === 'list' && (!Array.isArray(value) || value.length === 0)) fail('a non-empty comma-separated list')
+  if (kind === 'optionalList' && !(Array.isArray(value) && value.every((v) => typeof v === 'string'))) {
+    fail('a comma-separated list')
+  }
+  if (kind === 'json' && (typeof value !== 'object' || value === null || Array.isArray(value))) fail('a JSON object')
   if (kind === 'positiveInt' && !(isInt && value > 0)) fail('a positive integer')
   if (kind === 'nonNegativeInt' && !(isInt && value >= 0)) fail('a non-negative integer')
   if (kind === 'port' && !(isInt && value >= 0 && value <= 65_535)) fail('a port number (0-65535)')
@@ -490,7 +568,42 @@ function check(field: FieldSpec, value: unknown, fromEnv: boolean): void {
   }
 }
 
+/** Fills the missing groups of worker.limits and checks every rule (names the path of a bad value). */
+function checkWorkerLimits(config: ResolvedConfig): void {
+  const given = config.worker.limits as Partial<WorkerLimitRules>
+  const limits: WorkerLimitRules = {
+    perCategory: given.perCategory ?? {},
+    perType: given.perType ?? {},
+    perTenant: given.perTenant ?? {},
+  }
+  for (const key of Object.keys(given)) {
+    if (!(key in limits))
+      throw invalid(
+        'worker.limits',
+        `worker.limits.${key} is not one of perCategory, perType, perTenant (FLEXTASK_WORKER_LIMITS)`,
+      )
+  }
+  for (const [group, rules] of Object.entries(limits)) {
+    for (const [name, rule] of Object.entries(rules as Record<string, Record<string, unknown>>)) {
+      for (const [field, value] of Object.entries(rule)) {
+        const path = `worker.limits.${group}.${name}.${field}`
+        if (!['concurrency', 'ratePerSecond', 'burst'].includes(field)) {
+          throw invalid(path, `${path} is not one of concurrency, ratePerSecond, burst (FLEXTASK_WORKER_LIMITS)`)
+        }
+        const ok = typeof value === 'number' && value > 0 && (field === 'ratePerSecond' || Number.isSafeInteger(value))
+        if (!ok)
+          throw invalid(
+            path,
+            `${path} must be a positive ${field === 'ratePerSecond' ? 'number' : 'integer'}, got ${JSON.stringify(value)} (FLEXTASK_WORKER_LIMITS)`,
+          )
+      }
+    }
+  }
+  config.worker.limits = limits
+}
+
 function checkCombinations(config: ResolvedConfig): void {
+  checkWorkerLimits(config)
   const { sasl, tls } = config.kafka
   if (sasl.mechanism !== null && (sasl.username === null || sasl.password === null)) {
     throw invalid(

@@ -89,9 +89,19 @@ export interface SinkMetrics {
   deadLetters: CounterPort<'reason'>
 }
 
+export interface WorkerMetrics {
+  /** flextask_worker_executions_total{category, status}: terminal results a worker produced (SUCCEEDED, FAILED, TIMED_OUT). */
+  executions: CounterPort<'category' | 'status'>
+  /** flextask_worker_start_lateness_seconds{category}: handler start − dueAtMs of each attempt. */
+  startLateness: HistogramPort<'category'>
+  /** flextask_worker_execution_duration_seconds{category}: startedAt → finishedAt of each terminal result. */
+  duration: HistogramPort<'category'>
+}
+
 export interface Metrics {
   readonly scheduler: SchedulerMetrics
   readonly sink: SinkMetrics
+  readonly worker: WorkerMetrics
   readonly api: ApiMetrics
   readonly consumerLag: ConsumerLagMetrics
   /** Registers a collector run before every render; returns a function that removes it. */
@@ -279,9 +289,32 @@ export function createMetrics(
       registers,
     }),
   }
+  const worker: WorkerMetrics = {
+    executions: new Counter({
+      name: 'flextask_worker_executions_total',
+      help: 'Terminal results a worker produced, by category and status.',
+      labelNames: ['category', 'status'],
+      registers,
+    }),
+    startLateness: new Histogram({
+      name: 'flextask_worker_start_lateness_seconds',
+      help: 'Handler start minus dueAtMs of each attempt.',
+      labelNames: ['category'],
+      buckets: latenessBucketsSeconds,
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'flextask_worker_execution_duration_seconds',
+      help: 'startedAt to finishedAt of each terminal result, by category.',
+      labelNames: ['category'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    }),
+  }
   return {
     scheduler,
     sink,
+    worker,
     api,
     consumerLag,
     addCollector(collector) {

@@ -1,8 +1,9 @@
 /**
  * `npm run demo`: the main job on one machine. Starts local Kafka and the Schema Registry (unless
- * KAFKA_BROKERS / SCHEMA_REGISTRY_URL point elsewhere), checks Postgres, runs the scheduler, produces a handful
- * of example task definitions and prints every execution as it is emitted, with its lateness, and the
- * dead-letter reason of the invalid one. Ctrl-C stops everything it started.
+ * KAFKA_BROKERS / SCHEMA_REGISTRY_URL point elsewhere), checks Postgres, runs the scheduler and a worker (with a
+ * local echo endpoint and SMTP sink, demo/worker-demo.ts), produces a handful of example task definitions and
+ * prints every execution as it is emitted, with its lateness, the results next to it (retries visible, one ends
+ * DEAD), and the dead-letter reason of the invalid one. Ctrl-C stops everything it started.
  * FLEXTASK_DEMO_SECONDS=N stops by itself after N seconds.
  */
 import { rmSync } from 'node:fs'
@@ -17,20 +18,24 @@ import { startDemoApi } from '../demo/api-demo.ts'
 import { startOpsDemo } from '../demo/ops-demo.ts'
 import { startSinkDemo, type SinkDemo } from '../demo/sink-demo.ts'
 import { createScheduler } from '../scheduler/scheduler.ts'
-import { buildTaskDefinition } from '../schemas/task-definition-builder.ts'
-import type { TaskDefinition } from '../schemas/task-definition.ts'
+import { demoDefinitions, describeResult, startDemoServices } from '../demo/worker-demo.ts'
+import { createWorker } from '../workers/worker.ts'
 import { partitionForKey } from '../topology/partitioner.ts'
 import { startKafka, stopKafka } from '../tools/kafka/kafka.ts'
 import { startRegistry, stopRegistry } from '../tools/registry/registry.ts'
 
 const runId = Date.now().toString(36)
 const stateDir = join(tmpdir(), `flextask-demo-${runId}`)
-const config = resolveConfig({
-  ...process.env,
-  FLEXTASK_TOPIC_PREFIX: process.env.FLEXTASK_TOPIC_PREFIX ?? `flextask-demo-${runId}`,
-  FLEXTASK_STATE_DIR: stateDir,
-  FLEXTASK_PARTITIONS: process.env.FLEXTASK_PARTITIONS ?? '3',
-})
+const config = resolveConfig(
+  {
+    ...process.env,
+    FLEXTASK_TOPIC_PREFIX: process.env.FLEXTASK_TOPIC_PREFIX ?? `flextask-demo-${runId}`,
+    FLEXTASK_STATE_DIR: stateDir,
+    FLEXTASK_PARTITIONS: process.env.FLEXTASK_PARTITIONS ?? '3',
+  },
+  // The demo's echo endpoint and SMTP sink are on loopback, which the SSRF guard refuses unless allowed.
+  { worker: { ssrfAllow: ['loopback'] } },
+)
 // The demo prints its own lines; the scheduler's logs show warnings and errors only unless LOG_LEVEL says otherwise.
 const deps = createProcessDeps(config, {
   logger: createLogger({ level: config.log.level === 'info' ? 'warn' : config.log.level }),
@@ -47,6 +52,11 @@ console.log(
 const app = createScheduler(deps)
 await app.start()
 console.log('scheduler: running; every partition restored')
+const services = await startDemoServices()
+services.onMail((line) => console.log(line))
+const worker = createWorker({ ...deps, handlers: services.handlers })
+await worker.start()
+console.log(`worker: running (echo endpoint ${services.echoUrl}, SMTP sink 127.0.0.1:${services.smtpPort})`)
 const opsDemo = await startOpsDemo(deps, () => ({ scheduler: app.health() }))
 for (const line of opsDemo.lines) console.log(line)
 const sinkDemo: SinkDemo | undefined = postgresReachable
@@ -67,7 +77,7 @@ const consumer = deps.kafka.consumer({
 })
 const executionTopics = config.topics.categories.map(app.topics.executions)
 const stream = await consumer.consume({
-  topics: [...executionTopics, app.topics.deadLetter],
+  topics: [...executionTopics, app.topics.deadLetter, app.topics.results],
   mode: MessagesStreamModes.LATEST,
   fallbackMode: MessagesStreamFallbackModes.LATEST,
 })
@@ -75,50 +85,7 @@ stream.on('data', (message: Message) => void show(message))
 
 const producer = deps.kafka.producer({ clientId: 'flextask-demo-producer' })
 const now = Date.now()
-const examples: TaskDefinition[] = [
-  buildTaskDefinition({
-    taskId: 'cron-every-2s',
-    category: 'http',
-    type: 'HealthCheck',
-    createdAtMs: now,
-    schedule: { kind: 'CRON', cron: '*/2 * * * * *', timezone: 'UTC' },
-  }),
-  buildTaskDefinition({
-    taskId: 'interval-5s',
-    category: 'internal',
-    type: 'request',
-    createdAtMs: now,
-    schedule: { kind: 'INTERVAL', everyMs: 5000 },
-  }),
-  buildTaskDefinition({
-    taskId: 'one-shot-in-7s',
-    category: 'email',
-    type: 'send',
-    createdAtMs: now,
-    schedule: { kind: 'ONE_SHOT', atMs: now + 7000 },
-  }),
-  buildTaskDefinition({
-    taskId: 'delayed-4s',
-    category: 'http',
-    type: 'request',
-    createdAtMs: now,
-    schedule: { kind: 'DELAY', delayMs: 4000 },
-  }),
-  buildTaskDefinition({
-    taskId: 'tokyo-every-10s',
-    category: 'kubernetes',
-    type: 'NodeCheck',
-    createdAtMs: now,
-    schedule: { kind: 'CRON', cron: '*/10 * * * * *', timezone: 'Asia/Tokyo' },
-  }),
-  buildTaskDefinition({
-    taskId: 'invalid-cron',
-    category: 'http',
-    type: 'HealthCheck',
-    createdAtMs: now,
-    schedule: { kind: 'CRON', cron: '61 * * * * *', timezone: 'UTC' },
-  }),
-]
+const examples = demoDefinitions(now, services)
 await producer.send({
   messages: examples.map((d) => ({
     topic: app.topics.definitions,
@@ -139,9 +106,15 @@ for (const d of examples) {
           : `once, ${s.delayMs} ms after creation`
   console.log(`defined  ${d.taskId.padEnd(16)} ${d.category.padEnd(11)} ${what}`)
 }
-console.log('\nexecutions as they are emitted (lateness = emitted − due, on the wall clock); Ctrl-C to stop\n')
+console.log(
+  '\nexecutions as they are emitted (lateness = emitted − due, on the wall clock) and their results; Ctrl-C to stop\n',
+)
 
 async function show(message: Message): Promise<void> {
+  if (message.topic === app.topics.results) {
+    console.log(describeResult(await app.serdes.result.deserialize(message.value), time))
+    return
+  }
   if (message.topic === app.topics.deadLetter) {
     const dead = await app.serdes.deadLetter.deserialize(message.value)
     console.log(`dead-letter ${String(dead.taskId).padEnd(16)} reason=${dead.reasonCode} ${dead.message}`)
@@ -151,7 +124,7 @@ async function show(message: Message): Promise<void> {
   const lateness = execution.firedAtMs - execution.dueAtMs
   console.log(
     `fired  ${execution.taskId.padEnd(16)} due ${time(execution.dueAtMs)}Z  emitted ${time(execution.firedAtMs)}Z  ` +
-      `lateness ${String(lateness).padStart(3)} ms  → ${message.topic}  ${execution.executionId}`,
+      `lateness ${String(lateness).padStart(3)} ms  attempt ${execution.attempt}  → ${message.topic}`,
   )
 }
 
@@ -185,6 +158,8 @@ async function stop(): Promise<void> {
   await consumer.close(true).catch(() => {})
   await producer.close().catch(() => {})
   await demoApi.api.close()
+  await worker.close()
+  await services.close()
   await sinkDemo?.close().catch(() => {})
   await app.close()
   await opsDemo.server.close()

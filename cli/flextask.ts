@@ -3,6 +3,7 @@
  * The `flextask` command: argument parsing and signal handling only (the composition is host/flextask-process.ts,
  * the client commands are client/).
  *   flextask up | scheduler | api          run components (up: all of them in one process)
+ *   flextask worker      a worker only: --categories http,email --handlers ./my-handlers.ts; scale out the same way
  *   flextask connector [--rebuild]   the Postgres sink only; --rebuild empties the projection and replays the topics
  *   flextask topics create | api-key       operator commands
  *   flextask tasks … | runs | occurrences | next | tail    a client of the REST API (FLEXTASK_API_URL, FLEXTASK_API_KEY)
@@ -110,12 +111,29 @@ const program = new Command('flextask')
 
 program
   .command('up', { isDefault: true })
-  .description('run every component in one process (scheduler, connector, API), serving /metrics and /health/*')
+  .description('run every component in one process (scheduler, worker, connector, API), serving /metrics and /health/*')
   .action(() => run())
 program
   .command('scheduler')
   .description('run the scheduler only (scale out by starting more instances)')
   .action(() => run(['scheduler']))
+program
+  .command('worker')
+  .description('run a worker only: one consumer group per category (scale out by starting more)')
+  .option('--categories <list>', 'comma-separated categories to work on (default: every category with a handler)')
+  .option('--handlers <modules>', 'comma-separated handler modules, e.g. ./my-handlers.ts')
+  .action((options: { categories?: string; handlers?: string }) => {
+    const list = (value: string | undefined): string[] | undefined =>
+      value
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    const categories = list(options.categories)
+    const handlerModules = list(options.handlers)
+    return run(['worker'], {
+      worker: { ...(categories ? { categories } : {}), ...(handlerModules ? { handlerModules } : {}) },
+    })
+  })
 program
   .command('connector')
   .description('run the Postgres sink only (the read model: tasks, task_runs, task_logs, task_occurrences, ...)')

@@ -17,6 +17,7 @@ import { createMetrics } from '../metrics.ts'
 import type { ProcessDeps } from '../process-deps.ts'
 import { createRegistryClient } from '../registry-connection.ts'
 import { createScheduler } from '../scheduler/scheduler.ts'
+import { createWorker } from '../workers/worker.ts'
 import { createSerdeRegistry } from '../schemas/serde-registry.ts'
 import { topicNames } from '../topics.ts'
 import { systemClock } from '../topology/clocks.ts'
@@ -28,6 +29,8 @@ export type { ProcessDeps }
 /** Every component, in dependency order (workers, the sink and the API add theirs here). */
 export const componentFactories = {
   scheduler: (deps: ProcessDeps): Component => createScheduler(deps),
+  // After the scheduler: it creates the executions and results topics the worker consumes and produces to.
+  worker: (deps: ProcessDeps): Component => createWorker(deps),
   connector: (deps: ProcessDeps): Component => createConnector(deps),
   api: (deps: ProcessDeps): Component => createApi(deps),
 } satisfies Record<string, (deps: ProcessDeps) => Component>

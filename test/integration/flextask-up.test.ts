@@ -86,8 +86,12 @@ describe('flextask up', () => {
       },
       90_000,
     )
+    // `flextask up` hosts the scheduler, a worker, the connector and the API.
     const serving = { live: true, ready: true, reasons: [] }
-    expect(ready).toEqual({ status: 'ok', components: { scheduler: serving, connector: serving, api: serving } })
+    expect(ready).toEqual({
+      status: 'ok',
+      components: { scheduler: serving, worker: serving, connector: serving, api: serving },
+    })
     expect((await fetch(`${base}/health/live`)).status).toBe(200)
 
     // One fire, then its count and lateness on /metrics (derived from the committed execution).

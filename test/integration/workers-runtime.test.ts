@@ -1,0 +1,67 @@
+import Type from 'typebox'
+import { describe, expect, it } from 'vitest'
+import { taskDefinition } from '../helpers/scheduler.ts'
+import { workerStack } from '../helpers/workers.ts'
+import { handlerError, HandlerRegistry } from '../../workers/handler.ts'
+
+describe('worker runtime on a real broker, through the real scheduler', () => {
+  it('runs internal functions to SUCCEEDED, retries a failing one until it succeeds, and fails a bad payload for good', async () => {
+    const stack = await workerStack(['internal'])
+    const calls = new Map<string, number>()
+    const handlers = new HandlerRegistry()
+      .registerInternal(
+        'add',
+        (ctx) => {
+          const p = ctx.payload as { a: number; b: number }
+          ctx.log.info('adding', { a: p.a, b: p.b })
+          ctx.progress(0.5)
+          return { sum: p.a + p.b, executionId: ctx.executionId }
+        },
+        Type.Object({ a: Type.Number(), b: Type.Number() }),
+      )
+      .registerInternal('flaky', (ctx) => {
+        const n = (calls.get(ctx.executionId) ?? 0) + 1
+        calls.set(ctx.executionId, n)
+        if (n <= 2) throw handlerError('DEMO_FLAKY', `failure ${n} of 2`, { retriable: true })
+        return { succeededOnAttempt: ctx.attempt }
+      })
+    await stack.startWorker(handlers)
+    const now = Date.now()
+    const retry = { maxAttempts: 4, backoffBaseMs: 200, backoffFactor: 1, backoffMaxMs: 200, jitterRatio: 0 }
+    await stack.define([
+      taskDefinition(
+        'add',
+        { kind: 'ONE_SHOT', atMs: now + 500 },
+        { category: 'internal', type: 'add', payload: '{"a":2,"b":3}' },
+      ),
+      taskDefinition('flaky', { kind: 'ONE_SHOT', atMs: now + 500 }, { category: 'internal', type: 'flaky', retry }),
+      taskDefinition(
+        'bad',
+        { kind: 'ONE_SHOT', atMs: now + 500 },
+        { category: 'internal', type: 'add', payload: '{"a":"x","b":1}', retry },
+      ),
+    ])
+    const results = await stack.waitForResults('three executions to end', (rs) =>
+      ['add', 'flaky', 'bad'].every((t) => rs.some((r) => r.taskId === t && ['SUCCEEDED', 'DEAD'].includes(r.status))),
+    )
+    const of = (taskId: string): string[] =>
+      results.filter((r) => r.taskId === taskId).map((r) => `${r.attempt}:${r.status}`)
+    expect(of('add')).toEqual(['1:STARTED', '1:SUCCEEDED'])
+    const add = results.find((r) => r.taskId === 'add' && r.status === 'SUCCEEDED')!
+    expect(JSON.parse(add.output!)).toEqual({ sum: 5, executionId: add.executionId })
+    expect(add.workerId).toMatch(/^worker-.*-\d+$/)
+    expect(add.durationMs).toBeGreaterThanOrEqual(0)
+    expect(of('flaky')).toEqual(['1:STARTED', '1:FAILED', '2:STARTED', '2:FAILED', '3:STARTED', '3:SUCCEEDED'])
+    const bad = results.filter((r) => r.taskId === 'bad')
+    expect(bad.map((r) => `${r.attempt}:${r.status}`)).toEqual(['1:FAILED', '1:DEAD'])
+    expect(bad[0]!.error).toMatchObject({ code: 'FLEXTASK_WORKER_PAYLOAD_INVALID', retriable: false })
+    expect(bad[0]!.error!.message).toContain('payload.a')
+    const logs = await stack.logs()
+    const addLogs = logs.filter((l) => l.taskId === 'add')
+    expect(addLogs.map((l) => [l.seq, l.level, l.message])).toEqual([
+      [0, 'INFO', 'adding'],
+      [1, 'INFO', 'progress 0.5'],
+    ])
+    expect(JSON.parse(addLogs[0]!.fields!)).toEqual({ a: 2, b: 3 })
+  })
+})
