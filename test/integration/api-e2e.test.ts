@@ -1,9 +1,8 @@
 /**
- * End to end over real HTTP: `flextask up` (scheduler, sink, API) as a child process on the real broker and a fresh
- * Postgres database, driven only by the `flextask` CLI as an operator would. A task created with the CLI is visible
- * to a GET at once, fires (seen by `flextask tail`), stops firing while paused, fires again once resumed, runs when
- * triggered, has its next slot cancelled, and is gone after delete; exit codes say what happened. (That its runs
- * succeed needs the workers in `up`, which this branch does not have yet: runs stay PENDING here.)
+ * End to end over real HTTP: `flextask up` (scheduler, sink, workers, API) as a child process on the real broker and
+ * a fresh Postgres database, driven only by the `flextask` CLI as an operator would. A task created with the CLI is
+ * visible to a GET at once, fires and succeeds (seen by `flextask tail`), stops firing while paused, fires again once
+ * resumed, runs when triggered, has its next slot cancelled, and is gone after delete; exit codes say what happened.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
@@ -19,6 +18,7 @@ import { testAdmin, uniqueName, waitFor } from '../helpers/kafka.ts'
 import { deletePrefixTopics } from '../helpers/scheduler.ts'
 
 const cli = fileURLToPath(new URL('../../cli/flextask.ts', import.meta.url))
+const handlers = fileURLToPath(new URL('../fixtures/api-e2e-handlers.ts', import.meta.url))
 const prefix = uniqueName('ft-api-e2e')
 const database = `ft_api_e2e_${randomUUID().replaceAll('-', '').slice(0, 10)}`
 const dbUrl = new URL(databaseUrl)
@@ -83,6 +83,7 @@ beforeAll(async () => {
       PORT: String(port),
       METRICS_PORT: '0',
       FLEXTASK_API_KEYS: `${admin.entry},${writer.entry}`,
+      FLEXTASK_WORKER_HANDLERS: handlers,
       FLEXTASK_SINK_FLUSH_INTERVAL_MS: '20',
       FLEXTASK_SESSION_TIMEOUT_MS: '6000',
     },
@@ -111,7 +112,7 @@ afterAll(async () => {
 })
 
 describe('flextask up driven by the flextask CLI', () => {
-  it('creates, sees, fires, pauses, resumes, triggers, cancels and deletes a task', async () => {
+  it('creates, sees, fires and succeeds, pauses, resumes, triggers, cancels and deletes a task', async () => {
     const tail = spawn(process.execPath, [cli, '--json', 'tail', '--task', 'e2e'], {
       env: { ...baseEnv, FLEXTASK_API_URL: apiUrl, FLEXTASK_API_KEY: writer.key },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -145,7 +146,12 @@ describe('flextask up driven by the flextask CLI', () => {
       expect(JSON.parse(got.stdout)).toMatchObject({ taskId: 'e2e', status: 'ACTIVE' })
 
       const fires = () => events.filter((e) => e.kind === 'fire')
-      await waitFor('a fire', () => (fires().length > 0 ? true : undefined), 60_000)
+      const succeeded = () => events.filter((e) => e.kind === 'result' && e.data.status === 'SUCCEEDED')
+      await waitFor(
+        'a fire and its success',
+        () => (fires().length > 0 && succeeded().length > 0 ? true : undefined),
+        60_000,
+      )
 
       const paused = await flextask(['tasks', 'pause', 'e2e'])
       expect(paused.code, paused.stderr).toBe(0)
@@ -161,8 +167,10 @@ describe('flextask up driven by the flextask CLI', () => {
       expect(triggered.code, triggered.stderr).toBe(0)
       const manualId = (JSON.parse(triggered.stdout) as { commands: { executionId: string }[] }).commands[0]!
         .executionId
-      await waitFor('the manual run to fire', () =>
-        fires().find((e) => e.data.executionId === manualId && e.data.trigger === 'MANUAL'),
+      await waitFor('the manual run to succeed', () =>
+        succeeded().find((e) => e.data.executionId === manualId) && fires().find((e) => e.data.trigger === 'MANUAL')
+          ? true
+          : undefined,
       )
 
       const cancelled = await flextask(['--json', 'tasks', 'cancel', 'e2e'])
@@ -180,7 +188,7 @@ describe('flextask up driven by the flextask CLI', () => {
       )
 
       const runs = await flextask(['runs', 'e2e'])
-      expect(runs.stdout).toContain(manualId)
+      expect(runs.stdout).toContain('SUCCEEDED')
       const next = await flextask(['next', 'e2e', '--count', '2'])
       expect(next.stdout.trim().split('\n')).toHaveLength(2)
 
