@@ -31,9 +31,10 @@ import {
   MessagesStreamModes,
   type Producer,
 } from '@platformatic/kafka'
-import { coerceError, type FlextaskError } from '../errors.ts'
+import { coerceError, ErrorCodes, type FlextaskError } from '../errors.ts'
 import type { KafkaClientFactory } from '../kafka-clients.ts'
 import type { Logger } from '../logger.ts'
+import type { DeadLetter } from '../schemas/dead-letter.ts'
 import type { TaskExecution } from '../schemas/task-execution.ts'
 import type { TaskLog } from '../schemas/task-log.ts'
 import type { TaskResult } from '../schemas/task-result.ts'
@@ -54,6 +55,7 @@ export interface WorkerSerdes {
   execution: WorkerSerde<TaskExecution>
   result: WorkerSerde<TaskResult>
   log: WorkerSerde<TaskLog>
+  deadLetter: WorkerSerde<DeadLetter>
 }
 
 export interface WorkerOptions {
@@ -326,26 +328,90 @@ export class WorkerRuntime extends EventEmitter {
       offset: message.offset,
     }
     member.tracker.track(message.partition, message.offset, message.leaderEpoch)
-    const value = message.value
     this.#decodeChain = this.#decodeChain.then(async () => {
-      let execution: TaskExecution
-      try {
-        execution = await this.#o.serdes.execution.deserialize(value)
-      } catch (error) {
-        const e = coerceError(error)
-        this.#o.logger.error(
-          { topic: member.topic, partition: message.partition, offset: String(message.offset), code: e.code },
-          `worker: skipping an undecodable execution: ${e.message}`,
-        )
-        this.#markDone(delivery)
-        return
-      }
-      this.#accept(delivery, execution)
+      const execution = await this.#decode(member, message)
+      if (execution === 'dead-lettered') this.#markDone(delivery)
+      else if (execution !== undefined) this.#accept(delivery, execution)
+      // undefined: stopping while the registry was away; the offset stays uncommitted, so it is redelivered.
     })
     if (this.#queue.size + 1 >= this.#o.maxQueuedExecutions && !this.#paused) {
       this.#paused = true
       for (const m of this.#members) m.stream?.pause()
     }
+  }
+
+  /**
+   * Decodes one execution. A transient failure (registry away) is waited out with backoff — good input is never
+   * dropped; bad bytes (undecodable, unknown schema id) go to the dead-letter topic with their reason, and only
+   * once that record is acknowledged does the execution count as done.
+   */
+  async #decode(
+    member: CategoryMember,
+    message: Message<Buffer, Buffer, Buffer, Buffer>,
+  ): Promise<TaskExecution | 'dead-lettered' | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (message.value === null || message.value === undefined) throw new Error('null value')
+        return await this.#o.serdes.execution.deserialize(message.value)
+      } catch (error) {
+        const e = coerceError(error, ErrorCodes.serdeDecode)
+        const where = { topic: member.topic, partition: message.partition, offset: String(message.offset) }
+        if (e.retriable) {
+          if (this.#stopping) return undefined
+          const delayMs = Math.min(5_000, 200 * 2 ** Math.min(attempt, 5))
+          this.#o.logger.warn({ ...where, code: e.code, delayMs }, `worker: decoding waits out: ${e.message}`)
+          await new Promise((resolve) => setTimeout(resolve, delayMs))
+          continue
+        }
+        this.#o.logger.error(
+          { ...where, code: e.code },
+          `worker: dead-lettering an undecodable execution: ${e.message}`,
+        )
+        for (let sendAttempt = 0; ; sendAttempt++) {
+          try {
+            await this.#deadLetter(member.topic, message, e)
+            return 'dead-lettered'
+          } catch (sendError) {
+            if (this.#stopping) return undefined
+            const delayMs = Math.min(5_000, 200 * 2 ** Math.min(sendAttempt, 5))
+            this.#o.logger.warn(
+              { ...where, delayMs },
+              `worker: dead letter not produced yet: ${coerceError(sendError).message}`,
+            )
+            await new Promise((resolve) => setTimeout(resolve, delayMs))
+          }
+        }
+      }
+    }
+  }
+
+  async #deadLetter(
+    topic: string,
+    message: Message<Buffer, Buffer, Buffer, Buffer>,
+    error: FlextaskError,
+  ): Promise<void> {
+    const key = message.key ?? null
+    const deadLetter: DeadLetter = {
+      sourceTopic: topic,
+      sourcePartition: message.partition,
+      sourceOffset: Number(message.offset),
+      key,
+      originalValue: message.value ?? null,
+      reasonCode: error.code === ErrorCodes.serdeUnknownSchema ? 'UNKNOWN_SCHEMA' : 'UNDECODABLE',
+      message: `worker: ${error.message}`,
+      failedAtMs: Date.now(),
+      taskId: key?.toString('utf8') ?? null,
+      executionId: null,
+    }
+    await this.#producer.send({
+      messages: [
+        {
+          topic: this.#topics.deadLetter,
+          key: key ?? undefined,
+          value: this.#o.serdes.deadLetter.serialize(deadLetter),
+        },
+      ],
+    })
   }
 
   #accept(delivery: Delivery, execution: TaskExecution): void {

@@ -1,6 +1,8 @@
+import { Producer } from '@platformatic/kafka'
 import Type from 'typebox'
 import { describe, expect, it } from 'vitest'
 import { taskDefinition } from '../helpers/scheduler.ts'
+import { collect, kafkaBrokers, uniqueName, waitFor } from '../helpers/kafka.ts'
 import { workerStack } from '../helpers/workers.ts'
 import { handlerError, HandlerRegistry } from '../../workers/handler.ts'
 
@@ -63,5 +65,47 @@ describe('worker runtime on a real broker, through the real scheduler', () => {
       [1, 'INFO', 'progress 0.5'],
     ])
     expect(JSON.parse(addLogs[0]!.fields!)).toEqual({ a: 2, b: 3 })
+  })
+})
+
+describe('worker runtime and bad input', () => {
+  it('dead-letters an undecodable execution with its reason and keeps running the good ones', async () => {
+    const stack = await workerStack(['internal'])
+    const handlers = new HandlerRegistry().registerInternal('ok', (ctx) => ({ ran: ctx.executionId }))
+    await stack.startWorker(handlers)
+    const producer = new Producer({ clientId: uniqueName('wk-garbage'), bootstrapBrokers: kafkaBrokers })
+    const deadLetters = await collect([stack.topics.deadLetter])
+    try {
+      await producer.send({
+        messages: [
+          {
+            topic: stack.topics.executions('internal'),
+            partition: 0,
+            key: Buffer.from('garbage'),
+            value: Buffer.from('not avro'),
+          },
+        ],
+      })
+      await stack.define([
+        taskDefinition('good', { kind: 'ONE_SHOT', atMs: Date.now() + 300 }, { category: 'internal', type: 'ok' }),
+      ])
+      await stack.waitForResults('the good execution to succeed', (rs) =>
+        rs.some((r) => r.taskId === 'good' && r.status === 'SUCCEEDED'),
+      )
+      const letters = await waitFor('the dead letter of the undecodable execution', async () => {
+        const decoded = []
+        for (const r of deadLetters.records)
+          if (r.raw !== undefined) decoded.push(await stack.deps.serdes.deadLetter.deserialize(r.raw))
+        const mine = decoded.filter((d) => d.sourceTopic === stack.topics.executions('internal'))
+        return mine.length > 0 ? mine : undefined
+      })
+      expect(letters).toHaveLength(1)
+      expect(letters[0]).toMatchObject({ reasonCode: 'UNDECODABLE', taskId: 'garbage', sourcePartition: 0 })
+      expect(letters[0]!.originalValue?.toString()).toBe('not avro')
+      expect(letters[0]!.message).toMatch(/^worker: /)
+    } finally {
+      await deadLetters.close()
+      await producer.close()
+    }
   })
 })
