@@ -2,8 +2,8 @@
  * Every Kafka client flextask opens in production code gets the security options of the `kafka` config section:
  * it is built by the factory (kafka-clients.ts) or spreads the factory's `connection` (the stream runtime and the
  * group members that need consumer options the factory's signature drops). A client built from bare
- * `bootstrapBrokers` would connect in plaintext to a SASL_SSL cluster. Tests, benchmarks and tools/ (the local
- * broker) are exempt.
+ * `bootstrapBrokers` would connect in plaintext to a SASL_SSL cluster. Tests, benchmarks, tools/ (the local
+ * broker) and examples/ (another system's own kafkajs client, shown in the README) are exempt.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest'
 import { createKafkaClientFactory } from '../../kafka-clients.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const exempt = new Set(['node_modules', '.tools', 'test', 'bench', 'tools', '.git', 'coverage', '.state'])
+const exempt = new Set(['node_modules', '.tools', 'test', 'bench', 'tools', 'examples', '.git', 'coverage', '.state'])
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
