@@ -34,6 +34,7 @@ export async function startDemoApi(deps: ApiDeps, databaseUrl: string | undefine
     api,
     lines: [
       `api: ${api.url}  (OpenAPI docs: ${api.url}/docs, admin key: ${key})`,
+      `dashboard: ${api.url}/ui/  (sign in with the admin key above)`,
       'try, in another terminal:',
       `  ${cli} tail`,
       ...(databaseUrl === undefined ? withoutReadModel : withReadModel),
