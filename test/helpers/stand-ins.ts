@@ -230,9 +230,14 @@ export async function smtpSink(): Promise<SmtpSink> {
       if (event.message !== undefined) messages.push(event.message)
     }
   })
-  afterAll(() => {
-    child.kill('SIGTERM')
-  })
+  // The sink must never outlive the test process: a live child (and its stdout pipe) kept vitest's fork worker, and
+  // so `vitest run`, from exiting after every test had passed.
+  const stop = () => {
+    child.stdout?.destroy()
+    child.kill('SIGKILL')
+  }
+  process.once('exit', stop)
+  afterAll(stop)
   await waitFor('the SMTP sink to listen', () => (port > 0 ? true : undefined), 20_000)
   return { port, child, messages }
 }
