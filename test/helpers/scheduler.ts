@@ -135,12 +135,16 @@ export interface SchedulerChild {
 }
 
 /**
- * Starts `node cli/flextask.ts <command>` (default `scheduler`) with `env` on top of this process's environment
+ * Starts `node cli/flextask.ts <command…>` (default `scheduler`; an array adds arguments) with `env` on top of this process's environment
  * (METRICS_PORT=0 unless set: a free port, so several can run at once). Its output is printed when the current
  * test fails. Kill it (or leave that to the caller's afterAll).
  */
-export function spawnScheduler(name: string, env: Record<string, string>, command = 'scheduler'): SchedulerChild {
-  const child = spawn(process.execPath, [cli, command], {
+export function spawnScheduler(
+  name: string,
+  env: Record<string, string>,
+  command: string | readonly string[] = 'scheduler',
+): SchedulerChild {
+  const child = spawn(process.execPath, [cli, ...(typeof command === 'string' ? [command] : command)], {
     env: { ...process.env, METRICS_PORT: '0', PORT: '0', LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

@@ -16,7 +16,8 @@ export interface TcpProxy {
   close(): Promise<void>
 }
 
-export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+/** Listens on `port` (default 0: a free one) of 127.0.0.1; closed after the test file unless closed before. */
+export async function startTcpProxy(targetHost: string, targetPort: number, port = 0): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>()
   const proxy: TcpProxy = {
     port: 0,
@@ -56,7 +57,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     client.on('close', () => upstream.destroy())
     upstream.on('close', () => client.destroy())
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
   proxy.port = (server.address() as net.AddressInfo).port
   afterAll(() => proxy.close())
   return proxy
