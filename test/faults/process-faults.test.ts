@@ -4,7 +4,7 @@
  * (faults.ts) and an audit at the end with independent readers (audit.ts, readers.ts). The seed is printed; a run
  * replays with `FAULTS_SEED=<seed>`.
  *
- * CI size (default): three lanes of faults at the same time over a ~2-minute load window, every fault kind once.
+ * CI size (default): four lanes of faults at the same time over a ~2-minute load window, every fault kind once.
  * `npm run faults -- --minutes 20` (test/faults/run.ts) sets FAULTS_SCALE=large and FAULTS_MINUTES: one fault at
  * a time, in rounds, for that long, with a larger load.
  */
@@ -34,7 +34,11 @@ const startedAt = Date.now()
 const timeline: string[] = []
 const log = (what: string): void => void timeline.push(`+${((Date.now() - startedAt) / 1000).toFixed(1)} s ${what}`)
 const stack = new Stack(log)
-afterAll(() => stack.close(), 120_000)
+const cleanups: (() => Promise<unknown>)[] = []
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
+  await stack.close()
+}, 120_000)
 
 describe('the fault-injection suite (real processes, own broker, seeded faults)', () => {
   it(
@@ -59,8 +63,13 @@ describe('the fault-injection suite (real processes, own broker, seeded faults)'
       log(`${workload.definitions.length + workload.apiCrons.length} tasks defined, window of ${windowMs / 1000} s`)
 
       const pool = new pg.Pool({ connectionString: stack.databaseUrl, max: 2 })
+      pool.on('error', (error) => log(`monitor pool: ${error.message}`))
       const monitor = new LagMonitor(pool, workload.everySecond)
       monitor.start()
+      cleanups.push(
+        () => pool.end(),
+        () => monitor.stop(),
+      )
       const ledger: FaultLedger = { records: [], busy: new Set() }
       const api = driveApi(stack, workload, size, seededRandom(seed ^ 0x5eed))
       await sleep(Math.max(0, startAtMs + 5_000 - Date.now()))
@@ -109,7 +118,6 @@ describe('the fault-injection suite (real processes, own broker, seeded faults)'
         results: await decode(committed.get(stack.topics.results), serdes.result),
         runs: await taskRuns(pool, stack.prefix),
       })
-      await pool.end()
       const figures = faultFigures(ledger.records, executions, monitor)
       console.log(
         [

@@ -68,7 +68,7 @@ export class Stack {
   readonly log: Timeline
 
   constructor(log: Timeline) {
-    this.log = log
+    this.log = process.env.FAULTS_VERBOSE === '1' ? (what) => (log(what), console.error(what)) : log
   }
 
   get databaseUrl(): string {
@@ -151,7 +151,8 @@ export class Stack {
     const child = spawnScheduler(name, env, args)
     const proc: FlextaskProcess = { name, kind, child, stateDir: env.FLEXTASK_STATE_DIR ?? '', stopped: false }
     this.processes.set(name, proc)
-    await child.running()
+    // Generous: on a shared two-core box a Node process takes 15-25 s to start under load.
+    await child.running(180_000)
     this.log(`${name} (${kind}, pid ${child.child.pid}) serving`)
     return proc
   }

@@ -129,8 +129,11 @@ export interface SchedulerChild {
   child: ChildProcess
   /** stdout and stderr lines, in arrival order. */
   lines: string[]
-  /** Resolves once the CLI logged that it serves (topics ensured, group joined, every assigned task restored). */
-  running: () => Promise<void>
+  /**
+   * Resolves once the CLI logged that it serves (topics ensured, group joined, every assigned task restored), within
+   * `timeoutMs` (default 60 s).
+   */
+  running: (timeoutMs?: number) => Promise<void>
   exited: () => boolean
 }
 
@@ -160,14 +163,14 @@ export function spawnScheduler(
     child,
     lines,
     exited,
-    running: async () => {
+    running: async (timeoutMs = 60_000) => {
       await waitFor(
         `scheduler ${name} to print that it is running`,
         () => {
           if (exited()) throw new Error(`scheduler ${name} exited early:\n${lines.join('\n')}`)
           return lines.some((l) => l.includes('"msg":"serving"')) ? true : undefined
         },
-        60_000,
+        timeoutMs,
       )
     },
   }
