@@ -16,6 +16,8 @@ export const SinkErrorCodes = {
   fenced: 'FLEXTASK_SINK_FENCED',
   migration: 'FLEXTASK_SINK_MIGRATION_INVALID',
   migrationChanged: 'FLEXTASK_SINK_MIGRATION_CHANGED',
+  /** The broker is away or the group is moving while the fetch stream is (re)opened: waited out, then opened again. */
+  kafkaTransient: 'FLEXTASK_SINK_KAFKA_TRANSIENT',
   /** The dead-letter topic refused a record; retried like a transient error. */
   deadLetter: 'FLEXTASK_SINK_DEAD_LETTER_FAILED',
   /** Rebuild asked for a database that already holds projected rows. */

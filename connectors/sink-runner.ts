@@ -30,6 +30,7 @@ import type { Logger } from '../logger.ts'
 import { silentLogger } from '../logger.ts'
 import type { SinkMetrics } from '../metrics.ts'
 import type { DeadLetter } from '../schemas/dead-letter.ts'
+import { decideError } from '../topology/kafka-errors.ts'
 import { coPartitionedAssigner } from './co-partitioned-assigner.ts'
 import type { SinkRecord, SinkValue } from './projection.ts'
 import { decodeRecord, nonEmpty, refusedRowDeadLetter, type SinkDecoders, type SinkKind } from './record-decoder.ts'
@@ -396,7 +397,18 @@ export class SinkRunner extends EventEmitter {
     this.#retryStreak = 0
     this.#open = assignment
     this.#assigned = new Set(assignment.map((tp) => `${tp.topic}:${tp.partition}`))
-    await this.#restartStream(offsets)
+    try {
+      await this.#restartStream(offsets)
+    } catch (error) {
+      // A broker stopped or restarting fails the (re)join with the client's own errors (ECONNREFUSED, "joinGroup
+      // failed 4 times"): wait it out and open the assignment again, as a Postgres outage is (issue 15: the fault
+      // suite's broker restart used to stop the connector here).
+      const coded = decideError(error, SinkErrorCodes.kafkaTransient)
+      if (!coded.retriable) throw coded
+      this.#pendingAssignment ??= assignment
+      await this.#backoff(coded, 're-opening the fetch stream')
+      return
+    }
     this.#joined = true
     this.emit('assigned', { partitions: assignment, offsets })
   }

@@ -187,15 +187,13 @@ export class FaultInjector {
     this.stack.signal(p, 'SIGCONT')
   }
 
-  /** A process that exits by itself within 3 s of the heal is noted (a finding) and started again, as k8s would. */
+  /** A process that exits by itself right after the heal (a zombie fenced on SIGCONT, say) is noted on the fault. */
   private async superviseAfter(p: FlextaskProcess, record: FaultRecord): Promise<void> {
+    const before = this.stack.findings.selfExits.length
     await sleep(3_000)
-    const current = this.stack.get(p.name).child
-    if (!current.exited()) return
-    const tail = current.lines.slice(-5).join(' | ')
-    record.notes.push(`EXITED BY ITSELF (code ${current.child.exitCode}): ${tail}`)
-    this.stack.log(`${p.name} exited by itself after ${record.kind}: ${tail}`)
-    await this.stack.start(p.kind, p.name)
+    for (const exit of this.stack.findings.selfExits.slice(before)) {
+      if (exit.startsWith(`${p.name} `)) record.notes.push(`EXITED BY ITSELF: ${exit}`)
+    }
   }
 
   private async rollingRestart(): Promise<FaultRecord> {
@@ -272,12 +270,15 @@ export class FaultInjector {
   private async brokerRestart(): Promise<FaultRecord> {
     const record = this.begin('broker-restart', `broker ${this.stack.brokers.join(',')}`)
     await this.stack.broker('stop')
+    const stoppedAtMs = Date.now()
     const downMs = this.rnd.int(...this.timing.brokerDownMs)
-    this.stack.log(`broker stopped for ${downMs} ms`)
-    record.notes.push(`down ${downMs} ms`)
+    this.stack.log(`broker stopped (in ${stoppedAtMs - record.injectedAtMs} ms), down for ${downMs} ms`)
     await sleep(downMs)
+    const startingAtMs = Date.now()
     await this.stack.broker('start')
-    this.stack.log('broker started again')
+    const startMs = Date.now() - startingAtMs
+    this.stack.log(`broker started again (in ${startMs} ms)`)
+    record.notes.push(`stop took ${stoppedAtMs - record.injectedAtMs} ms, down ${downMs} ms, start took ${startMs} ms`)
     record.healedAtMs = Date.now()
     return record
   }

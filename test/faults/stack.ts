@@ -4,8 +4,12 @@
  * TCP proxies in front of Postgres (connector only) and of the shared Schema Registry (every process), so that
  * faults can stop the broker, cut Postgres or cut the registry without touching what other suites share.
  *
- * Ports (the suite's range 20500-20599): broker 20500 (controller 20501), registry proxy 20502, Postgres proxy
- * 20503, API 20510 (ops 20511), schedulers 20520+, workers 20530+, connector 20540.
+ * Ports (base 20500, FAULTS_PORT_BASE): broker base (controller +1), registry proxy +2, Postgres proxy +3, API +10
+ * (ops +11), schedulers +20…, workers +30…, connector +40.
+ *
+ * A supervisor restarts a process that exits without being told to (as Kubernetes would) and records it: a
+ * running process that exits by itself is a finding the suite fails on; one that exits while starting (e.g. the
+ * broker is down at that moment) is recorded and retried for up to 3 minutes.
  *
  * Every process signal goes to a child this module started, by its pid; the broker is stopped by the pid file of
  * the broker this module started (tools/kafka/kafka.ts stop with our own port and data directory).
@@ -14,6 +18,7 @@ import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
@@ -27,15 +32,17 @@ import { waitFor } from '../helpers/kafka.ts'
 export const ProcessKinds = ['scheduler', 'worker', 'connector', 'api'] as const
 export type ProcessKind = (typeof ProcessKinds)[number]
 
+/** FAULTS_PORT_BASE (default 20500) moves every port, so two runs can share a machine (the large one on 20550). */
+const base = Number(process.env.FAULTS_PORT_BASE ?? 20500)
 export const ports = {
-  broker: Number(process.env.FAULTS_KAFKA_PORT ?? 20500),
-  registryProxy: 20502,
-  postgresProxy: 20503,
-  api: 20510,
-  apiOps: 20511,
-  firstScheduler: 20520,
-  firstWorker: 20530,
-  connector: 20540,
+  broker: base,
+  registryProxy: base + 2,
+  postgresProxy: base + 3,
+  api: base + 10,
+  apiOps: base + 11,
+  firstScheduler: base + 20,
+  firstWorker: base + 30,
+  connector: base + 40,
 } as const
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -66,6 +73,11 @@ export class Stack {
   registryProxy!: TcpProxy
   postgresProxy!: TcpProxy
   readonly log: Timeline
+  /** Processes that exited by themselves while serving, or while starting. */
+  readonly findings = { selfExits: [] as string[], startExits: [] as string[] }
+  /** Incarnations this module stopped on purpose (SIGKILL, SIGTERM). */
+  private readonly intended = new WeakSet<SchedulerChild>()
+  private closing = false
 
   constructor(log: Timeline) {
     this.log = process.env.FAULTS_VERBOSE === '1' ? (what) => (log(what), console.error(what)) : log
@@ -94,6 +106,7 @@ export class Stack {
   }
 
   async close(): Promise<void> {
+    this.closing = true
     for (const p of this.processes.values()) await killHard(p.child)
     await this.broker('stop').catch((error: unknown) => this.log(`broker stop failed: ${String(error)}`))
     rmSync(this.brokerDataDir, { recursive: true, force: true })
@@ -148,13 +161,36 @@ export class Stack {
     const index = Number(name.slice(1)) - 1
     const args = kind === 'worker' ? ['worker', '--categories', 'internal', '--handlers', handlers] : [kind]
     const env = this.env(kind, name, index)
-    const child = spawnScheduler(name, env, args)
-    const proc: FlextaskProcess = { name, kind, child, stateDir: env.FLEXTASK_STATE_DIR ?? '', stopped: false }
-    this.processes.set(name, proc)
-    // Generous: on a shared two-core box a Node process takes 15-25 s to start under load.
-    await child.running(180_000)
-    this.log(`${name} (${kind}, pid ${child.child.pid}) serving`)
-    return proc
+    const deadline = Date.now() + 180_000
+    for (;;) {
+      const child = spawnScheduler(name, env, args)
+      const proc: FlextaskProcess = { name, kind, child, stateDir: env.FLEXTASK_STATE_DIR ?? '', stopped: false }
+      this.processes.set(name, proc)
+      try {
+        // Generous: on a shared two-core box a Node process takes 15-25 s to start under load.
+        await child.running(Math.max(1_000, deadline - Date.now()))
+      } catch (error) {
+        if (!child.exited() || Date.now() > deadline) throw error
+        this.findings.startExits.push(`${name}: ${child.lines.at(-1) ?? 'no output'}`)
+        this.log(`${name} exited while starting (${child.lines.at(-1) ?? ''}); starting it again in 2 s`)
+        await sleep(2_000)
+        continue
+      }
+      this.log(`${name} (${kind}, pid ${child.child.pid}) serving`)
+      child.child.once('exit', (code, signal) => this.onExit(proc, child, code, signal))
+      return proc
+    }
+  }
+
+  /** A serving process exited without being told to: recorded, and started again. */
+  private onExit(proc: FlextaskProcess, child: SchedulerChild, code: number | null, signal: string | null): void {
+    if (this.intended.has(child) || this.closing) return
+    const tail = child.lines.slice(-3).join(' | ')
+    this.findings.selfExits.push(`${proc.name} exited by itself (code ${code}, signal ${signal}): ${tail}`)
+    this.log(`${proc.name} EXITED BY ITSELF (code ${code}, signal ${signal}); supervisor restarts it`)
+    this.start(proc.kind, proc.name).catch((error: unknown) =>
+      this.log(`${proc.name} restart failed: ${String(error)}`),
+    )
   }
 
   running(kind: ProcessKind): FlextaskProcess[] {
@@ -170,6 +206,7 @@ export class Stack {
   async kill(name: string): Promise<void> {
     const p = this.get(name)
     if (p.stopped) this.signal(p, 'SIGCONT')
+    this.intended.add(p.child)
     await killHard(p.child)
     this.log(`${name} SIGKILLed`)
   }
@@ -185,6 +222,7 @@ export class Stack {
     const p = this.get(name)
     if (p.child.exited()) return { exitCode: p.child.child.exitCode, stuck: false }
     const exit = new Promise<void>((resolve) => p.child.child.once('exit', () => resolve()))
+    this.intended.add(p.child)
     p.child.child.kill('SIGTERM')
     let stuck = false
     await waitFor(`${name} to exit after SIGTERM`, () => (p.child.exited() ? true : undefined), 45_000).catch(() => {
