@@ -39,6 +39,7 @@ import type { TaskExecution } from '../schemas/task-execution.ts'
 import type { TaskLog } from '../schemas/task-log.ts'
 import type { TaskResult } from '../schemas/task-result.ts'
 import { topicNames, type TopicNames, workerGroupId } from '../topics.ts'
+import { decideError } from '../topology/kafka-errors.ts'
 import { partitionForKey } from '../topology/partitioner.ts'
 import { type AttemptLimits, defaultAttemptLimits, type RunningAttempt, runAttempt } from './attempt-runner.ts'
 import { DispatchQueue } from './dispatch-queue.ts'
@@ -280,15 +281,49 @@ export class WorkerRuntime extends EventEmitter {
       (event: { generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) =>
         this.#onJoin(member, event.generationId ?? -1, event.assignments ?? []),
     )
-    const stream = await consumer.consume({
+    await this.#openStream(member)
+    return member
+  }
+
+  /** (Re)opens the member's fetch stream from the committed offsets. */
+  async #openStream(member: CategoryMember): Promise<void> {
+    const stream = await member.consumer.consume({
       topics: [member.topic],
       mode: MessagesStreamModes.COMMITTED,
       fallbackMode: MessagesStreamFallbackModes.EARLIEST,
     })
     member.stream = stream
     stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => this.#onRecord(member, message))
-    stream.on('error', (error: unknown) => this.#fail(coerceError(error)))
-    return member
+    stream.on('error', (error: unknown) => void this.#onStreamError(member, stream, error))
+  }
+
+  /**
+   * A fetch stream failed. A transient Kafka failure (the broker stopped or restarting: "fetch failed 4 times",
+   * connection closed) is waited out: the stream is re-opened from the committed offsets with a backoff of 200 ms
+   * doubling to 5 s, and a redelivered execution runs again (at-least-once). Anything else is fatal. Issue 15: the
+   * fault suite's broker restart used to stop every worker here.
+   */
+  async #onStreamError(member: CategoryMember, failed: unknown, error: unknown): Promise<void> {
+    if (member.stream !== failed || this.#stopping || this.#fatal) return
+    let coded = decideError(error, ErrorCodes.unknown)
+    await member.stream?.close().catch(() => undefined)
+    for (let attempt = 1; coded.retriable; attempt++) {
+      const delayMs = Math.min(5_000, 200 * 2 ** Math.min(attempt - 1, 10))
+      this.#o.logger.warn(
+        { category: member.category, attempt, delayMs, error: coded.message },
+        'worker: fetch stream failed; re-opening it',
+      )
+      await sleep(delayMs)
+      if (this.#stopping || this.#fatal) return
+      try {
+        await this.#openStream(member)
+        this.#o.logger.info({ category: member.category, attempts: attempt }, 'worker: fetch stream re-opened')
+        return
+      } catch (reopenError) {
+        coded = decideError(reopenError, ErrorCodes.unknown)
+      }
+    }
+    this.#fail(coded)
   }
 
   #onJoin(member: CategoryMember, generation: number, assignments: { topic: string; partitions: number[] }[]): void {
