@@ -614,16 +614,35 @@ export class WorkerRuntime extends EventEmitter {
     })
   }
 
+  /**
+   * Sends the outbox. A transient Kafka failure (the broker stopped or restarting) is waited out with the records
+   * kept, 200 ms doubling to 5 s, and the batch sent again: a result is never dropped, and one sent twice is
+   * absorbed downstream by (executionId, attempt). Issue 15: the fault suite's broker restart used to stop the
+   * worker on the first failed send.
+   */
   async #flush(): Promise<void> {
     this.#flushing++
+    let retries = 0
     try {
       while (this.#outbox.length > 0) {
         const batch = this.#outbox.splice(0, 5000)
         try {
           await this.#producer.send({ messages: batch.map((b) => b.message) })
           for (const b of batch) b.resolve()
+          retries = 0
         } catch (error) {
-          for (const b of batch) b.reject(error)
+          const coded = decideError(error, ErrorCodes.unknown)
+          if (!coded.retriable || this.#stopping) {
+            for (const b of batch) b.reject(error)
+            continue
+          }
+          this.#outbox.unshift(...batch)
+          const delayMs = Math.min(5_000, 200 * 2 ** Math.min(retries++, 10))
+          this.#o.logger.warn(
+            { records: batch.length, attempt: retries, delayMs, error: coded.message },
+            'worker: producing results failed; retrying',
+          )
+          await sleep(delayMs)
         }
       }
     } finally {

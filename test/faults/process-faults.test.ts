@@ -43,7 +43,7 @@ afterAll(async () => {
 describe('the fault-injection suite (real processes, own broker, seeded faults)', () => {
   it(
     'keeps every scheduled instant exactly once from definition to Postgres row through every fault kind',
-    { timeout: windowMs + 600_000 },
+    { timeout: windowMs + 900_000 },
     async () => {
       console.log(`fault suite seed ${seed}; replay: ${replay}`)
       onTestFailed(() => console.log(`replay: ${replay}\ntimeline:\n  ${timeline.join('\n  ')}`))

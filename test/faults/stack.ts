@@ -167,11 +167,14 @@ export class Stack {
       const child = spawnScheduler(name, env, args)
       const proc: FlextaskProcess = { name, kind, child, stateDir: env.FLEXTASK_STATE_DIR ?? '', stopped: false }
       this.processes.set(name, proc)
-      try {
-        // Generous: on a shared two-core box a Node process takes 15-25 s to start under load.
-        await child.running(Math.max(1_000, deadline - Date.now()))
-      } catch (error) {
-        if (!child.exited() || Date.now() > deadline) throw error
+      // Generous: on a shared two-core box a Node process takes 15-25 s to start under load.
+      await waitFor(
+        `${name} to serve (or exit)`,
+        () => (child.exited() || child.lines.some((l) => l.includes('"msg":"serving"')) ? true : undefined),
+        Math.max(1_000, deadline - Date.now()),
+      )
+      if (child.exited()) {
+        if (Date.now() > deadline) throw new Error(`${name} exited while starting: ${child.lines.at(-1) ?? ''}`)
         this.findings.startExits.push(`${name}: ${child.lines.at(-1) ?? 'no output'}`)
         this.log(`${name} exited while starting (${child.lines.at(-1) ?? ''}); starting it again in 2 s`)
         await sleep(2_000)
