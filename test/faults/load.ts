@@ -117,7 +117,7 @@ export function planWorkload(prefix: string, size: LoadSize, startAtMs: number, 
   return w
 }
 
-/** One REST call with the suite's admin key; null when the API did not answer 2xx within 10 s. */
+/** One REST call with the suite's admin key; null when the API did not answer 2xx within 20 s. */
 async function call(stack: Stack, w: Workload, method: string, path: string, body?: unknown): Promise<unknown> {
   try {
     const response = await fetch(`${stack.apiUrl}${path}`, {
@@ -127,7 +127,7 @@ async function call(stack: Stack, w: Workload, method: string, path: string, bod
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(10_000),
+      signal: AbortSignal.timeout(20_000),
     })
     const text = await response.text()
     if (response.ok) return JSON.parse(text) as unknown
@@ -148,9 +148,12 @@ export async function createApiCrons(stack: Stack, w: Workload): Promise<void> {
       schedule: { kind: 'CRON', cron: '* * * * * *', startAtMs: w.startAtMs, endAtMs: w.endAtMs },
       ...policy,
     }
-    if ((await call(stack, w, 'POST', '/api/tasks', body)) === null) {
-      throw new Error(`creating ${taskId} through the API failed: ${w.apiFailures.join('; ')}`)
+    // Idempotent with a client taskId: a create that timed out on a loaded box is sent again (4 tries).
+    let created = false
+    for (let attempt = 1; attempt <= 4 && !created; attempt++) {
+      created = (await call(stack, w, 'POST', '/api/tasks', body)) !== null
     }
+    if (!created) throw new Error(`creating ${taskId} through the API failed: ${w.apiFailures.join('; ')}`)
   }
 }
 
