@@ -78,6 +78,7 @@ export class Stack {
   /** Incarnations this module stopped on purpose (SIGKILL, SIGTERM). */
   private readonly intended = new WeakSet<SchedulerChild>()
   private closing = false
+  private readonly starting = new Map<string, Promise<FlextaskProcess>>()
 
   constructor(log: Timeline) {
     this.log = process.env.FAULTS_VERBOSE === '1' ? (what) => (log(what), console.error(what)) : log
@@ -158,6 +159,18 @@ export class Stack {
 
   /** Starts process `name` (scheduler s1…, worker w1…, connector c1, api a1), or restarts it; resolves once serving. */
   async start(kind: ProcessKind, name: string): Promise<FlextaskProcess> {
+    // One incarnation per name: a start already under way (a lane's, or the supervisor's) is joined, and a
+    // process that runs is not started twice (its ports would clash).
+    const pending = this.starting.get(name)
+    if (pending !== undefined) return pending
+    const current = this.processes.get(name)
+    if (current !== undefined && !current.child.exited()) return current
+    const starting = this.spawnUntilServing(kind, name).finally(() => this.starting.delete(name))
+    this.starting.set(name, starting)
+    return starting
+  }
+
+  private async spawnUntilServing(kind: ProcessKind, name: string): Promise<FlextaskProcess> {
     const index = Number(name.slice(1)) - 1
     const args = kind === 'worker' ? ['worker', '--categories', 'internal', '--handlers', handlers] : [kind]
     const env = this.env(kind, name, index)
@@ -188,7 +201,7 @@ export class Stack {
 
   /** A serving process exited without being told to: recorded, and started again. */
   private onExit(proc: FlextaskProcess, child: SchedulerChild, code: number | null, signal: string | null): void {
-    if (this.intended.has(child) || this.closing) return
+    if (this.intended.has(child) || this.closing || this.processes.get(proc.name)?.child !== child) return
     const tail = child.lines.slice(-3).join(' | ')
     this.findings.selfExits.push(`${proc.name} exited by itself (code ${code}, signal ${signal}): ${tail}`)
     this.log(`${proc.name} EXITED BY ITSELF (code ${code}, signal ${signal}); supervisor restarts it`)
