@@ -1,0 +1,125 @@
+/**
+ * This process's membership of the consumer group, as the loop sees it (≈ Kafka Streams'
+ * StreamsRebalanceListener): the client's callbacks only record what happened and wake the loop; the loop
+ * takes the latest join at one fixed point of a pass (review §2.2 rule 1, C2).
+ *
+ * Owner of: the queued join, the "rebalance in progress" flag, the stream error reported by the client and
+ * the "rejoin needed" flag (after a failed rejoin the client stops heartbeating and never joins again by
+ * itself, so the loop calls joinGroup).
+ *
+ * Which partitions a join lets a task keep (issue 7, C11 follow-up). A task may carry over from generation G
+ * to a later join only if this member held its partition in EVERY generation in between: a generation this
+ * member did not see (its session expired while it was frozen, a join round it missed) may have given the
+ * partition to another member, which then advanced its changelog and committed offsets, so the local task's
+ * state is stale. Every member that stays in the group takes part in every generation, and the client reports
+ * each one it joins, so `heldSince` records, per partition, the first generation of the unbroken run of
+ * consecutive generations in which this member held it. A task opened under generation G is kept by the join
+ * of generation N iff heldSince(p) ≤ G. A generation that skips one, or an error from the client (membership
+ * possibly lost), breaks every run.
+ */
+import type { EventEmitter } from 'node:events'
+
+export interface GroupJoin {
+  generation: number
+  partitions: ReadonlySet<number>
+  /** partition → first generation of the unbroken run of consecutive generations in which it was held. */
+  heldSince: ReadonlyMap<number, number>
+}
+
+interface JoinEvent {
+  generationId?: number
+  assignments?: { topic: string; partitions: number[] }[]
+}
+
+export class GroupMembership {
+  readonly #topics: readonly string[]
+  readonly #notify: () => void
+  #pending: GroupJoin | undefined
+  /** The latest join reported by the client, and the runs of held partitions up to it. */
+  #latest: GroupJoin | undefined
+  #rebalancing = false
+  #rejoinNeeded = false
+  #error: unknown
+
+  /** Subscribes to the consumer's group events; `notify` wakes the loop. */
+  constructor(consumer: Pick<EventEmitter, 'on'>, topics: readonly string[], notify: () => void) {
+    this.#topics = topics
+    this.#notify = notify
+    consumer.on('consumer:group:join', (event: JoinEvent) => this.#joined(event))
+    consumer.on('consumer:group:rebalance', () => {
+      this.#rebalancing = true
+      notify()
+    })
+    // A failed rejoin (broker unreachable) is emitted as 'error', and the client then stops heartbeating: the
+    // loop waits it out like a stream failure and makes the consumer join again.
+    consumer.on('error', (error: unknown) => this.reportError(error, true))
+  }
+
+  /** A join is queued and not yet applied. */
+  get joinPending(): boolean {
+    return this.#pending !== undefined
+  }
+
+  /** The group is between a rebalance notice and the join that ends it. */
+  get rebalancing(): boolean {
+    return this.#rebalancing
+  }
+
+  get rejoinNeeded(): boolean {
+    return this.#rejoinNeeded
+  }
+
+  /** Takes the latest queued join (older ones are superseded), or undefined. */
+  takeJoin(): GroupJoin | undefined {
+    const join = this.#pending
+    this.#pending = undefined
+    return join
+  }
+
+  /** Records an error of the input stream or the client; `rejoin`: membership may be lost, join again. */
+  reportError(error: unknown, rejoin = false): void {
+    this.#error ??= error
+    if (rejoin) this.needRejoin()
+    this.#notify()
+  }
+
+  /** Takes the error reported since the last call, if any. */
+  takeError(): unknown {
+    const error = this.#error
+    this.#error = undefined
+    return error
+  }
+
+  get hasError(): boolean {
+    return this.#error !== undefined
+  }
+
+  /** Our membership is gone or stale: the next pass joins again, and no task survives that join. */
+  needRejoin(): void {
+    this.#rejoinNeeded = true
+    this.#latest = undefined
+  }
+
+  /** The loop joined the group again (the join itself arrives as a group event). */
+  rejoined(): void {
+    this.#rejoinNeeded = false
+  }
+
+  #joined(event: JoinEvent): void {
+    const generation = event.generationId ?? -1
+    const partitions = new Set<number>()
+    for (const a of event.assignments ?? [])
+      if (this.#topics.includes(a.topic)) for (const p of a.partitions) partitions.add(p)
+    const previous = this.#latest
+    const unbroken =
+      previous !== undefined &&
+      generation >= 0 &&
+      (generation === previous.generation || generation === previous.generation + 1)
+    const heldSince = new Map<number, number>()
+    for (const p of partitions) heldSince.set(p, (unbroken ? previous.heldSince.get(p) : undefined) ?? generation)
+    this.#latest = { generation, partitions, heldSince }
+    this.#pending = this.#latest
+    this.#rebalancing = false
+    this.#notify()
+  }
+}
