@@ -14,8 +14,15 @@
  * state is stale. Every member that stays in the group takes part in every generation, and the client reports
  * each one it joins, so `heldSince` records, per partition, the first generation of the unbroken run of
  * consecutive generations in which this member held it. A task opened under generation G is kept by the join
- * of generation N iff heldSince(p) ≤ G. A generation that skips one, or an error from the client (membership
- * possibly lost), breaks every run.
+ * of generation N iff heldSince(p) ≤ G. A generation that skips one breaks every run. That one rule also
+ * covers a lost membership: a member removed from the group (session expired, frozen) rejoins in a later
+ * generation than the one that was completed without it; if it rejoins before any generation completed
+ * without it, no other member can have owned its partitions in between.
+ *
+ * A forced rejoin (`needRejoin`, after a commit answered that the membership is stale) is skipped when a join
+ * is already queued: the queued join is newer than the generation the failed commit used, and joining again
+ * would only start one more rebalance round (seen as a cascade of ILLEGAL_GENERATION rounds when a member
+ * joins). Any join that arrives ends the need.
  */
 import type { EventEmitter } from 'node:events'
 
@@ -94,10 +101,9 @@ export class GroupMembership {
     return this.#error !== undefined
   }
 
-  /** Our membership is gone or stale: the next pass joins again, and no task survives that join. */
+  /** Our membership may be gone or stale: the next pass joins again, unless a join is queued (header). */
   needRejoin(): void {
-    this.#rejoinNeeded = true
-    this.#latest = undefined
+    if (this.#pending === undefined) this.#rejoinNeeded = true
   }
 
   /** The loop joined the group again (the join itself arrives as a group event). */
@@ -120,6 +126,7 @@ export class GroupMembership {
     this.#latest = { generation, partitions, heldSince }
     this.#pending = this.#latest
     this.#rebalancing = false
+    this.#rejoinNeeded = false
     this.#notify()
   }
 }

@@ -2,7 +2,9 @@
  * A rebalance keeps the tasks of the partitions an instance keeps (issue 7, review C11 follow-up): instance A
  * runs an every-100 ms timer on two partitions; instance B joins and takes one. A's task for the partition it
  * keeps is not closed and re-opened (no second restore), its ticks are committed exactly once, and the pause
- * in its firing around the rebalance is measured and bounded.
+ * in its firing around the rebalance is measured and bounded. Records keep arriving on both partitions through
+ * the rebalance: each key's counts are exactly 1..n (a kept task's uncommitted work is rolled back and its
+ * records read again from the committed offsets, so none is counted twice or skipped; review C7, C10).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,9 +12,10 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { StreamRuntime } from '../../topology/stream-runtime.ts'
 import { counterTopology } from '../fixtures/counter-topology.ts'
-import { collect, kafkaBrokers, testAdmin, uniqueName, waitFor } from '../helpers/kafka.ts'
+import { collect, kafkaBrokers, testAdmin, testProducer, uniqueName, waitFor } from '../helpers/kafka.ts'
 
 const { admin, createTopic } = testAdmin()
+const producer = testProducer()
 const stateRoot = mkdtempSync(join(tmpdir(), 'flextask-rebalance-'))
 const cleanups: (() => Promise<unknown>)[] = []
 afterAll(async () => {
@@ -55,6 +58,18 @@ describe('a rebalance on a real broker', () => {
       new Set(out.records.map((r) => r.key)).size === 2 ? true : undefined,
     )
 
+    // Input through the rebalance: 20 keys over both partitions, one record every 10 ms.
+    const sent = new Map<string, number>()
+    let sending = true
+    const feeding = (async () => {
+      for (let i = 0; sending; i++) {
+        const key = `k${i % 20}`
+        await producer.send({ messages: [{ topic: input, key: Buffer.from(key), value: Buffer.from('x') }] })
+        sent.set(key, (sent.get(key) ?? 0) + 1)
+        await new Promise((r) => setTimeout(r, 10))
+      }
+    })()
+    await new Promise((r) => setTimeout(r, 500))
     const joinStartedAt = Date.now()
     const b = instance('b')
     await b.start()
@@ -67,8 +82,24 @@ describe('a rebalance on a real broker', () => {
     await waitFor('ticks after the rebalance', () =>
       out.records.some((r) => r.key === `p${kept}` && r.timestampMs > settledAt + 1000) ? true : undefined,
     )
+    sending = false
+    await feeding
+    const counted = () => {
+      const counts = new Map<string, number[]>()
+      for (const r of out.records.filter((x) => x.key?.startsWith('k')))
+        counts.set(r.key!, [...(counts.get(r.key!) ?? []), Number(r.value?.split('=')[1])])
+      return counts
+    }
+    await waitFor('every record counted', () =>
+      [...sent].every(([k, n]) => Math.max(0, ...(counted().get(k) ?? [])) >= n) ? true : undefined,
+    )
     await b.close()
     await a.close()
+    for (const [key, n] of sent)
+      expect(
+        [...(counted().get(key) ?? [])].sort((x, y) => x - y),
+        key,
+      ).toEqual(Array.from({ length: n }, (_, i) => i + 1))
 
     const fires = out.records.filter((r) => r.key === `p${kept}`)
     const instants = fires.map((r) => Number(r.value?.split('@')[1]))

@@ -83,7 +83,7 @@ describe('GroupMembership: joins recorded by the callback, applied by the loop (
     ])
   })
 
-  it('a client error breaks every run and asks the loop to join again', () => {
+  it('a client error asks the loop to join again; a join that follows keeps the run', () => {
     const { consumer, group, join } = membership()
     join(1, [0])
     group.takeJoin()
@@ -93,7 +93,19 @@ describe('GroupMembership: joins recorded by the callback, applied by the loop (
     expect(group.hasError).toBe(false)
     group.rejoined()
     join(2, [0])
-    expect([group.rejoinNeeded, held(group)]).toEqual([false, [2, [[0, 2]]]])
+    expect([group.rejoinNeeded, held(group)]).toEqual([false, [2, [[0, 1]]]])
+  })
+
+  it('a stale-membership rejoin is skipped while a join is queued, and any join ends the need', () => {
+    const { group, join } = membership()
+    join(1, [0])
+    group.needRejoin() // the commit failed (ILLEGAL_GENERATION) because generation 1 had already formed
+    expect(group.rejoinNeeded).toBe(false)
+    group.takeJoin()
+    group.needRejoin()
+    expect(group.rejoinNeeded).toBe(true)
+    join(2, [0]) // the client rejoined by itself (heartbeat)
+    expect(group.rejoinNeeded).toBe(false)
   })
 
   it('a stream error is reported once and does not break the runs', () => {
