@@ -75,4 +75,16 @@ describe('OutagePolicy: outages are waited out, up to a give-up deadline (issue 
       expect.objectContaining({ retriable: false }),
     )
   })
+
+  it('a backoff sleeps its whole time; only close() cuts it short (review C9)', async () => {
+    const { outage, stop } = policy(60_000)
+    let at = performance.now()
+    await outage.backOff(150)
+    expect(performance.now() - at).toBeGreaterThanOrEqual(140)
+    at = performance.now()
+    const sleeping = outage.backOff(10_000)
+    setTimeout(() => stop.abort(), 10)
+    await sleeping
+    expect(performance.now() - at).toBeLessThan(5_000)
+  })
 })
