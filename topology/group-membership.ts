@@ -23,6 +23,11 @@
  * is already queued: the queued join is newer than the generation the failed commit used, and joining again
  * would only start one more rebalance round (seen as a cascade of ILLEGAL_GENERATION rounds when a member
  * joins). Any join that arrives ends the need.
+ *
+ * Between the JoinGroup response (the client already holds the new generation) and the join event (after
+ * SyncGroup), a commit under the applied generation is refused with ILLEGAL_GENERATION; its abort then costs
+ * the next transactions seconds of CONCURRENT_TRANSACTIONS while the coordinator writes the abort markers
+ * (measured by rebalance-keeps-tasks.test.ts). `syncing` tells the loop to hold its commits for that round trip.
  */
 import type { EventEmitter } from 'node:events'
 
@@ -33,12 +38,16 @@ export interface GroupJoin {
   heldSince: ReadonlyMap<number, number>
 }
 
+/** The group consumer as seen here: its events and the generation of its latest JoinGroup response. */
+export type GroupConsumer = Pick<EventEmitter, 'on'> & { readonly generationId: number }
+
 interface JoinEvent {
   generationId?: number
   assignments?: { topic: string; partitions: number[] }[]
 }
 
 export class GroupMembership {
+  readonly #consumer: GroupConsumer
   readonly #topics: readonly string[]
   readonly #notify: () => void
   #pending: GroupJoin | undefined
@@ -49,7 +58,8 @@ export class GroupMembership {
   #error: unknown
 
   /** Subscribes to the consumer's group events; `notify` wakes the loop. */
-  constructor(consumer: Pick<EventEmitter, 'on'>, topics: readonly string[], notify: () => void) {
+  constructor(consumer: GroupConsumer, topics: readonly string[], notify: () => void) {
+    this.#consumer = consumer
     this.#topics = topics
     this.#notify = notify
     consumer.on('consumer:group:join', (event: JoinEvent) => this.#joined(event))
@@ -70,6 +80,11 @@ export class GroupMembership {
   /** The group is between a rebalance notice and the join that ends it. */
   get rebalancing(): boolean {
     return this.#rebalancing
+  }
+
+  /** The client holds a generation newer than `applied` whose join has not arrived yet (see the header). */
+  syncing(applied: number): boolean {
+    return this.#pending === undefined && this.#consumer.generationId > applied
   }
 
   get rejoinNeeded(): boolean {

@@ -214,7 +214,9 @@ export class StreamRuntime {
         await this.#cycleFailed(error)
       }
     }
-    const settled = this.#fatal === undefined && !this.#group.joinPending && !this.#group.rebalancing
+    const group = this.#group
+    const settled =
+      this.#fatal === undefined && !group.joinPending && !group.rebalancing && !group.syncing(this.#tasks.generation)
     if (settled && this.#executor.hasWork()) await this.#commit().catch(() => {})
   }
 
@@ -228,7 +230,7 @@ export class StreamRuntime {
       this.#group.rejoined()
     }
     if (!this.#buffer.streaming) await this.#restartStream()
-    if (!this.#joined || this.#group.rebalancing) return this.#wait(50)
+    if (!this.#joined || this.#group.rebalancing || this.#group.syncing(this.#tasks.generation)) return this.#wait(50)
     this.#tasks.reconcile()
     const processed = await this.#executor.processRecords()
     const { ran, waiting } = await this.#executor.runTimers()

@@ -15,7 +15,11 @@ function fakeTask(work: boolean) {
     pendingRecords: () => ({ outputs: [], changelog: [] }),
     consumedOffsets: () => new Map<string, bigint>(),
     committed: () => Promise.resolve(void (dirty = false)),
-    aborted: () => Promise.resolve(void calls.push('aborted') && void (dirty = false)),
+    aborted: () => {
+      calls.push('aborted')
+      dirty = false
+      return Promise.resolve()
+    },
   }
   return { task: task as unknown as StreamTask, calls }
 }

@@ -4,7 +4,7 @@ import { GroupMembership } from '../../../topology/group-membership.ts'
 
 /** A fake group consumer: the test emits the client's group events. */
 function membership() {
-  const consumer = new EventEmitter()
+  const consumer = Object.assign(new EventEmitter(), { generationId: -1 })
   let wakes = 0
   const group = new GroupMembership(consumer, ['defs', 'cmds'], () => wakes++)
   const join = (generationId: number, partitions: number[], topics = ['defs', 'cmds']) =>
@@ -117,5 +117,20 @@ describe('GroupMembership: joins recorded by the callback, applied by the loop (
     expect((group.takeError() as Error).message).toBe('first')
     join(2, [0])
     expect(held(group)).toEqual([2, [[0, 1]]])
+  })
+
+  it('holds the loop between the JoinGroup response and the join event (no commit refused ILLEGAL_GENERATION)', () => {
+    const { consumer, group, join } = membership()
+    consumer.generationId = 1
+    join(1, [0])
+    expect(group.syncing(-1)).toBe(false) // the join is queued: the loop applies it first
+    group.takeJoin()
+    expect(group.syncing(1)).toBe(false)
+    consumer.generationId = 2 // JoinGroup answered; SyncGroup in flight
+    expect(group.syncing(1)).toBe(true)
+    join(2, [0])
+    expect(group.syncing(1)).toBe(false)
+    group.takeJoin()
+    expect(group.syncing(2)).toBe(false)
   })
 })

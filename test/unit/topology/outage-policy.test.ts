@@ -17,9 +17,7 @@ describe('OutagePolicy: outages are waited out, up to a give-up deadline (issue 
   it('retries a startup step through retriable failures, reporting each retry', async () => {
     const { outage, retrying } = policy(60_000)
     let calls = 0
-    await outage.retrying('topics', async () => {
-      if (++calls < 3) throw transient()
-    })
+    await outage.retrying('topics', () => (++calls < 3 ? Promise.reject(transient()) : Promise.resolve()))
     expect(calls).toBe(3)
     expect(retrying.map((e) => [e.step, e.attempt, e.code])).toEqual([
       ['topics', 1, 'FLEXTASK_TEST_BROKER_AWAY'],
