@@ -9,7 +9,7 @@
  *
  * One pass of the loop (runOnce):
  *   apply a queued join (keep the tasks of partitions held throughout, close the others, drop the cycle,
- *   restart the stream) → close tasks not assigned, open assigned ones (concurrently, off the loop) → process
+ *   restart the stream; while the client syncs a newer generation, wait for its join) → close tasks not assigned, open assigned ones (concurrently, off the loop) → process
  *   buffered records of running tasks → fire due timers of tasks whose input is read up to the instant → if
  *   anything was produced, consumed or written: commit one transaction (outputs + changelog + consumed offsets
  *   under the applied generation) → otherwise wait for records, a timer or a state change.
