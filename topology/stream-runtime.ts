@@ -284,7 +284,7 @@ export class StreamRuntime {
     if (decided.code === ErrorCodes.fenced) this.#tasks.closeAllTasks()
     await this.#cycle.aborted(this.#tasks.running())
     // Our membership is gone or stale (the broker restarted, a rejoin failed during an outage): the next pass
-    // joins the group again; that join keeps no task.
+    // joins the group again, unless a join is queued (group-membership.ts).
     if (isRebalance(decided.cause ?? decided)) this.#group.needRejoin()
     this.#buffer.suspend()
     this.#events.emit('onAborted', {
