@@ -36,6 +36,7 @@ import { decodeExecution, type ExecutionDecoderDeps } from './execution-decoder.
 import type { HandlerRegistry } from './handler.ts'
 import { defaultLimits, Limiter, type WorkerLimits } from './limits.ts'
 import { OffsetTracker } from './offset-tracker.ts'
+import { selectStartable } from './start-selection.ts'
 import { WorkerProducer, type WorkerSerdes } from './worker-producer.ts'
 
 export type { WorkerSerde, WorkerSerdes } from './worker-producer.ts'
@@ -292,42 +293,18 @@ export class WorkerRuntime extends EventEmitter {
   /** Starts every queued execution the limits allow, in priority order; plans the next pump. */
   #pump(): void {
     if (this.#stopping) return
-    const now = this.#o.nowMs()
-    let nextAt = Infinity
-    const started = new Set<Pending>()
-    const toStart: [Pending, () => void][] = []
-    for (const p of this.#queue.view()) {
-      if (this.#limiter.running >= this.#o.limits.concurrency) break
-      const delivery = p.deliveries[0]
-      if (delivery === undefined) continue
-      if (delivery.member.rebalancing) continue
-      const handover = delivery.member.handoverUntil.get(delivery.partition) ?? 0
-      if (handover > now) {
-        nextAt = Math.min(nextAt, handover)
-        continue
-      }
-      if (p.execution.deadlineAtMs !== null && p.execution.deadlineAtMs <= now) {
-        started.add(p)
-        toStart.push([p, () => undefined])
-        continue
-      }
-      const acquired = this.#limiter.tryAcquire(
-        { category: p.execution.category, type: p.execution.type, tenant: p.execution.tenant, priority: p.priority },
-        now,
-      )
-      if (!acquired.ok) {
-        if (acquired.retryAtMs !== undefined) nextAt = Math.min(nextAt, acquired.retryAtMs)
-        continue
-      }
-      started.add(p)
-      toStart.push([p, acquired.release])
-    }
-    this.#queue.removeAll(started)
+    const { toStart, nextAtMs } = selectStartable(
+      this.#queue.view(),
+      this.#limiter,
+      this.#o.limits.concurrency,
+      this.#o.nowMs(),
+    )
+    this.#queue.removeAll(new Set(toStart.map(([p]) => p)))
     for (const [p, release] of toStart) {
       this.#queuedByKey.delete(p.key)
       this.#start(p, release)
     }
-    if (nextAt < Infinity) this.#schedulePump(nextAt)
+    if (nextAtMs < Infinity) this.#schedulePump(nextAtMs)
     if (this.#paused && this.#queue.size < this.#o.maxQueuedExecutions / 2) {
       this.#paused = false
       for (const m of this.#members) m.stream?.resume()
