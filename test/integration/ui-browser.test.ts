@@ -7,12 +7,10 @@
  * reachable by keyboard with labelled controls. Screenshots go to test-artifacts/ui/ (git-ignored).
  */
 import { execFileSync } from 'node:child_process'
-import { randomUUID } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import pg from 'pg'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { newApiKey } from '../../api/api-keys.ts'
@@ -20,17 +18,17 @@ import { resolveConfig } from '../../config.ts'
 import type { ComponentHost } from '../../host/component-host.ts'
 import { createProcessDeps, createProcessHost } from '../../host/flextask-process.ts'
 import { silentLogger } from '../../logger.ts'
-import { databaseUrl, kafkaBrokers, schemaRegistryUrl } from '../helpers/env.ts'
+import { kafkaBrokers, schemaRegistryUrl } from '../helpers/env.ts'
 import { testAdmin, uniqueName, waitFor } from '../helpers/kafka.ts'
+import { freshDatabase } from '../helpers/postgres.ts'
 import { deletePrefixTopics } from '../helpers/scheduler.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const artifacts = join(repo, 'test-artifacts/ui')
 const handlers = fileURLToPath(new URL('../fixtures/api-e2e-handlers.ts', import.meta.url))
 const prefix = uniqueName('ops-ui')
-const database = `ops_ui_${randomUUID().replaceAll('-', '').slice(0, 10)}`
-const dbUrl = new URL(databaseUrl)
-dbUrl.pathname = `/${database}`
+// Created before and dropped after everything else of this file (hooks registered first).
+const database = freshDatabase()
 const port = 20_200 + Math.floor(Math.random() * 50)
 const apiUrl = `http://127.0.0.1:${port}`
 const admin = newApiKey('ui-admin', 'admin')
@@ -39,16 +37,6 @@ const { admin: kafkaAdmin } = testAdmin()
 let host: ComponentHost
 let browser: Browser
 let page: Page
-
-async function adminSql(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl })
-  await client.connect()
-  try {
-    await client.query(sql)
-  } finally {
-    await client.end()
-  }
-}
 
 /** `flextask up` in this process: every component, one worker group (internal), categories internal and email. */
 async function startStack(): Promise<ComponentHost> {
@@ -64,7 +52,7 @@ async function startStack(): Promise<ComponentHost> {
     FLEXTASK_INSTANCE_ID: uniqueName('ui'),
     FLEXTASK_SESSION_TIMEOUT_MS: '6000',
     FLEXTASK_SINK_FLUSH_INTERVAL_MS: '20',
-    DATABASE_URL: dbUrl.toString(),
+    DATABASE_URL: database.url,
     PORT: String(port),
     API_HOST: '127.0.0.1',
     METRICS_PORT: '0',
@@ -87,7 +75,6 @@ async function startStack(): Promise<ComponentHost> {
 beforeAll(async () => {
   execFileSync('bash', [join(repo, 'scripts/install-chromium.sh')], { stdio: 'inherit' })
   mkdirSync(artifacts, { recursive: true })
-  await adminSql(`CREATE DATABASE ${database}`)
   host = await startStack()
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -112,7 +99,6 @@ afterAll(async () => {
   await browser?.close()
   await host?.stop('test over')
   await deletePrefixTopics(kafkaAdmin, prefix).catch(() => {})
-  await adminSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => {})
   rmSync(stateDir, { recursive: true, force: true })
 }, 60_000)
 
