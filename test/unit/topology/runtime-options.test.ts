@@ -15,7 +15,6 @@ describe('runtime options and clients', () => {
     const o = resolveRuntimeOptions(base)
     expect(o).toMatchObject({
       commitIntervalMs: 100,
-      sessionTimeoutMs: 10_000,
       transactionTimeoutMs: 10_000,
       maxRecordsPerCycle: 5_000,
       staticMembership: true,
@@ -38,7 +37,8 @@ describe('runtime options and clients', () => {
       autocommit: false,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
       partitionAssigner: coPartitionedAssigner,
-      sessionTimeout: 10_000,
+      sessionTimeout: o.sessionTimeoutMs,
+      heartbeatInterval: o.heartbeatIntervalMs,
       ...tls,
     })
     const dynamic = groupConsumerOptions(resolveRuntimeOptions({ ...base, staticMembership: false }))
