@@ -79,8 +79,12 @@ function auditSlots(input: AuditInput, f: Findings): void {
   }
   const missing: string[] = []
   const unexpected: string[] = []
-  for (const [taskId, slots] of expectedSlots(w)) {
+  for (const [taskId, allSlots] of expectedSlots(w)) {
     const got = fired.get(taskId) ?? new Set<number>()
+    // An API cron exists from its create on: a slot before the create was acknowledged may fire or not (not both).
+    const createdAtMs = w.apiCreatedAtMs.get(taskId) ?? 0
+    for (const s of allSlots) if (s <= createdAtMs) got.delete(s)
+    const slots = allSlots.filter((s) => s > createdAtMs)
     const deletion = w.deletions.get(taskId)
     const firedSlots = slots.filter((s) => got.has(s))
     const expected = new Set(slots)

@@ -53,6 +53,8 @@ export interface Workload {
   /** Every-second crons (the lag monitor's tasks and the trigger targets). */
   everySecond: string[]
   apiCrons: string[]
+  /** When the API acknowledged each API cron's create: a slot before it may not fire (the task did not exist). */
+  apiCreatedAtMs: Map<string, number>
   /** Acknowledged TRIGGER_NOW commands: taskId, commandId. */
   triggers: { taskId: string; commandId: string; sentAtMs: number }[]
   /** Deletions through the API: sent at, acknowledged at (null: the API did not answer 2xx). */
@@ -86,6 +88,7 @@ export function planWorkload(prefix: string, size: LoadSize, startAtMs: number, 
     expect: new Map(),
     everySecond: spreadIds(prefix, 'cron', size.everySecondCrons),
     apiCrons: spreadIds(prefix, 'apicron', size.apiCrons),
+    apiCreatedAtMs: new Map(),
     triggers: [],
     deletions: new Map(),
     apiFailures: [],
@@ -154,6 +157,7 @@ export async function createApiCrons(stack: Stack, w: Workload): Promise<void> {
       created = (await call(stack, w, 'POST', '/api/tasks', body)) !== null
     }
     if (!created) throw new Error(`creating ${taskId} through the API failed: ${w.apiFailures.join('; ')}`)
+    w.apiCreatedAtMs.set(taskId, Date.now())
   }
 }
 
