@@ -13,11 +13,11 @@
  * observed where, and the README's Performance section for how the peers are configured.
  *
  * Usage: node bench/run.ts [--quick] [--only a,b,c,d,e,f] [--repeat N] [--peers bullmq,pg-boss]
- *          [--pending N] [--herd N] [--state-pending N,M] [--out DIR]
+ *          [--pending N] [--herd N] [--state-pending N,M] [--lead-ms MS] [--out DIR]
  */
 import { benchArgs, environment, hardStop, integerArg, integerListArg, messageOf } from './lib/args.ts'
 import type { DueRun, DueWorkload } from './lib/due-workload.ts'
-import { herdWorkload, steadyWorkload } from './lib/due-workload.ts'
+import { herdWorkload, MIN_LEAD_MS, steadyWorkload } from './lib/due-workload.ts'
 import { presets, type Preset, type Scenario, scenarioIds, Systems, type System } from './lib/presets.ts'
 import { type BenchResults, dueFigures, type DueFigures, writeResults } from './lib/report.ts'
 import { bullmqConfig, runBullmq } from './peers/bullmq.ts'
@@ -27,8 +27,9 @@ import { runFlextaskState, type StateRun } from './scenarios/flextask-state.ts'
 import { kafkaBrokers } from '../test/helpers/env.ts'
 
 const usage = `Usage: npm run bench -- [--quick] [--only a,b,c,d,e,f] [--repeat N] [--peers bullmq,pg-boss]
-  [--pending N] [--herd N] [--state-pending N,M] [--out DIR]
-Scenarios: a steady-rate lateness with N pending, b herd, c ingest, d cold restore, e RSS, f due → worker start.`
+  [--pending N] [--herd N] [--state-pending N,M] [--lead-ms MS] [--out DIR]
+Scenarios: a steady-rate lateness with N pending, b herd, c ingest, d cold restore, e RSS, f due → worker start.
+--lead-ms: the window opens at least this long after the measured jobs start loading (raise it on a busy box).`
 
 interface RunOptions {
   preset: Preset
@@ -36,6 +37,7 @@ interface RunOptions {
   repeat: number
   peers: System[]
   outDir: URL
+  minLeadMs: number
 }
 
 function parseOptions(): RunOptions {
@@ -48,6 +50,7 @@ function parseOptions(): RunOptions {
       pending: { type: 'string' },
       herd: { type: 'string' },
       'state-pending': { type: 'string' },
+      'lead-ms': { type: 'string', default: String(MIN_LEAD_MS) },
       out: { type: 'string', default: 'bench/results' },
     },
     usage,
@@ -60,18 +63,23 @@ function parseOptions(): RunOptions {
   }
   const only = values.only.split(',').map((s) => s.trim())
   const unknown = only.filter((s) => !(scenarioIds as string[]).includes(s))
-  if (unknown.length > 0) throw new Error(`--only: unknown scenario(s) ${unknown.join(', ')}; known: ${scenarioIds.join(',')}`)
+  if (unknown.length > 0)
+    throw new Error(`--only: unknown scenario(s) ${unknown.join(', ')}; known: ${scenarioIds.join(',')}`)
   const peerIds: Record<string, System> = { bullmq: Systems.bullmq, 'pg-boss': Systems.pgBoss }
-  const peers = values.peers === '' ? [] : values.peers.split(',').map((p) => {
-    const system = peerIds[p.trim()]
-    if (system === undefined) throw new Error(`--peers: unknown peer ${p}; known: bullmq, pg-boss`)
-    return system
-  })
+  const peers =
+    values.peers === ''
+      ? []
+      : values.peers.split(',').map((p) => {
+          const system = peerIds[p.trim()]
+          if (system === undefined) throw new Error(`--peers: unknown peer ${p}; known: bullmq, pg-boss`)
+          return system
+        })
   return {
     preset,
     only: only as Scenario[],
     repeat: integerArg('repeat', values.repeat, 1),
     peers,
+    minLeadMs: integerArg('lead-ms', values['lead-ms'], 0),
     outDir: new URL(`${values.out.replace(/\/?$/, '/')}`, `file://${process.cwd()}/`),
   }
 }
@@ -81,7 +89,11 @@ function log(line: string): void {
 }
 
 /** One due run of `system`; a failure becomes a failed entry with its reason. */
-async function dueRun(system: System, workload: DueWorkload, observer: 'consumer' | 'worker'): Promise<DueRun | string> {
+async function dueRun(
+  system: System,
+  workload: DueWorkload,
+  observer: 'consumer' | 'worker',
+): Promise<DueRun | string> {
   const progress = (line: string): void => log(`  ${workload.scenario}/${system}: ${line}`)
   log(`${workload.scenario}: ${system}: ${workload.count} due, ${workload.pending} pending …`)
   try {
@@ -98,11 +110,15 @@ function workloads(options: RunOptions): { workload: DueWorkload; observer: 'con
   const p = options.preset
   const out: { workload: DueWorkload; observer: 'consumer' | 'worker' }[] = []
   if (options.only.includes('a')) {
-    out.push({ workload: steadyWorkload('a', p.steadyRate, p.steadySeconds, p.steadyPending), observer: 'consumer' })
+    out.push({
+      workload: steadyWorkload('a', p.steadyRate, p.steadySeconds, p.steadyPending, options.minLeadMs),
+      observer: 'consumer',
+    })
   }
-  if (options.only.includes('b')) out.push({ workload: herdWorkload('b', p.herd), observer: 'consumer' })
+  if (options.only.includes('b'))
+    out.push({ workload: herdWorkload('b', p.herd, options.minLeadMs), observer: 'consumer' })
   if (options.only.includes('f')) {
-    out.push({ workload: steadyWorkload('f', p.workerRate, p.workerSeconds, 0), observer: 'worker' })
+    out.push({ workload: steadyWorkload('f', p.workerRate, p.workerSeconds, 0, options.minLeadMs), observer: 'worker' })
   }
   return out
 }

@@ -17,13 +17,24 @@ export interface DueWorkload {
   spanMs: number
   /** How long after the last due instant a run may take before it is reported incomplete. */
   graceMs: number
+  /** The window opens at least this long after the measured jobs start loading (`--lead-ms`). */
+  minLeadMs: number
 }
+
+/** Default of DueWorkload.minLeadMs. */
+export const MIN_LEAD_MS = 3_000
 
 /** The pending jobs are due this far ahead; they never fire during a run. */
 export const PENDING_AHEAD_MS = 24 * 3_600_000
 
 /** A steady rate: `rate` jobs per second for `seconds`, evenly spaced. */
-export function steadyWorkload(scenario: string, rate: number, seconds: number, pending: number): DueWorkload {
+export function steadyWorkload(
+  scenario: string,
+  rate: number,
+  seconds: number,
+  pending: number,
+  minLeadMs = MIN_LEAD_MS,
+): DueWorkload {
   const count = rate * seconds
   return {
     scenario,
@@ -32,11 +43,12 @@ export function steadyWorkload(scenario: string, rate: number, seconds: number, 
     offsetMs: (i) => Math.floor((i * 1000) / rate),
     spanMs: seconds * 1000,
     graceMs: 60_000,
+    minLeadMs,
   }
 }
 
 /** A herd: `count` jobs due within one second. */
-export function herdWorkload(scenario: string, count: number): DueWorkload {
+export function herdWorkload(scenario: string, count: number, minLeadMs = MIN_LEAD_MS): DueWorkload {
   return {
     scenario,
     pending: 0,
@@ -44,15 +56,68 @@ export function herdWorkload(scenario: string, count: number): DueWorkload {
     offsetMs: (i) => Math.floor((i * 1000) / count),
     spanMs: 1000,
     graceMs: 120_000,
+    minLeadMs,
   }
 }
 
 /**
  * Where the window starts: far enough after loading begins that `count` measured jobs are loaded before it
- * at `loadRatePerS` (a conservative guess; the run reports the actual slack, and a negative slack taints it).
+ * at `loadRatePerS`, twice over (a guess; the run reports the actual slack, and a negative slack taints it).
  */
-export function windowStart(nowMs: number, count: number, loadRatePerS: number): number {
-  return Math.ceil((nowMs + 3_000 + (count * 1000) / loadRatePerS) / 1000) * 1000
+export function windowStart(nowMs: number, count: number, loadRatePerS: number, minLeadMs: number): number {
+  return Math.ceil((nowMs + minLeadMs + (2 * count * 1000) / loadRatePerS) / 1000) * 1000
+}
+
+/** One system under the due workload: how it loads jobs and how its starts (or receipts) are observed. */
+export interface DueSystem {
+  name: string
+  observed: string
+  config: string
+  /** Loading rate assumed when nothing was measured yet (no pending jobs). */
+  assumedLoadPerS: number
+  /** Loads `count` pending jobs due at `dueMs`; resolves once the system holds them (ready to fire). */
+  loadPending(count: number, dueMs: number): Promise<void>
+  /** Starts observing measured jobs into `recorder`. */
+  observe(recorder: DueRecorder): Promise<void>
+  /** Loads measured jobs 0 … count−1 due at `dueMs(i)`; resolves once the system holds them. */
+  loadMeasured(count: number, dueMs: (i: number) => number, deadlineMs: number): Promise<void>
+  /** Throws if the system failed (checked while waiting). */
+  check?(): void
+}
+
+/** Runs the workload on `system`: pending jobs, then the measured window, then the figures. */
+export async function driveDueRun(
+  system: DueSystem,
+  workload: DueWorkload,
+  progress: (line: string) => void,
+): Promise<DueRun> {
+  const recorder = new DueRecorder(workload.count)
+  const loadStarted = Date.now()
+  await system.loadPending(workload.pending, loadStarted + PENDING_AHEAD_MS)
+  // The pending load measures this system's loading rate on this machine now (conservative for flextask:
+  // it includes the scheduler's startup).
+  const pendingMs = Math.max(1, Date.now() - loadStarted)
+  const measuredPerS = workload.pending >= 10_000 ? (workload.pending * 1000) / pendingMs : Infinity
+  await system.observe(recorder)
+  const loadRatePerS = Math.min(system.assumedLoadPerS, measuredPerS)
+  const windowStartMs = windowStart(Date.now(), workload.count, loadRatePerS, workload.minLeadMs)
+  const deadlineMs = windowStartMs + workload.spanMs + workload.graceMs
+  await system.loadMeasured(workload.count, (i) => windowStartMs + workload.offsetMs(i), deadlineMs)
+  const loadedAt = Date.now()
+  await recorder.settled(deadlineMs, (line) => {
+    system.check?.()
+    progress(line)
+  })
+  system.check?.()
+  return dueRun(recorder, {
+    system: system.name,
+    scenario: workload.scenario,
+    observed: system.observed,
+    windowStartMs,
+    loadMs: loadedAt - loadStarted,
+    slackMs: windowStartMs - loadedAt,
+    config: system.config,
+  })
 }
 
 export interface DueRun {

@@ -42,7 +42,8 @@ function send(message: SchedulerProcessMessage): void {
 
 async function main(): Promise<void> {
   const raw = process.env.BENCH_SCHEDULER
-  if (raw === undefined || process.send === undefined) throw new Error('scheduler-process.ts is started by forkScheduler')
+  if (raw === undefined || process.send === undefined)
+    throw new Error('scheduler-process.ts is started by forkScheduler')
   const settings = JSON.parse(raw) as SchedulerProcessSettings
   const config = resolveConfig({
     KAFKA_BROKERS: settings.brokers.join(','),

@@ -8,14 +8,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { Queue, Worker } from 'bullmq'
-import {
-  DueRecorder,
-  dueRun,
-  type DueRun,
-  type DueWorkload,
-  PENDING_AHEAD_MS,
-  windowStart,
-} from '../lib/due-workload.ts'
+import { driveDueRun, type DueRun, type DueWorkload } from '../lib/due-workload.ts'
 
 const BATCH = 5_000
 const CONCURRENCY = 100
@@ -38,7 +31,11 @@ async function addJobs(queue: Queue<JobData>, count: number, job: (i: number) =>
     const jobs = []
     for (let i = from; i < Math.min(count, from + BATCH); i++) {
       const data = job(i)
-      jobs.push({ name: 'job', data, opts: { delay: Math.max(0, data.dueMs - Date.now()), removeOnComplete: true, removeOnFail: true } })
+      jobs.push({
+        name: 'job',
+        data,
+        opts: { delay: Math.max(0, data.dueMs - Date.now()), removeOnComplete: true, removeOnFail: true },
+      })
     }
     await queue.addBulk(jobs)
   }
@@ -52,34 +49,32 @@ export async function runBullmq(workload: DueWorkload, progress: (line: string) 
   const connection = redisConnection()
   const prefix = `bench-${randomUUID().slice(0, 8)}`
   const queue = new Queue<JobData>(QUEUE, { connection, prefix })
-  const recorder = new DueRecorder(workload.count)
   let worker: Worker<JobData> | undefined
   try {
-    const loadStarted = Date.now()
-    await addJobs(queue, workload.pending, (i) => ({ i: -1 - i, dueMs: loadStarted + PENDING_AHEAD_MS }))
-    worker = new Worker<JobData>(
-      QUEUE,
-      async (job) => {
-        recorder.record(job.data.i, job.data.dueMs, Date.now())
-        return Promise.resolve()
+    return await driveDueRun(
+      {
+        name: 'BullMQ',
+        observed: 'worker start',
+        config: bullmqConfig,
+        assumedLoadPerS: ASSUMED_LOAD_PER_S,
+        loadPending: (count, dueMs) => addJobs(queue, count, (i) => ({ i: -1 - i, dueMs })),
+        observe: async (recorder) => {
+          worker = new Worker<JobData>(
+            QUEUE,
+            async (job) => {
+              recorder.record(job.data.i, job.data.dueMs, Date.now())
+              return Promise.resolve()
+            },
+            { connection, prefix, concurrency: CONCURRENCY },
+          )
+          worker.on('error', (error) => progress(`bullmq worker error: ${error.message}`))
+          await worker.waitUntilReady()
+        },
+        loadMeasured: (count, dueMs) => addJobs(queue, count, (i) => ({ i, dueMs: dueMs(i) })),
       },
-      { connection, prefix, concurrency: CONCURRENCY },
+      workload,
+      progress,
     )
-    worker.on('error', (error) => progress(`bullmq worker error: ${error.message}`))
-    await worker.waitUntilReady()
-    const windowStartMs = windowStart(Date.now(), workload.count, ASSUMED_LOAD_PER_S)
-    await addJobs(queue, workload.count, (i) => ({ i, dueMs: windowStartMs + workload.offsetMs(i) }))
-    const loadedAt = Date.now()
-    await recorder.settled(windowStartMs + workload.spanMs + workload.graceMs, progress)
-    return dueRun(recorder, {
-      system: 'BullMQ',
-      scenario: workload.scenario,
-      observed: 'worker start',
-      windowStartMs,
-      loadMs: loadedAt - loadStarted,
-      slackMs: windowStartMs - loadedAt,
-      config: bullmqConfig,
-    })
   } finally {
     await worker?.close(true).catch(() => {})
     await queue.obliterate({ force: true }).catch((error: unknown) => progress(`warning: obliterate: ${String(error)}`))

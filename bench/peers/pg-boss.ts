@@ -10,14 +10,7 @@
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { PgBoss } from 'pg-boss'
-import {
-  DueRecorder,
-  dueRun,
-  type DueRun,
-  type DueWorkload,
-  PENDING_AHEAD_MS,
-  windowStart,
-} from '../lib/due-workload.ts'
+import { driveDueRun, type DueRun, type DueWorkload } from '../lib/due-workload.ts'
 
 const BATCH = 5_000
 const POLLING_INTERVAL_S = 0.5
@@ -68,39 +61,34 @@ export async function runPgBoss(workload: DueWorkload, progress: (line: string) 
   await admin(`CREATE DATABASE ${database}`)
   const boss = new PgBoss({ connectionString: serverUrl(database) })
   boss.on('error', (error: Error) => progress(`pg-boss error: ${error.message}`))
-  const recorder = new DueRecorder(workload.count)
   try {
     await boss.start()
     await boss.createQueue(QUEUE)
-    const loadStarted = Date.now()
-    await insertJobs(boss, workload.pending, (i) => ({ i: -1 - i, dueMs: loadStarted + PENDING_AHEAD_MS }))
-    await boss.work<JobData>(
-      QUEUE,
+    const options = {
+      pollingIntervalSeconds: POLLING_INTERVAL_S,
+      batchSize: BATCH_SIZE,
+      burstWhenBatchFull: true,
+      localConcurrency: LOCAL_CONCURRENCY,
+    }
+    return await driveDueRun(
       {
-        pollingIntervalSeconds: POLLING_INTERVAL_S,
-        batchSize: BATCH_SIZE,
-        burstWhenBatchFull: true,
-        localConcurrency: LOCAL_CONCURRENCY,
+        name: 'pg-boss',
+        observed: 'worker start',
+        config: pgBossConfig,
+        assumedLoadPerS: ASSUMED_LOAD_PER_S,
+        loadPending: (count, dueMs) => insertJobs(boss, count, (i) => ({ i: -1 - i, dueMs })),
+        observe: async (recorder) => {
+          await boss.work<JobData>(QUEUE, options, async (jobs) => {
+            const at = Date.now()
+            for (const job of jobs) recorder.record(job.data.i, job.data.dueMs, at)
+            return Promise.resolve()
+          })
+        },
+        loadMeasured: (count, dueMs) => insertJobs(boss, count, (i) => ({ i, dueMs: dueMs(i) })),
       },
-      async (jobs) => {
-        const at = Date.now()
-        for (const job of jobs) recorder.record(job.data.i, job.data.dueMs, at)
-        return Promise.resolve()
-      },
+      workload,
+      progress,
     )
-    const windowStartMs = windowStart(Date.now(), workload.count, ASSUMED_LOAD_PER_S)
-    await insertJobs(boss, workload.count, (i) => ({ i, dueMs: windowStartMs + workload.offsetMs(i) }))
-    const loadedAt = Date.now()
-    await recorder.settled(windowStartMs + workload.spanMs + workload.graceMs, progress)
-    return dueRun(recorder, {
-      system: 'pg-boss',
-      scenario: workload.scenario,
-      observed: 'worker start',
-      windowStartMs,
-      loadMs: loadedAt - loadStarted,
-      slackMs: windowStartMs - loadedAt,
-      config: pgBossConfig,
-    })
   } finally {
     await boss.stop({ graceful: false, timeout: 5_000 }).catch(() => {})
     await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch((error: unknown) =>

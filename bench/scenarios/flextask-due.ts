@@ -16,7 +16,7 @@ import { taskExecutionSchema, type TaskExecution } from '../../schemas/task-exec
 import { workerGroupId } from '../../topics.ts'
 import { HandlerRegistry } from '../../workers/handler.ts'
 import { createWorker } from '../../workers/worker.ts'
-import { DueRecorder, dueRun, type DueRun, type DueWorkload, PENDING_AHEAD_MS, windowStart } from '../lib/due-workload.ts'
+import { type DueRecorder, driveDueRun, type DueRun, type DueWorkload } from '../lib/due-workload.ts'
 import {
   CATEGORY,
   closeRun,
@@ -26,6 +26,7 @@ import {
   oneShot,
   openRun,
   produce,
+  type SchedulerChild,
   TASK_TYPE,
 } from '../lib/flextask-harness.ts'
 
@@ -92,36 +93,39 @@ export async function runFlextaskDue(
   progress: (line: string) => void,
 ): Promise<DueRun> {
   const run = await openRun(workload.scenario)
-  const recorder = new DueRecorder(workload.count)
+  let child: SchedulerChild | undefined
   let closeObserver: (() => Promise<void>) | undefined
+  const scheduler = (): SchedulerChild => {
+    if (child === undefined) throw new Error('the scheduler process was not started')
+    return child
+  }
   try {
-    const loadStarted = Date.now()
-    const farMs = loadStarted + PENDING_AHEAD_MS
-    await produce(run, workload.pending, (i) => oneShot(`p-${i}`, farMs, loadStarted))
-    const child = forkScheduler(run, progress)
-    await child.serving
-    await ingested(run, child, Date.now() + LOAD_TIMEOUT_MS)
-    closeObserver = await (observer === 'consumer' ? consumeExecutions : workExecutions)(run, recorder)
-    const windowStartMs = windowStart(Date.now(), workload.count, ASSUMED_INGEST_PER_S)
-    const createdAtMs = Date.now()
-    await produce(run, workload.count, (i) =>
-      oneShot(`${MEASURED_PREFIX}${i}`, windowStartMs + workload.offsetMs(i), createdAtMs),
+    return await driveDueRun(
+      {
+        name: 'flextask',
+        observed: observer === 'consumer' ? 'consumer receipt' : 'worker start',
+        config: flextaskConfig,
+        assumedLoadPerS: ASSUMED_INGEST_PER_S,
+        loadPending: async (count, dueMs) => {
+          const createdAtMs = Date.now()
+          await produce(run, count, (i) => oneShot(`p-${i}`, dueMs, createdAtMs))
+          child = forkScheduler(run, () => {})
+          await child.serving
+          await ingested(run, child, Date.now() + LOAD_TIMEOUT_MS)
+        },
+        observe: async (recorder) => {
+          closeObserver = await (observer === 'consumer' ? consumeExecutions : workExecutions)(run, recorder)
+        },
+        loadMeasured: async (count, dueMs, deadlineMs) => {
+          const createdAtMs = Date.now()
+          await produce(run, count, (i) => oneShot(`${MEASURED_PREFIX}${i}`, dueMs(i), createdAtMs))
+          await ingested(run, scheduler(), deadlineMs)
+        },
+        check: () => child?.throwIfFailed(),
+      },
+      workload,
+      progress,
     )
-    const loadedAt = await ingested(run, child, windowStartMs + workload.spanMs + workload.graceMs)
-    await recorder.settled(windowStartMs + workload.spanMs + workload.graceMs, (line) => {
-      child.throwIfFailed()
-      progress(line)
-    })
-    child.throwIfFailed()
-    return dueRun(recorder, {
-      system: 'flextask',
-      scenario: workload.scenario,
-      observed: observer === 'consumer' ? 'consumer receipt' : 'worker start',
-      windowStartMs,
-      loadMs: loadedAt - loadStarted,
-      slackMs: windowStartMs - loadedAt,
-      config: flextaskConfig,
-    })
   } finally {
     await closeObserver?.().catch(() => {})
     await closeRun(run)
