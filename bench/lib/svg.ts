@@ -18,7 +18,8 @@ export interface CdfPlot {
 }
 
 const WIDTH = 720
-const HEIGHT = 420
+const PLOT_HEIGHT = 420
+const LEGEND_ROW = 18
 const MARGIN = { left: 64, right: 24, top: 44, bottom: 56 }
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b']
 /** Points per line at most; a CDF of 1M samples is drawn from this many quantiles. */
@@ -52,13 +53,15 @@ export function cdfPoints(values: ArrayLike<number>): [number, number][] {
 /** The CDF plot as an SVG document. */
 export function cdfSvg(plot: CdfPlot): string {
   const { lo, hi } = decades(plot.series)
+  // The legend sits below the axis label, one row per series, so it never hides a line.
+  const height = PLOT_HEIGHT + 8 + plot.series.length * LEGEND_ROW
   const plotW = WIDTH - MARGIN.left - MARGIN.right
-  const plotH = HEIGHT - MARGIN.top - MARGIN.bottom
+  const plotH = PLOT_HEIGHT - MARGIN.top - MARGIN.bottom
   const x = (ms: number): number => MARGIN.left + ((Math.log10(Math.max(ms, 10 ** lo)) - lo) / (hi - lo)) * plotW
   const y = (fraction: number): number => MARGIN.top + (1 - fraction) * plotH
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${WIDTH}" height="${height}" fill="white"/>`,
     `<text x="${WIDTH / 2}" y="22" text-anchor="middle" font-size="15">${escapeXml(plot.title)}</text>`,
   ]
   for (let d = lo; d <= hi; d++) {
@@ -67,14 +70,14 @@ export function cdfSvg(plot: CdfPlot): string {
     const label = 10 ** d >= 1000 ? `${10 ** (d - 3)} s` : `${10 ** d} ms`
     out.push(`<text x="${px}" y="${MARGIN.top + plotH + 18}" text-anchor="middle">${label}</text>`)
   }
-  for (const f of [0, 0.25, 0.5, 0.75, 0.9, 0.99, 1]) {
+  for (const f of [0, 0.25, 0.5, 0.75, 0.9, 1]) {
     const py = y(f).toFixed(1)
     out.push(`<line x1="${MARGIN.left}" y1="${py}" x2="${MARGIN.left + plotW}" y2="${py}" stroke="#eee"/>`)
     out.push(`<text x="${MARGIN.left - 6}" y="${py}" text-anchor="end" dominant-baseline="middle">${f}</text>`)
   }
   out.push(
     `<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#333"/>`,
-    `<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 14}" text-anchor="middle">${escapeXml(plot.xLabel)} (log scale)</text>`,
+    `<text x="${MARGIN.left + plotW / 2}" y="${PLOT_HEIGHT - 14}" text-anchor="middle">${escapeXml(plot.xLabel)} (log scale)</text>`,
     `<text transform="translate(16 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle">fraction of jobs at or below</text>`,
   )
   plot.series.forEach((s, i) => {
@@ -86,8 +89,8 @@ export function cdfSvg(plot: CdfPlot): string {
       for (const [ms, f] of points) d += ` H${x(ms).toFixed(1)} V${y(f).toFixed(1)}`
       out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`)
     }
-    const ly = MARGIN.top + 16 + i * 18
-    const lx = MARGIN.left + plotW - 230
+    const ly = PLOT_HEIGHT + 4 + i * LEGEND_ROW
+    const lx = MARGIN.left
     out.push(
       `<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${color}" stroke-width="3"/>`,
       `<text x="${lx + 30}" y="${ly}" dominant-baseline="middle">${escapeXml(`${s.label} (n = ${s.values.length.toLocaleString('en-US')})`)}</text>`,
