@@ -126,7 +126,7 @@ function workloads(options: RunOptions): { workload: DueWorkload; observer: 'con
 async function main(): Promise<number> {
   const options = parseOptions()
   const startedAt = new Date()
-  hardStop(options.repeat * (options.preset.name === 'quick' ? 30 : 240) * 60_000, 'bench')
+  hardStop(options.repeat * (options.preset.name === 'quick' ? 60 : 240) * 60_000, 'bench')
   const env = environment(kafkaBrokers)
   log(`bench ${options.preset.name}: scenarios ${options.only.join(',')}, ${options.repeat} repeat(s); ${env}`)
   const due: DueFigures[] = []

@@ -58,7 +58,14 @@ import type { Clock } from '../topology/api.ts'
 import { countingObserver, type RuntimeCounters } from '../topology/runtime-events.ts'
 import { kafkaBrokers, schemaRegistryUrl, testKafka } from '../test/helpers/env.ts'
 import { benchArgs, environment, hardStop, integerArg } from './lib/args.ts'
-import { committedOffsets, deleteRunTopics, deleteSubjects, endOffsets, produceDefinitions } from './lib/kafka-bench.ts'
+import {
+  benchEnvironment,
+  committedOffsets,
+  deleteRunTopics,
+  deleteSubjects,
+  endOffsets,
+  produceDefinitions,
+} from './lib/kafka-bench.ts'
 
 const USAGE = `Usage: node bench/scheduler.ts [--pending 100000,1000000] [--timeout-ms MS per N] [--probes K]
          [--max-fires-per-wake F] [--commit-interval-ms MS]`
@@ -469,15 +476,13 @@ async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
   const prefix = `bench-sched-${suffix}`
   const stateDir = mkdtempSync(join(tmpdir(), 'flextask-bench-scheduler-'))
   const config = resolveConfig(
-    {
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: schemaRegistryUrl,
-      FLEXTASK_TOPIC_PREFIX: prefix,
-      FLEXTASK_PARTITIONS: String(PARTITIONS),
-      FLEXTASK_CATEGORIES: CATEGORY,
-      FLEXTASK_STATE_DIR: stateDir,
-      FLEXTASK_INSTANCE_ID: `bench-${suffix}`,
-    },
+    benchEnvironment({
+      prefix,
+      partitions: PARTITIONS,
+      category: CATEGORY,
+      instanceId: `bench-${suffix}`,
+      stateDir,
+    }),
     {
       scheduler: options.scheduler,
       runtime: options.commitIntervalMs === undefined ? {} : { commitIntervalMs: options.commitIntervalMs },

@@ -21,6 +21,7 @@ import type { TaskDefinition } from '../../schemas/task-definition.ts'
 import { schedulerApplicationId, topicNames, type TopicNames } from '../../topics.ts'
 import { kafkaBrokers, schemaRegistryUrl } from '../../test/helpers/env.ts'
 import {
+  benchEnvironment,
   caughtUp,
   committedOffsets,
   deleteRunTopics,
@@ -51,14 +52,7 @@ export interface FlextaskRun {
 export async function openRun(tag: string): Promise<FlextaskRun> {
   const prefix = `bench-${tag}-${randomUUID().slice(0, 8)}`
   const config = resolveConfig(
-    {
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: schemaRegistryUrl,
-      FLEXTASK_TOPIC_PREFIX: prefix,
-      FLEXTASK_PARTITIONS: String(PARTITIONS),
-      FLEXTASK_CATEGORIES: CATEGORY,
-      FLEXTASK_INSTANCE_ID: `${prefix}-bench`,
-    },
+    benchEnvironment({ prefix, partitions: PARTITIONS, category: CATEGORY, instanceId: `${prefix}-bench` }),
     { worker: { concurrency: 64, maxQueuedExecutions: 5000 } },
   )
   const deps = createProcessDeps(config, { logger: silentLogger, metrics: createMetrics() })

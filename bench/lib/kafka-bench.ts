@@ -9,6 +9,26 @@ import type { KafkaClientFactory } from '../../kafka-clients.ts'
 import type { SerdeRegistry } from '../../schemas/serde-registry.ts'
 import type { TaskDefinition } from '../../schemas/task-definition.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
+import { kafkaBrokers, schemaRegistryUrl } from '../../test/helpers/env.ts'
+
+/** The environment `resolveConfig` reads for a flextask process of a bench run on the local broker. */
+export function benchEnvironment(run: {
+  prefix: string
+  partitions: number
+  category: string
+  instanceId: string
+  stateDir?: string
+}): Record<string, string> {
+  return {
+    KAFKA_BROKERS: kafkaBrokers.join(','),
+    SCHEMA_REGISTRY_URL: schemaRegistryUrl,
+    FLEXTASK_TOPIC_PREFIX: run.prefix,
+    FLEXTASK_PARTITIONS: String(run.partitions),
+    FLEXTASK_CATEGORIES: run.category,
+    FLEXTASK_INSTANCE_ID: run.instanceId,
+    ...(run.stateDir === undefined ? {} : { FLEXTASK_STATE_DIR: run.stateDir }),
+  }
+}
 
 const PRODUCE_BATCH_RECORDS = 5_000
 const PRODUCE_IN_FLIGHT = 4

@@ -16,6 +16,7 @@ import { createProcessDeps } from '../../host/flextask-process.ts'
 import { silentLogger } from '../../logger.ts'
 import { createMetrics } from '../../metrics.ts'
 import { createScheduler } from '../../scheduler/scheduler.ts'
+import { benchEnvironment } from './kafka-bench.ts'
 
 export interface SchedulerProcessSettings {
   brokers: string[]
@@ -46,13 +47,9 @@ async function main(): Promise<void> {
     throw new Error('scheduler-process.ts is started by forkScheduler')
   const settings = JSON.parse(raw) as SchedulerProcessSettings
   const config = resolveConfig({
+    ...benchEnvironment(settings),
     KAFKA_BROKERS: settings.brokers.join(','),
     SCHEMA_REGISTRY_URL: settings.registryUrl,
-    FLEXTASK_TOPIC_PREFIX: settings.prefix,
-    FLEXTASK_PARTITIONS: String(settings.partitions),
-    FLEXTASK_CATEGORIES: settings.category,
-    FLEXTASK_STATE_DIR: settings.stateDir,
-    FLEXTASK_INSTANCE_ID: settings.instanceId,
   })
   const deps = createProcessDeps(config, { logger: silentLogger, metrics: createMetrics() })
   const app = createScheduler(deps)
