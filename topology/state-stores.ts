@@ -12,7 +12,7 @@
  */
 import { ErrorCodes, FlextaskError } from '../errors.ts'
 import type { KeyRange, KeyValueStore, StoreSerde } from './api.ts'
-import { compareKeys, inRange, type StoreBackend, type StoreWrite } from './store-backends.ts'
+import { entriesInRange, overlaid, type StoreBackend, type StoreWrite } from './store-backends.ts'
 
 export {
   LevelStoreBackend,
@@ -242,30 +242,12 @@ class OverlayStore<V> implements KeyValueStore<V> {
 
   async range(range: KeyRange): Promise<[string, V][]> {
     const limit = range.limit ?? Infinity
-    const overlay = [...this.#pending.keys()].filter((k) => inRange(k, range)).sort(compareKeys)
+    const overlay = entriesInRange(this.#pending, range)
     // Pending deletes may hide stored entries: over-fetch by the number of pending keys in range.
     const stored = await this.#backend.range(this.name, {
       ...range,
       limit: Number.isFinite(limit) ? limit + overlay.length : undefined,
     })
-    const out: [string, V][] = []
-    let i = 0
-    let j = 0
-    while (out.length < limit && (i < stored.length || j < overlay.length)) {
-      const storedKey = stored[i]?.[0]
-      const overlayKey = overlay[j]
-      const cmp = storedKey === undefined ? 1 : overlayKey === undefined ? -1 : compareKeys(storedKey, overlayKey)
-      if (cmp < 0) {
-        const entry = stored[i++] as [string, Buffer]
-        out.push([entry[0], this.#serde.deserialize(entry[1])])
-      } else {
-        if (cmp === 0) i++
-        const key = overlayKey as string
-        const bytes = this.#pending.get(key) as Buffer | null
-        j++
-        if (bytes !== null) out.push([key, this.#serde.deserialize(bytes)])
-      }
-    }
-    return out
+    return overlaid(stored, overlay, limit).map(([key, bytes]) => [key, this.#serde.deserialize(bytes)])
   }
 }
