@@ -10,6 +10,7 @@ import {
   smtpSink,
   type EchoServer,
 } from '../../helpers/stand-ins.ts'
+import { waitFor } from '../../helpers/kafka.ts'
 import { execution, runHandler } from './run-handler.ts'
 
 // Test-only name resolution for the DNS cases; everything else resolves through the system resolver.
@@ -116,6 +117,20 @@ describe('http request', () => {
     expect(result.error).toMatchObject({ code: 'FLEXTASK_WORKER_PAYLOAD_INVALID', retriable: false })
     expect(result.error!.message).toContain('payload.url')
     expect(result.error!.message).toContain('payload.timeoutMs')
+  })
+
+  it('close() releases the kept-alive connections, so a closed worker leaves no socket behind', async () => {
+    const server = await echoServer()
+    const own = builtinHandlers({ allow: ['loopback'] }, resolve)
+    const { result } = await runHandler(find(own, 'http', 'request'), execution('http', 'request', { url: server.url }))
+    expect(result.status).toBe('SUCCEEDED')
+    expect(await server.openConnections()).toBe(1)
+    await own.close()
+    await waitFor(
+      'the server to see the connection closed',
+      async () => ((await server.openConnections()) === 0 ? true : undefined),
+      1_000, // well inside the 4 s keep-alive after which the agent would drop it by itself
+    )
   })
 })
 
