@@ -1,5 +1,6 @@
 /** Every default of the resolved configuration, in one literal checked against the types with `satisfies`. */
 import { hostname } from 'node:os'
+import { defaultSchedulerConfig } from '../processors/task-state.ts'
 import type { ResolvedConfig } from './sections.ts'
 
 export const defaultCategories = ['http', 'email', 'internal', 'kubernetes', 'elasticsearch']
@@ -34,17 +35,7 @@ export const configDefaults = {
     startTimeoutMs: 600_000,
     shutdownGraceMs: 30_000,
   },
-  scheduler: {
-    maxPayloadBytes: 262_144,
-    maxFiresPerWake: 1000,
-    maxCatchUpPerWake: 100,
-    maxOccurrencesPerCatchUp: 10_000,
-    defaultMaxLatenessMs: 60_000,
-    maxInFlightPerTask: 500,
-    maxRecordsPerWake: 5000,
-    maxBytesPerWake: 8 * 1024 * 1024,
-    maxRecordBytes: 1_000_000,
-  },
+  scheduler: { ...defaultSchedulerConfig },
   worker: {
     categories: [],
     handlerModules: [],

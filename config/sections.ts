@@ -2,6 +2,8 @@
  * The sections of the resolved configuration, one interface per concern; each field's doc names the environment
  * variable that sets it, its unit and its default (the defaults themselves are in defaults.ts).
  */
+import type { SchedulerConfig } from '../processors/task-state.ts'
+
 export const SaslMechanisms = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const
 export type SaslMechanism = (typeof SaslMechanisms)[number]
 
@@ -102,27 +104,11 @@ export interface RuntimeConfig {
   shutdownGraceMs: number
 }
 
-/** The scheduler's limits (processors/task-state.ts SchedulerConfig documents each; categories come from topics). */
-export interface SchedulerSectionConfig {
-  /** FLEXTASK_SCHEDULER_MAX_PAYLOAD_BYTES. @default 262144 */
-  maxPayloadBytes: number
-  /** FLEXTASK_SCHEDULER_MAX_FIRES_PER_WAKE. @default 1000 */
-  maxFiresPerWake: number
-  /** FLEXTASK_SCHEDULER_MAX_CATCH_UP_PER_WAKE. @default 100 */
-  maxCatchUpPerWake: number
-  /** FLEXTASK_SCHEDULER_MAX_OCCURRENCES_PER_CATCH_UP. @default 10000 */
-  maxOccurrencesPerCatchUp: number
-  /** FLEXTASK_SCHEDULER_DEFAULT_MAX_LATENESS_MS. @default 60000 */
-  defaultMaxLatenessMs: number
-  /** FLEXTASK_SCHEDULER_MAX_IN_FLIGHT_PER_TASK. @default 500 */
-  maxInFlightPerTask: number
-  /** FLEXTASK_SCHEDULER_MAX_RECORDS_PER_WAKE. @default 5000 */
-  maxRecordsPerWake: number
-  /** FLEXTASK_SCHEDULER_MAX_BYTES_PER_WAKE. @default 8388608 */
-  maxBytesPerWake: number
-  /** FLEXTASK_SCHEDULER_MAX_RECORD_BYTES (keep under the topics' max.message.bytes). @default 1000000 */
-  maxRecordBytes: number
-}
+/**
+ * The scheduler's limits: processors/task-state.ts SchedulerConfig documents each (unit, default) and holds the
+ * defaults; categories come from topics. The environment sets each as FLEXTASK_SCHEDULER_<NAME> (configFields).
+ */
+export type SchedulerSectionConfig = Omit<SchedulerConfig, 'categories'>
 
 /** Limits by key (workers/limits.ts LimitRule: concurrency, ratePerSecond, burst). */
 export interface WorkerLimitRules {
