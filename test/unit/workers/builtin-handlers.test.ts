@@ -224,7 +224,7 @@ describe('email send against a real SMTP server process', () => {
 
     const refused = await runHandler(find(strict, 'email', 'send'), execution('email', 'send', payload))
     expect(refused.result.error?.code).toBe('FLEXTASK_HTTP_ADDRESS_REFUSED')
-  })
+  }, 30_000) // starts a child process (the SMTP sink waits up to 20 s for it): slow on a loaded machine
 })
 
 describe('kubernetes against an API server stand-in', () => {
