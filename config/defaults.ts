@@ -35,6 +35,7 @@ export const configDefaults = {
     startTimeoutMs: 600_000,
     shutdownGraceMs: 30_000,
   },
+  // The scheduler's own defaults (processors/ cannot import the config): one source, review D4.
   scheduler: { ...defaultSchedulerConfig },
   worker: {
     categories: [],
