@@ -184,8 +184,13 @@ try {
           .slice(linesBefore)
           .map((l) => {
             try {
-              const { msg, partition, records, durationMs, partitions, code } = JSON.parse(l) as Record<string, unknown>
-              return JSON.stringify({ msg, partition, records, durationMs, partitions, code })
+              const { time, msg, partition, records, durationMs, partitions, err } = JSON.parse(l) as Record<
+                string,
+                unknown
+              >
+              const t = typeof time === 'number' ? `+${time - killedAt} ms ` : ''
+              const error = (err as { message?: string } | undefined)?.message?.slice(0, 120)
+              return t + JSON.stringify({ msg, partition, records, durationMs, partitions, error })
             } catch {
               return l
             }

@@ -19,6 +19,13 @@
  * 6. TxnOffsetCommit calls are sequential: concurrent addOffset calls are coalesced by the client
  *    (dependencies.md §1.9).
  * 7. An empty transaction is cancelled locally: the broker refuses EndTxn for a transaction with nothing in it.
+ * 8. After an aborted cycle the new session is opened at once (InitProducerId), not at the next cycle: the
+ *    coordinator answers it only once our previous transaction is completely aborted, markers written. Until
+ *    then that transaction holds the committed offsets (require_stable) and changelog ends of our OWN
+ *    partitions, and the tasks reopened after a rebalance waited on it: the survivor of a kill -9 was seen
+ *    to stop firing its own partitions for ~5 s (issue 7), because the cycle that would have sent the next
+ *    InitProducerId only runs once those tasks are open. If the abort itself failed (broker away), the
+ *    InitProducerId is also what aborts the transaction.
  */
 import { type Consumer, type Message, Producer, type ProducerOptions } from '@platformatic/kafka'
 import { ErrorCodes, FlextaskError } from '../errors.ts'
@@ -114,6 +121,7 @@ export class EosProducer {
     } catch (error) {
       await transaction?.abort().catch(() => {})
       await this.reset()
+      await this.#bounded(this.fencePreviousSession(), 'InitProducerId').catch(() => {}) // workaround 8
       throw decideError(error, ErrorCodes.commitFailed)
     }
   }
