@@ -209,7 +209,11 @@ try {
       `  survivor's own partitions, longest pause between fires meanwhile: p50 ${pct(pauses, 0.5)} ms, max ${Math.max(...pauses)} ms`,
   )
 } catch (error) {
-  console.error(`fires per partition: ${JSON.stringify([...fires].map(([p, f]) => [p, f.length]))}`)
+  const now = Date.now()
+  console.error(
+    `fires per partition [partition, count, ms since the last fire]: ` +
+      JSON.stringify([...fires].map(([p, f]) => [p, f.length, now - Math.max(...f)])),
+  )
   for (const i of instances) console.error(`${i.name}:\n  ${i.lines.slice(-30).join('\n  ')}`)
   throw error
 } finally {
