@@ -19,13 +19,6 @@
  * 6. TxnOffsetCommit calls are sequential: concurrent addOffset calls are coalesced by the client
  *    (dependencies.md §1.9).
  * 7. An empty transaction is cancelled locally: the broker refuses EndTxn for a transaction with nothing in it.
- * 8. After an aborted cycle the new session is opened at once (InitProducerId), not at the next cycle: the
- *    coordinator answers it only once our previous transaction is completely aborted, markers written. Until
- *    then that transaction holds the committed offsets (require_stable) and changelog ends of our OWN
- *    partitions, and the tasks reopened after a rebalance waited on it: the survivor of a kill -9 was seen
- *    to stop firing its own partitions for ~5 s (issue 7), because the cycle that would have sent the next
- *    InitProducerId only runs once those tasks are open. If the abort itself failed (broker away), the
- *    InitProducerId is also what aborts the transaction.
  */
 import { type Consumer, type Message, Producer, type ProducerOptions } from '@platformatic/kafka'
 import { ErrorCodes, FlextaskError } from '../errors.ts'
@@ -121,21 +114,7 @@ export class EosProducer {
     } catch (error) {
       await transaction?.abort().catch(() => {})
       await this.reset()
-      await this.#reinit()
       throw decideError(error, ErrorCodes.commitFailed)
-    }
-  }
-
-  /**
-   * Workaround 8. When InitProducerId does not complete (broker away), the producer is replaced once more: the
-   * client marks a transaction active before its InitProducerId answers, so the next cycle's begin on that
-   * producer would fail with "There is already an active transaction" (seen in the broker-restart stress run).
-   */
-  async #reinit(): Promise<void> {
-    try {
-      await this.#bounded(this.fencePreviousSession(), 'InitProducerId')
-    } catch {
-      await this.reset()
     }
   }
 
