@@ -2,8 +2,8 @@
  * The zombie fencer on the real broker (topology/zombie-fencer.ts): an instance that left the group with a
  * transaction open holds the committed offsets of its partitions (require_stable answers
  * UNSTABLE_OFFSET_COMMIT) until its transaction times out. Here that timeout is 60 s, so without fencing the
- * new owner would wait a minute; the fencer must release the partition at once, and must leave an instance
- * that is still a member alone.
+ * new owner would wait a minute; the fencer must release the partition at once (also when its first attempt
+ * fails: a task open asks only once), and must leave an instance that is still a member alone.
  */
 import { Consumer, type Message, MessagesStreamFallbackModes, MessagesStreamModes, Producer } from '@platformatic/kafka'
 import { afterAll, expect, it } from 'vitest'
@@ -70,7 +70,7 @@ async function stableOffset(groupId: string, topic: string, partition: number): 
   }
 }
 
-it('aborts at once the open transaction of an instance that left the group, and only that one', async () => {
+it('aborts at once the open transaction of an instance that left the group, and only that one, retrying a failed attempt', async () => {
   const topic = await createTopic('zf-in', { partitions: 2 })
   const groupId = uniqueName('zf-app')
   const dead = await member(groupId, 'dead', topic)
@@ -99,8 +99,22 @@ it('aborts at once the open transaction of an instance that left the group, and 
   const deadTransaction = await openTransaction(groupId, 'dead', dead.consumer, deadMessage)
   const aliveTransaction = await openTransaction(groupId, 'alive', alive.consumer, aliveMessage)
 
+  // The group lookup fails once while fencing, as a loaded coordinator's can: the fencer must try again.
+  let failNextLookup = false
+  const flakyAdmin = new Proxy(admin, {
+    get(target, property) {
+      if (property !== 'describeGroups') return Reflect.get(target, property, target) as unknown
+      return (...args: Parameters<typeof admin.describeGroups>) => {
+        if (failNextLookup) {
+          failNextLookup = false
+          return Promise.reject(new Error('describeGroups timed out (injected)'))
+        }
+        return target.describeGroups(...args)
+      }
+    },
+  })
   const fencer = new ZombieFencer({
-    admin,
+    admin: flakyAdmin,
     applicationId: groupId,
     bootstrapBrokers: kafkaBrokers,
     instanceId: 'survivor',
@@ -121,7 +135,9 @@ it('aborts at once the open transaction of an instance that left the group, and 
   ).toBe(true)
 
   const startedAt = Date.now()
+  failNextLookup = true
   expect(await fencer.fenceDeparted()).toEqual(['dead'])
+  expect(failNextLookup, 'the injected failure happened').toBe(false)
   // The aborted transaction's offset is discarded: the partition has no committed offset, and it is stable.
   const released = await waitFor(
     'the dead instance partition to be stable',
