@@ -129,7 +129,21 @@ async function iteration(scenario: Scenario): Promise<Outcome> {
   try {
     await run.setup()
     await runners[scenario](run)
-    const { duplicates, missing } = run.audit()
+    let { duplicates, missing } = run.audit()
+    if (duplicates + missing > 0) {
+      const input = await run.inputCounts()
+      const resent = [...input].filter(([key, n]) => n !== run.expected.get(key))
+      if (resent.length > 0) {
+        console.log(
+          `    ${scenario}: the input topic differs from what was sent for ${resent.length} keys ` +
+            `(a send retried across the outage was written twice), e.g. ${resent
+              .slice(0, 3)
+              .map(([key, n]) => `${key}: ${n} in the topic, ${run.expected.get(key)} sent`)
+              .join('; ')}; audited against the input topic`,
+        )
+        ;({ duplicates, missing } = run.audit(run.records, input))
+      }
+    }
     return {
       duplicates,
       missing,
