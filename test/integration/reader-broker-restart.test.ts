@@ -6,46 +6,22 @@
  * read them all. Committed and aborted transactions of one producer surround the restart, so the aborted
  * transaction filter is checked across it too.
  */
-import { spawnSync } from 'node:child_process'
-import { rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Admin, Producer, stringSerializers } from '@platformatic/kafka'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createKafkaClientFactory } from '../../kafka-clients.ts'
 import { collect, uniqueName, waitFor } from '../helpers/kafka.ts'
+import { ownBroker } from '../helpers/own-broker.ts'
 
-const port = Number(process.env.FLEXTASK_READER_KAFKA_PORT ?? 20010)
-const brokers = [`127.0.0.1:${port}`]
-const brokerEnv = {
-  ...process.env,
-  KAFKA_PORT: String(port),
-  KAFKA_CONTROLLER_PORT: String(port + 1),
-  KAFKA_DATA_DIR: join(tmpdir(), `flextask-reader-kafka-${port}`),
-}
-const root = join(import.meta.dirname, '..', '..')
+const broker = ownBroker(Number(process.env.FLEXTASK_READER_KAFKA_PORT ?? 20010), 'reader')
+const brokers = broker.brokers
 const cleanups: (() => Promise<unknown>)[] = []
 
-function broker(command: 'start' | 'stop'): void {
-  const result = spawnSync(process.execPath, [join(root, 'tools/kafka/kafka.ts'), command], {
-    env: brokerEnv,
-    encoding: 'utf8',
-    timeout: 120_000,
-  })
-  if (result.status !== 0) throw new Error(`kafka ${command} failed: ${result.stdout}${result.stderr}`)
-}
-
-beforeAll(() => {
-  broker('stop')
-  rmSync(brokerEnv.KAFKA_DATA_DIR, { recursive: true, force: true })
-  broker('start')
-}, 180_000)
+beforeAll(() => broker.startFresh(), 180_000)
 
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
-  broker('stop')
-  rmSync(brokerEnv.KAFKA_DATA_DIR, { recursive: true, force: true })
+  broker.remove()
 }, 120_000)
 
 it('a read_committed stream keeps reading after the broker restarts, committed records once, aborted never', async () => {
@@ -93,9 +69,9 @@ it('a read_committed stream keeps reading after the broker restarts, committed r
   await transaction('b', 'abort')
   await waitFor('the first committed transaction', () => (reader.records.length >= 30 ? true : undefined))
 
-  broker('stop')
+  broker.command('stop')
   await sleep(8_000) // past the client's retries (3 × 1 s), which used to end the stream
-  broker('start')
+  broker.command('start')
   await transaction('c', 'abort')
   await transaction('d', 'commit')
   await transaction('e', 'commit')
