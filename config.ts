@@ -10,8 +10,9 @@
  *   metrics   the /metrics and /health port   → host/ops-server.ts
  *   log       level and format               → logger.ts
  *
- * Every default is in `configDefaults` (one literal, checked against the types with `satisfies`). Every field an
- * environment variable sets is in `configFields`; errors name the path and the variable
+ * Every default is in `configDefaults` (one literal, checked against the types with `satisfies`; the scheduler
+ * section spreads processors/task-state.ts defaultSchedulerConfig, as processors cannot import this file). Every
+ * field an environment variable sets is in `configFields`; errors name the path and the variable
  * (`topics.partitions must be a positive integer, got 0 (FLEXTASK_PARTITIONS)`).
  *
  * Secrets (passwords, URLs holding one) are marked `secret` in configFields: each also reads `<VAR>_FILE` (a
@@ -24,6 +25,7 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { ErrorCodes, FlextaskError } from './errors.ts'
+import { defaultSchedulerConfig } from './processors/task-state.ts'
 
 export const SaslMechanisms = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const
 export type SaslMechanism = (typeof SaslMechanisms)[number]
@@ -299,17 +301,8 @@ export const configDefaults = {
     startTimeoutMs: 600_000,
     shutdownGraceMs: 30_000,
   },
-  scheduler: {
-    maxPayloadBytes: 262_144,
-    maxFiresPerWake: 1000,
-    maxCatchUpPerWake: 100,
-    maxOccurrencesPerCatchUp: 10_000,
-    defaultMaxLatenessMs: 60_000,
-    maxInFlightPerTask: 500,
-    maxRecordsPerWake: 5000,
-    maxBytesPerWake: 8 * 1024 * 1024,
-    maxRecordBytes: 1_000_000,
-  },
+  // The scheduler's own defaults (processors/ cannot import this file): one source, review D4.
+  scheduler: { ...defaultSchedulerConfig },
   worker: {
     categories: [],
     handlerModules: [],
