@@ -83,9 +83,12 @@ export interface RuntimeConfig {
    * transaction can hold its partitions when it cannot be fenced (README "Failover"). @default 10000
    */
   transactionTimeoutMs: number
-  /** FLEXTASK_SESSION_TIMEOUT_MS, consumer group session. @default 10000 */
+  /**
+   * FLEXTASK_SESSION_TIMEOUT_MS, consumer group session: how long a silent (killed, frozen) member keeps its
+   * partitions. 6 s is the broker's default group.min.session.timeout.ms; README "Failover". @default 6000
+   */
   sessionTimeoutMs: number
-  /** FLEXTASK_HEARTBEAT_INTERVAL_MS. @default 1000 */
+  /** FLEXTASK_HEARTBEAT_INTERVAL_MS, also how soon a member learns of a rebalance. @default 500 */
   heartbeatIntervalMs: number
   /** FLEXTASK_REBALANCE_TIMEOUT_MS. @default 30000 */
   rebalanceTimeoutMs: number
