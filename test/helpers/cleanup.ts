@@ -8,6 +8,8 @@
  * the fork worker, and so `vitest run`, alive after the report ("Timeout terminating forks worker").
  * This module registers one `afterAll` when a test file imports it (collection time, so it counts) and runs every
  * cleanup there, the last registered first; a failing cleanup does not stop the others and fails the file.
+ * Outside Vitest (bench/ scripts import the same helpers) there is no file to end: `runCleanups()` is theirs to
+ * call, and importing this module registers nothing (Vitest's `afterAll` throws outside a test file).
  */
 import { afterAll } from 'vitest'
 
@@ -20,7 +22,8 @@ export function onCleanup(fn: Cleanup): void {
   cleanups.push(fn)
 }
 
-afterAll(async () => {
+/** Runs every registered cleanup, the last registered first; throws once at the end if any failed. */
+export async function runCleanups(): Promise<void> {
   const errors: unknown[] = []
   while (cleanups.length > 0) {
     const fn = cleanups.pop()!
@@ -31,4 +34,6 @@ afterAll(async () => {
     }
   }
   if (errors.length > 0) throw new AggregateError(errors, `${errors.length} cleanup(s) failed`)
-})
+}
+
+if (process.env.VITEST !== undefined) afterAll(runCleanups)
