@@ -117,9 +117,14 @@ export class Scheduler implements Component {
           .then(() => this.#outputMetrics.committed(outputs, durationMs))
           .catch((error: unknown) => this.#logger.warn({ err: error }, 'could not derive metrics from a commit'))
       },
-      onAborted: ({ error }) => {
+      onAborted: ({ code, message, streak, backoffMs, error }) => {
         this.#outputMetrics.aborted()
-        this.#logger.warn({ err: error, generation: this.#generation }, 'transaction aborted; retrying')
+        // One line per retry; the full error (an AggregateError's stacks run to kilobytes) once per streak.
+        this.#logger.warn(
+          { code, attempt: streak, backoffMs, generation: this.#generation },
+          `transaction aborted; retrying: ${message}`,
+        )
+        if (streak === 1) this.#logger.debug({ err: error }, 'transaction aborted: the error in full')
       },
       onRetrying: ({ step, code, message, attempt, backoffMs, failingForMs, giveUpInMs }) =>
         this.#logger.warn(

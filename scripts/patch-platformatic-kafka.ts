@@ -15,6 +15,15 @@
  * an aborted transaction again in every response that overlaps it, so no state across responses is needed
  * in the client).
  *
+ * Second patch (messages-stream.js): a MessagesStream destroys itself on the first metadata or fetch failure
+ * that outlives the client's few retries (3 × 1 s by default), e.g. a broker restart. A reader that does not
+ * re-create its stream then reads nothing more, silently (the stress loop's audit reader did exactly that:
+ * 382 of 2,000 records, while kafkajs read them all). Kafka's Java consumer never fails poll() on a broker that
+ * is away; it retries. The patched stream does the same for retriable and network (connection, timeout)
+ * failures: it emits 'fetch:retry' ({ error, attempt, delayMs }) and fetches again after a capped backoff
+ * (100 ms doubling to 5 s), from the same positions. Anything else (authentication, unsupported, a user error)
+ * still destroys the stream. Test: test/integration/reader-broker-restart.test.ts.
+ *
  * Idempotent: an already patched file is left alone. Fails loudly (non-zero exit, so `npm ci` fails) when
  * the installed version or the code differs from what this patch was written against.
  */
@@ -62,19 +71,48 @@ const REPLACEMENT = `    #filterUncommittedMessages(response) {
     }
 `
 
+const STREAM_MARKER = 'flextask-patch: retriable-fetch v1'
+const streamFile = join(root, 'dist', 'clients', 'consumer', 'messages-stream.js')
+const FETCH_START = '    #fetch() {\n'
+const FETCH_NEXT = '    #handleOffsetOutOfRange(error, topicIds, callback) {\n'
+const FIELD = '    #closed;\n'
+const SUCCESS = '                    this.#pushRecordsOperation(metadata, topicIds, response, requestedOffsets);\n'
+const RETRY_METHOD = `    #flextaskRetryFetch(error) {
+        // ${STREAM_MARKER} (scripts/patch-platformatic-kafka.ts in flextask): retriable and network failures
+        // are waited out like the Java consumer's poll() does, instead of destroying the stream.
+        const pending = [error];
+        while (pending.length > 0) {
+            const e = pending.pop();
+            if (!e || typeof e !== 'object') continue;
+            if (e.canRetry === false && e.code !== 'PLT_KFK_NETWORK') {
+                this.destroy(error);
+                return;
+            }
+            if (Array.isArray(e.errors)) pending.push(...e.errors);
+            if (e.cause) pending.push(e.cause);
+        }
+        const attempt = ++this.#flextaskFetchRetries;
+        const delayMs = Math.min(5000, 100 * 2 ** Math.min(attempt - 1, 6));
+        this.emit('fetch:retry', { error, attempt, delayMs });
+        setTimeout(() => {
+            if (!(this.#closed || this.closed || this.destroyed)) this.#fetch();
+        }, delayMs);
+    }
+`
+
 function fail(reason: string): never {
   console.error(`patch-platformatic-kafka: ${reason}`)
-  console.error('  The read_committed fix of scripts/patch-platformatic-kafka.ts could not be applied; re-check it')
+  console.error('  A fix of scripts/patch-platformatic-kafka.ts could not be applied; re-check it')
   console.error('  against the installed @platformatic/kafka before changing its version (see the script header).')
   process.exit(1)
 }
 
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
-if (pkg.version !== EXPECTED_VERSION) fail(`expected @platformatic/kafka ${EXPECTED_VERSION}, found ${pkg.version}`)
-const source = readFileSync(file, 'utf8')
-if (source.includes(MARKER)) {
-  console.log('patch-platformatic-kafka: already applied')
-} else {
+function patchConsumer(): void {
+  const source = readFileSync(file, 'utf8')
+  if (source.includes(MARKER)) {
+    console.log('patch-platformatic-kafka: read_committed fix already applied')
+    return
+  }
   const start = source.indexOf(START)
   const end = source.indexOf(NEXT, start)
   if (start < 0 || end < 0) fail(`#filterUncommittedMessages not found in ${file}`)
@@ -84,3 +122,37 @@ if (source.includes(MARKER)) {
   writeFileSync(file, source.slice(0, start) + REPLACEMENT + source.slice(end))
   console.log('patch-platformatic-kafka: applied the read_committed fix to @platformatic/kafka')
 }
+
+function patchMessagesStream(): void {
+  const source = readFileSync(streamFile, 'utf8')
+  if (source.includes(STREAM_MARKER)) {
+    console.log('patch-platformatic-kafka: retriable fetch fix already applied')
+    return
+  }
+  const start = source.indexOf(FETCH_START)
+  const end = source.indexOf(FETCH_NEXT, start)
+  const field = source.indexOf(FIELD)
+  if (start < 0 || end < 0 || field < 0 || field > start) fail(`#fetch not found in ${streamFile}`)
+  const fetch = source.slice(start, end)
+  const destroys = fetch.match(/this\.destroy\((error|recoveryError)\);/g) ?? []
+  if (destroys.length !== 4 || !fetch.includes(SUCCESS))
+    fail(`#fetch in ${streamFile} is not the 2.12.1 code this patch changes (${destroys.length} destroy calls)`)
+  const patched = fetch
+    .replace(/this\.destroy\((error|recoveryError)\);/g, 'this.#flextaskRetryFetch($1);')
+    .replace(SUCCESS, `                    this.#flextaskFetchRetries = 0;\n${SUCCESS}`)
+  writeFileSync(
+    streamFile,
+    source.slice(0, field) +
+      `${FIELD}    #flextaskFetchRetries = 0;\n` +
+      source.slice(field + FIELD.length, start) +
+      patched +
+      RETRY_METHOD +
+      source.slice(end),
+  )
+  console.log('patch-platformatic-kafka: applied the retriable fetch fix to @platformatic/kafka')
+}
+
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
+if (pkg.version !== EXPECTED_VERSION) fail(`expected @platformatic/kafka ${EXPECTED_VERSION}, found ${pkg.version}`)
+patchConsumer()
+patchMessagesStream()

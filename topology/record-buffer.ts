@@ -11,6 +11,7 @@
  * control batches and aborted data (the stream's own fetch position), once the records below it have all
  * been handed to the inbox.
  */
+import type { EventEmitter } from 'node:events'
 import {
   type Consumer,
   type Message,
@@ -78,6 +79,11 @@ export class RecordBuffer {
     })
     stream.on('error', (error: unknown) => {
       if (epoch === this.#epoch) this.#options.onError(error)
+    })
+    // The patched client waits out a failing fetch inside the stream (scripts/patch-platformatic-kafka.ts); the
+    // runtime keeps its own rule instead: a failing stream aborts the cycle and restarts from committed offsets.
+    ;(stream as unknown as EventEmitter).on('fetch:retry', (retry: { error: unknown }) => {
+      if (epoch === this.#epoch) this.#options.onError(retry.error)
     })
     await old?.close().catch(() => {})
   }

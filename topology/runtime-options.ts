@@ -21,9 +21,9 @@ export interface StreamRuntimeOptions {
   instanceId?: string
   /** Minimum spacing of commits while records flow; timers commit at once. @default 100 */
   commitIntervalMs?: number
-  /** How long the group waits for a silent member before moving its partitions (failover detection). @default 10000 */
+  /** How long the group waits for a silent member before moving its partitions (failover detection). @default 6000 */
   sessionTimeoutMs?: number
-  /** @default 1000 */
+  /** Also how soon a member learns of a rebalance. @default 500 */
   heartbeatIntervalMs?: number
   /** @default 30000 */
   rebalanceTimeoutMs?: number
@@ -74,8 +74,8 @@ export function resolveRuntimeOptions(options: StreamRuntimeOptions): ResolvedRu
   const { observer: _observer, connection: _connection, logger: _logger, ...rest } = options
   return {
     commitIntervalMs: 100,
-    sessionTimeoutMs: 10_000,
-    heartbeatIntervalMs: 1_000,
+    sessionTimeoutMs: 6_000,
+    heartbeatIntervalMs: 500,
     rebalanceTimeoutMs: 30_000,
     transactionTimeoutMs: 10_000,
     maxRecordsPerCycle: 5_000,

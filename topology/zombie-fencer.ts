@@ -11,6 +11,7 @@
  * own restart would. An instance that is alive but was expelled is a zombie, and fencing it is what Kafka
  * Streams' EOS does too; if it comes back it gets PRODUCER_FENCED and re-opens its tasks.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { type Admin, Producer, type ProducerOptions } from '@platformatic/kafka'
 
 export interface ZombieFencerOptions {
@@ -18,7 +19,10 @@ export interface ZombieFencerOptions {
   applicationId: string
   bootstrapBrokers: string[]
   instanceId: string
+  /** Bounds the retries of a failed fence, and is each fencing producer's request timeout. */
   transactionTimeoutMs: number
+  /** First delay between fence attempts (grows linearly to 2 s). @default 200 */
+  retryDelayMs?: number
   /** SASL / TLS options of every client. */
   connection?: Pick<ProducerOptions<Buffer, Buffer, Buffer, Buffer>, 'sasl' | 'tls' | 'tlsServerName'>
 }
@@ -37,35 +41,58 @@ export class ZombieFencer {
     for (const id of await this.#members()) if (id !== this.#o.instanceId) this.#known.add(id)
   }
 
-  /** Fences every remembered instance that is not a member now; returns their ids. One run at a time. */
+  /**
+   * Fences every remembered instance that is not a member now; returns the ids fenced. One run at a time.
+   * A fence that fails (the coordinator busy, a request timed out on a loaded box) is retried with backoff for
+   * up to transactionTimeoutMs: a task open asks once, and a fence given up on silently left the new owner
+   * waiting for the transaction timeout plus the broker's abort check (20 s gaps in bench:failover).
+   */
   fenceDeparted(): Promise<string[]> {
-    this.#fencing ??= this.#fence().finally(() => (this.#fencing = undefined))
+    this.#fencing ??= this.#fenceWithRetries().finally(() => (this.#fencing = undefined))
     return this.#fencing
   }
 
-  async #fence(): Promise<string[]> {
-    const members = await this.#members()
-    const departed = [...this.#known].filter((id) => !members.has(id))
-    for (const id of departed) {
-      const producer = new Producer({
-        ...this.#o.connection,
-        clientId: `${this.#o.instanceId}-fencer`,
-        bootstrapBrokers: this.#o.bootstrapBrokers,
-        idempotent: true,
-        transactionalId: `${this.#o.applicationId}-${id}`,
-        timeout: this.#o.transactionTimeoutMs,
-      })
+  async #fenceWithRetries(): Promise<string[]> {
+    const deadline = Date.now() + this.#o.transactionTimeoutMs
+    const fenced: string[] = []
+    for (let attempt = 1; ; attempt++) {
       try {
-        // InitProducerId bumps the epoch of that transactional id and aborts its open transaction. Producer id
-        // and epoch −1: see eos-producer.ts, workaround 1. Nothing is added, so the transaction is discarded.
-        const transaction = await producer.beginTransaction({ producerId: -1n, producerEpoch: -1 })
-        await transaction.cancel()
-        this.#known.delete(id)
-      } finally {
-        await producer.close().catch(() => {})
+        const members = await this.#members()
+        const departed = [...this.#known].filter((id) => !members.has(id))
+        for (const id of departed) {
+          await this.#fence(id)
+          fenced.push(id)
+        }
+        return fenced
+      } catch (error) {
+        if (Date.now() + (this.#o.retryDelayMs ?? 200) > deadline) throw error
+        await sleep(Math.min(2000, (this.#o.retryDelayMs ?? 200) * attempt))
       }
     }
-    return departed
+  }
+
+  async #fence(id: string): Promise<void> {
+    const producer = new Producer({
+      ...this.#o.connection,
+      clientId: `${this.#o.instanceId}-fencer`,
+      bootstrapBrokers: this.#o.bootstrapBrokers,
+      idempotent: true,
+      transactionalId: `${this.#o.applicationId}-${id}`,
+      timeout: this.#o.transactionTimeoutMs,
+      // The coordinator answers CONCURRENT_TRANSACTIONS while it aborts the open transaction: ask again soon
+      // (the client's default waits 1 s per retry; eos-producer.ts, workaround 4, is the same case).
+      retries: 20,
+      retryDelay: 50,
+    })
+    try {
+      // InitProducerId bumps the epoch of that transactional id and aborts its open transaction. Producer id
+      // and epoch −1: see eos-producer.ts, workaround 1. Nothing is added, so the transaction is discarded.
+      const transaction = await producer.beginTransaction({ producerId: -1n, producerEpoch: -1 })
+      await transaction.cancel()
+      this.#known.delete(id)
+    } finally {
+      await producer.close().catch(() => {})
+    }
   }
 
   async #members(): Promise<Set<string>> {

@@ -1,11 +1,10 @@
 /**
- * Outages are waited out (issue 7): the scheduler CLI runs on a broker of its own (ports 19101/19102, a fresh
+ * Outages are waited out (issue 7): the scheduler CLI runs on a broker of its own (two free ports, a fresh
  * data directory), started the moment that broker answers (its transaction coordinator and group coordinator
  * still loading). Under a stream of one-shots the broker is stopped for 60 s and started again. The scheduler
  * must never exit, and every one-shot must fire exactly once: audited read_committed with our client and with
  * an independent one (kafkajs).
  */
-import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,7 +15,9 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { createKafkaClientFactory } from '../../kafka-clients.ts'
 import { topicNames } from '../../topics.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
+import { freePorts } from '../helpers/free-port.ts'
 import { collect, uniqueName, waitFor } from '../helpers/kafka.ts'
+import { ownBroker } from '../helpers/own-broker.ts'
 import {
   decodeAll,
   killHard,
@@ -27,39 +28,20 @@ import {
   testSerdes,
 } from '../helpers/scheduler.ts'
 
-const port = Number(process.env.FLEXTASK_OUTAGE_KAFKA_PORT ?? 19101)
-const brokers = [`127.0.0.1:${port}`]
-const brokerEnv = {
-  ...process.env,
-  KAFKA_PORT: String(port),
-  KAFKA_CONTROLLER_PORT: String(port + 1),
-  KAFKA_DATA_DIR: join(tmpdir(), `flextask-outage-kafka-${port}`),
-}
-const root = join(import.meta.dirname, '..', '..')
+const fixedPort = process.env.FLEXTASK_OUTAGE_KAFKA_PORT
+const [port, controllerPort] = fixedPort === undefined ? await freePorts(2) : [Number(fixedPort), Number(fixedPort) + 1]
+const broker = ownBroker(port!, 'outage', controllerPort)
+const brokers = broker.brokers
 const stateRoot = mkdtempSync(join(tmpdir(), 'flextask-outage-'))
 const children: SchedulerChild[] = []
 const cleanups: (() => Promise<unknown>)[] = []
 
-function broker(command: 'start' | 'stop'): void {
-  const result = spawnSync(process.execPath, [join(root, 'tools/kafka/kafka.ts'), command], {
-    env: brokerEnv,
-    encoding: 'utf8',
-    timeout: 120_000,
-  })
-  if (result.status !== 0) throw new Error(`kafka ${command} failed: ${result.stdout}${result.stderr}`)
-}
-
-beforeAll(() => {
-  broker('stop')
-  rmSync(brokerEnv.KAFKA_DATA_DIR, { recursive: true, force: true })
-  broker('start')
-}, 180_000)
+beforeAll(() => broker.startFresh(), 180_000)
 
 afterAll(async () => {
   for (const scheduler of children) await killHard(scheduler)
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
-  broker('stop')
-  rmSync(brokerEnv.KAFKA_DATA_DIR, { recursive: true, force: true })
+  broker.remove()
   rmSync(stateRoot, { recursive: true, force: true })
 }, 120_000)
 
@@ -133,11 +115,11 @@ describe('the scheduler waits out broker outages', () => {
       mark('definitions produced')
 
       await sleep(leadMs + 15_000)
-      broker('stop')
+      broker.command('stop')
       mark('broker stopped')
       await sleep(60_000)
       expect(scheduler.exited(), 'the scheduler exited during the outage').toBe(false)
-      broker('start')
+      broker.command('start')
       mark('broker started again')
 
       const out = await collect(
