@@ -85,8 +85,9 @@ interface Answer {
 function send(r: Pick<FuzzRequest, 'method' | 'path' | 'headers' | 'body'>): Promise<Answer> {
   const url = new URL(api.url)
   return new Promise((resolve) => {
+    const headers = r.body === undefined ? r.headers : { ...r.headers, 'content-length': String(r.body.length) }
     const req = httpRequest(
-      { host: url.hostname, port: url.port, method: r.method, path: r.path, headers: r.headers, agent: false },
+      { host: url.hostname, port: url.port, method: r.method, path: r.path, headers, agent: false },
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))

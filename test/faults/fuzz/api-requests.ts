@@ -134,8 +134,10 @@ export const requestGenerators: Record<string, Generator> = {
   },
   invalidSchedule(ctx) {
     const body = validCreateBody(ctx.rng)
-    const which = ctx.rng.pick(['schedule.cron', 'schedule.timezone'])
-    setPath(body, which, which === 'schedule.cron' ? ctx.rng.pick(['61 * * * * *', 'nope', '* *']) : 'Mars/Base')
+    const which = ctx.rng.pick(['schedule.cron', 'schedule.timezone', 'schedule.atMs'])
+    if (which === 'schedule.cron') setPath(body, which, ctx.rng.pick(['61 * * * * *', 'nope', '* *']))
+    if (which === 'schedule.timezone') setPath(body, which, 'Mars/Base')
+    if (which === 'schedule.atMs') body.schedule = { kind: 'ONE_SHOT', atMs: Date.now() - ctx.rng.int(60_000, 1e10) }
     return post(ctx, 'invalid schedule', body, which)
   },
   invalidJson(ctx) {
