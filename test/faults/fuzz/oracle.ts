@@ -36,17 +36,24 @@ export function createOracle(
     const serde = input === 'definitions' ? serdes.definition : input === 'commands' ? serdes.command : serdes.result
     return serde.deserialize(value)
   }
+  // Ids the registry answered "unknown" for: asked once each, not once per record (the pool is far above any
+  // id the registry assigns, so the answer cannot change during a run).
+  const unknownIds = new Set<string>()
   return {
     async reasonFor(input, partition, key, value) {
       const taskId = key?.toString('utf8') ?? ''
       if (taskId === '') return missingKeyReason[input]
       if (partitionForKey(taskId, partitions) !== partition) return SchedulerReasons.wrongPartition
       if (value === null) return input === 'definitions' ? null : missingKeyReason[input]
+      const schemaId = value.length >= 5 && value[0] === 0 ? `${input}/${value.readInt32BE(1)}` : undefined
+      if (schemaId !== undefined && unknownIds.has(schemaId)) return SchedulerReasons.unknownSchema
       let decoded: unknown
       try {
         decoded = await decodes(input, value)
       } catch (error) {
-        return reasonCodeFor(error)
+        const reason = reasonCodeFor(error)
+        if (reason === SchedulerReasons.unknownSchema && schemaId !== undefined) unknownIds.add(schemaId)
+        return reason
       }
       if (input === 'commands') return SchedulerReasons.invalidCommand
       if (input === 'results') return null
