@@ -10,6 +10,28 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 import { importX } from 'eslint-plugin-import-x'
 
+/** What ui/public/*.js may use besides the language's own globals. */
+const browserGlobals = [
+  'window',
+  'document',
+  'location',
+  'history',
+  'navigator',
+  'sessionStorage',
+  'localStorage',
+  'fetch',
+  'WebSocket',
+  'URL',
+  'URLSearchParams',
+  'AbortController',
+  'ResizeObserver',
+  'requestAnimationFrame',
+  'setTimeout',
+  'clearTimeout',
+  'setInterval',
+  'clearInterval',
+]
+
 const noCli = { group: ['**/cli/**', '**/cli'], message: 'Nothing imports cli/ (argument parsing and signals only).' }
 const promClient = {
   name: 'prom-client',
@@ -33,10 +55,22 @@ const processorsAllowed = String.raw`^(?!(\./[^/]+|\.\./topology/api\.ts|\.\./sc
 const schemasAllowed = String.raw`^(?!(\./[^/]+|\.\./errors\.ts|avsc|node:fs|node:path|node:url)$)`
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tools/', 'coverage/', 'deploy/', '**/*.js', '**/*.mjs'] },
+  {
+    ignores: [
+      'node_modules/',
+      '.tools/',
+      'coverage/',
+      'deploy/',
+      'test-artifacts/',
+      '**/*.js',
+      '**/*.mjs',
+      '!ui/public/*.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
+    files: ['**/*.ts'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     plugins: { 'import-x': importX },
     rules: {
@@ -153,5 +187,16 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-argument': 'off',
     },
+  },
+  // The web dashboard: plain browser ES modules served as they are (ui/ui-plugin.ts), outside the TypeScript
+  // project, so linted without type information, against the browser's globals.
+  {
+    files: ['ui/public/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(browserGlobals.map((name) => [name, 'readonly'])),
+    },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, 'no-console': 'error' },
   },
 )

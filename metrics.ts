@@ -90,8 +90,15 @@ export interface SinkMetrics {
 }
 
 export interface WorkerMetrics {
-  /** flextask_worker_executions_total{category, status}: terminal results a worker produced (SUCCEEDED, FAILED, TIMED_OUT). */
-  executions: CounterPort<'category' | 'status'>
+  /**
+   * flextask_worker_executions_total{category, type, status}: terminal results a worker produced (SUCCEEDED, FAILED,
+   * TIMED_OUT); type is the handler's type, or `unregistered` when no handler has it (labels stay a closed set).
+   */
+  executions: CounterPort<'category' | 'type' | 'status'>
+  /** flextask_worker_retries_total{category, type}: attempts started after the first (attempt > 1). */
+  retries: CounterPort<'category' | 'type'>
+  /** flextask_worker_dead_letters_total{reason}: undecodable executions a worker sent to the dead-letter topic. */
+  deadLetters: CounterPort<'reason'>
   /** flextask_worker_start_lateness_seconds{category}: handler start − dueAtMs of each attempt. */
   startLateness: HistogramPort<'category'>
   /** flextask_worker_execution_duration_seconds{category}: startedAt → finishedAt of each terminal result. */
@@ -292,8 +299,20 @@ export function createMetrics(
   const worker: WorkerMetrics = {
     executions: new Counter({
       name: 'flextask_worker_executions_total',
-      help: 'Terminal results a worker produced, by category and status.',
-      labelNames: ['category', 'status'],
+      help: 'Terminal results a worker produced, by category, handler type and status.',
+      labelNames: ['category', 'type', 'status'],
+      registers,
+    }),
+    retries: new Counter({
+      name: 'flextask_worker_retries_total',
+      help: 'Attempts a worker started after the first one of their execution (attempt > 1).',
+      labelNames: ['category', 'type'],
+      registers,
+    }),
+    deadLetters: new Counter({
+      name: 'flextask_worker_dead_letters_total',
+      help: 'Undecodable executions a worker sent to the dead-letter topic, by reason code.',
+      labelNames: ['reason'],
       registers,
     }),
     startLateness: new Histogram({

@@ -52,19 +52,23 @@ console.log(
 const app = createScheduler(deps)
 await app.start()
 console.log('scheduler: running; every partition restored')
+console.log('worker: starting (one consumer group per category)')
 const services = await startDemoServices()
 services.onMail((line) => console.log(line))
 const worker = createWorker({ ...deps, handlers: services.handlers })
 await worker.start()
 console.log(`worker: running (echo endpoint ${services.echoUrl}, SMTP sink 127.0.0.1:${services.smtpPort})`)
+console.log(`kubernetes: a local STAND-IN for an API server at ${services.kubernetesUrl} (no cluster is involved)`)
 const opsDemo = await startOpsDemo(deps, () => ({ scheduler: app.health() }))
 for (const line of opsDemo.lines) console.log(line)
+if (postgresReachable) console.log('postgres sink: starting')
 const sinkDemo: SinkDemo | undefined = postgresReachable
   ? await startSinkDemo(deps, (line) => console.log(line)).catch((error: unknown) => {
       console.log(`postgres sink: could not start (${error instanceof Error ? error.message : String(error)})`)
       return undefined
     })
   : undefined
+console.log('api: starting')
 const demoApi = await startDemoApi(deps, sinkDemo?.databaseUrl)
 for (const line of demoApi.lines) console.log(line)
 console.log('')

@@ -1,9 +1,12 @@
 /**
- * What `npm run demo` runs on the worker side (cli/demo.ts prints; this module builds): a local echo endpoint
- * and a local SMTP sink (a real smtp-server on 127.0.0.1), the handlers the demo's tasks use (`internal` tick, a
- * flaky one that fails twice then succeeds), the example definitions, and one-line descriptions of results.
+ * What `npm run demo` runs on the worker side (cli/demo.ts prints; this module builds): a local echo endpoint,
+ * a stand-in for a Kubernetes API server on the same port (under /k8s-stand-in/: it answers /readyz?verbose and
+ * /livez?verbose the way an API server does; it is no cluster, and the demo says so), a local SMTP sink (a real
+ * smtp-server on 127.0.0.1), the handlers the demo's tasks use (`internal` tick, a flaky one that fails twice then
+ * succeeds), the example definitions (every schedule kind and every local built-in), and one-line descriptions
+ * of results.
  */
-import { createServer, type Server } from 'node:http'
+import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { SMTPServer } from 'smtp-server'
 import { buildTaskDefinition } from '../schemas/task-definition-builder.ts'
@@ -13,6 +16,8 @@ import { handlerError, HandlerRegistry } from '../workers/handler.ts'
 
 export interface DemoServices {
   echoUrl: string
+  /** The Kubernetes API stand-in's base URL (a path of the echo endpoint). */
+  kubernetesUrl: string
   smtpPort: number
   /** One line per message the SMTP sink received. */
   onMail(listener: (line: string) => void): void
@@ -25,6 +30,7 @@ export async function startDemoServices(): Promise<DemoServices> {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
+      if (req.url?.startsWith(kubernetesPath) === true) return kubernetesStandIn(req.url, res)
       const status = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('status') ?? 200)
       res.writeHead(status, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ echoed: { method: req.method, path: req.url, body: Buffer.concat(chunks).toString() } }))
@@ -60,8 +66,10 @@ export async function startDemoServices(): Promise<DemoServices> {
       if (n <= 2) throw handlerError('DEMO_FLAKY', `simulated failure ${n} of 2`, { retriable: true })
       return { succeededOnAttempt: ctx.attempt }
     })
+  const echoUrl = `http://127.0.0.1:${(echo.address() as AddressInfo).port}`
   return {
-    echoUrl: `http://127.0.0.1:${(echo.address() as AddressInfo).port}`,
+    echoUrl,
+    kubernetesUrl: `${echoUrl}${kubernetesPath}`,
     smtpPort: (smtp.server.address() as AddressInfo).port,
     onMail: (listener) => void mailListeners.push(listener),
     handlers,
@@ -72,8 +80,24 @@ export async function startDemoServices(): Promise<DemoServices> {
   }
 }
 
+const kubernetesPath = '/k8s-stand-in/'
+
+/** What an API server answers on /readyz?verbose and /livez?verbose when healthy; 404 for anything else. */
+function kubernetesStandIn(url: string, res: ServerResponse): void {
+  const endpoint = /^\/k8s-stand-in\/(readyz|livez)(\?|$)/.exec(url)?.[1]
+  if (endpoint === undefined) {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n')
+    return
+  }
+  const checks = ['ping', 'log', 'etcd', 'informer-sync'].map((c) => `[+]${c} ok`)
+  res.writeHead(200, { 'content-type': 'text/plain' }).end(`${checks.join('\n')}\n${endpoint} check passed\n`)
+}
+
 /** The demo's tasks: every schedule kind, every local built-in, a retried one, one that ends DEAD, one invalid. */
-export function demoDefinitions(now: number, services: Pick<DemoServices, 'echoUrl' | 'smtpPort'>): TaskDefinition[] {
+export function demoDefinitions(
+  now: number,
+  services: Pick<DemoServices, 'echoUrl' | 'kubernetesUrl' | 'smtpPort'>,
+): TaskDefinition[] {
   const retry = (maxAttempts: number) => ({
     maxAttempts,
     backoffBaseMs: 1000,
@@ -85,22 +109,25 @@ export function demoDefinitions(now: number, services: Pick<DemoServices, 'echoU
     JSON.stringify({ url: `${services.echoUrl}${path}`, ...extra })
   return [
     buildTaskDefinition({
-      taskId: 'cron-every-2s',
+      taskId: 'http-check-5s',
+      name: 'HTTP check of the local echo endpoint',
       category: 'http',
       type: 'request',
       payload: http('/health'),
       createdAtMs: now,
-      schedule: { kind: 'CRON', cron: '*/2 * * * * *', timezone: 'UTC' },
-    }),
-    buildTaskDefinition({
-      taskId: 'interval-5s',
-      category: 'internal',
-      type: 'tick',
-      createdAtMs: now,
       schedule: { kind: 'INTERVAL', everyMs: 5000 },
     }),
     buildTaskDefinition({
-      taskId: 'one-shot-in-7s',
+      taskId: 'k8s-health-10s',
+      name: 'Kubernetes health check (against a local stand-in API, not a cluster)',
+      category: 'kubernetes',
+      type: 'HealthCheck',
+      payload: JSON.stringify({ server: services.kubernetesUrl }),
+      createdAtMs: now,
+      schedule: { kind: 'INTERVAL', everyMs: 10_000 },
+    }),
+    buildTaskDefinition({
+      taskId: 'email-once-in-7s',
       category: 'email',
       type: 'send',
       payload: JSON.stringify({

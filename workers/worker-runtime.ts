@@ -22,41 +22,24 @@
  * rest (FAILED, retriable: the scheduler retries them), produce, commit, leave the group.
  */
 import { EventEmitter } from 'node:events'
-import {
-  Consumer,
-  FetchIsolationLevels,
-  type Message,
-  type MessagesStream,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
-  type Producer,
-} from '@platformatic/kafka'
-import { coerceError, ErrorCodes, type FlextaskError } from '../errors.ts'
+import type { Message } from '@platformatic/kafka'
+import { coerceError, type FlextaskError } from '../errors.ts'
 import type { KafkaClientFactory } from '../kafka-clients.ts'
 import type { Logger } from '../logger.ts'
-import type { DeadLetter } from '../schemas/dead-letter.ts'
 import type { TaskExecution } from '../schemas/task-execution.ts'
-import type { TaskLog } from '../schemas/task-log.ts'
 import type { TaskResult } from '../schemas/task-result.ts'
-import { topicNames, type TopicNames, workerGroupId } from '../topics.ts'
-import { partitionForKey } from '../topology/partitioner.ts'
+import { topicNames, type TopicNames } from '../topics.ts'
 import { type AttemptLimits, defaultAttemptLimits, type RunningAttempt, runAttempt } from './attempt-runner.ts'
+import { type CategoryMember, commitMember, type Delivery, joinCategory, leaveCategory } from './category-member.ts'
 import { DispatchQueue } from './dispatch-queue.ts'
+import { decodeExecution, type ExecutionDecoderDeps } from './execution-decoder.ts'
 import type { HandlerRegistry } from './handler.ts'
 import { defaultLimits, Limiter, type WorkerLimits } from './limits.ts'
 import { OffsetTracker } from './offset-tracker.ts'
+import { selectStartable } from './start-selection.ts'
+import { WorkerProducer, type WorkerSerdes } from './worker-producer.ts'
 
-export interface WorkerSerde<T> {
-  serialize(value: T): Buffer
-  deserialize(bytes: Buffer): Promise<T> | T
-}
-
-export interface WorkerSerdes {
-  execution: WorkerSerde<TaskExecution>
-  result: WorkerSerde<TaskResult>
-  log: WorkerSerde<TaskLog>
-  deadLetter: WorkerSerde<DeadLetter>
-}
+export type { WorkerSerde, WorkerSerdes } from './worker-producer.ts'
 
 export interface WorkerOptions {
   /** Reported in every result as workerId. */
@@ -93,27 +76,6 @@ type Resolved = Required<Omit<WorkerOptions, 'limits' | 'attempt' | 'nowMs'>> & 
   nowMs: () => number
 }
 
-interface CategoryMember {
-  category: string
-  topic: string
-  consumer: Consumer
-  stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
-  generation: number
-  tracker: OffsetTracker
-  assigned: Set<number>
-  rebalancing: boolean
-  /** partition → wall-clock ms before which its records are not started (handover after a rebalance). */
-  handoverUntil: Map<number, number>
-}
-
-/** Where one delivery of an attempt sits: a tracker of one generation. */
-interface Delivery {
-  member: CategoryMember
-  generation: number
-  partition: number
-  offset: bigint
-}
-
 interface Pending {
   key: string
   /** The member and partition it was fetched from (fixed by its key). */
@@ -127,12 +89,16 @@ interface Pending {
   running?: RunningAttempt
 }
 
-/** Events: 'result' (TaskResult produced), 'started' (execution, startedAtMs), 'error' (fatal). */
+/**
+ * Events: 'started' (execution, startedAtMs), 'result' (terminal TaskResult produced, its execution),
+ * 'dead-letter' (reason code of an undecodable execution, once its dead letter is acknowledged), 'error' (fatal).
+ */
 export class WorkerRuntime extends EventEmitter {
   readonly #o: Resolved
   readonly #topics: TopicNames
   readonly #members: CategoryMember[] = []
-  readonly #producer: Producer
+  readonly #producer: WorkerProducer
+  readonly #decoderDeps: ExecutionDecoderDeps
   readonly #limiter: Limiter
   readonly #queue = new DispatchQueue<Pending>()
   readonly #queuedByKey = new Map<string, Pending>()
@@ -140,15 +106,7 @@ export class WorkerRuntime extends EventEmitter {
   /** (executionId:attempt) finished here and not yet known committed: a redelivery is marked done, not run. */
   readonly #finished = new Map<string, true>()
   #seq = 0
-  #resultPartitions = 0
-  #logPartitions = 0
   #decodeChain: Promise<void> = Promise.resolve()
-  readonly #outbox: {
-    message: { topic: string; partition: number; key: Buffer; value: Buffer }
-    resolve: () => void
-    reject: (error: unknown) => void
-  }[] = []
-  #flushing = 0
   #pumpTimer: NodeJS.Timeout | undefined
   #pumpAtMs = Infinity
   #commitTimer: NodeJS.Timeout | undefined
@@ -176,12 +134,20 @@ export class WorkerRuntime extends EventEmitter {
     }
     this.#topics = topicNames(this.#o.topicPrefix)
     this.#limiter = new Limiter(this.#o.limits)
-    this.#producer = this.#o.kafka.producer({
-      clientId: `${this.#o.workerId}-worker-producer`,
-      idempotent: true,
-      retries: 10,
-      retryDelay: 100,
+    this.#producer = new WorkerProducer({
+      kafka: this.#o.kafka,
+      workerId: this.#o.workerId,
+      topics: this.#topics,
+      serdes: this.#o.serdes,
     })
+    this.#decoderDeps = {
+      serde: this.#o.serdes.execution,
+      logger: this.#o.logger,
+      stopping: () => this.#stopping,
+      send: (deadLetter) => this.#producer.deadLetter(deadLetter),
+      onDeadLetter: (reason) => this.emit('dead-letter', reason),
+      nowMs: this.#o.nowMs,
+    }
   }
 
   /** Executions fetched and waiting to start. */
@@ -208,8 +174,18 @@ export class WorkerRuntime extends EventEmitter {
 
   /** Ensures the logs topic, joins one group per category and starts fetching. */
   async start(): Promise<void> {
-    await this.#discoverPartitions()
-    for (const category of this.#o.categories) this.#members.push(await this.#join(category))
+    await this.#producer.prepare(this.#o.categories)
+    const listener = {
+      onJoin: (member: CategoryMember, generation: number, partitions: Set<number>) =>
+        this.#onJoin(member, generation, partitions),
+      onRecord: (member: CategoryMember, message: Message<Buffer, Buffer, Buffer, Buffer>) =>
+        this.#onRecord(member, message),
+      onError: (error: unknown) => this.#fail(coerceError(error)),
+    }
+    for (const category of this.#o.categories) {
+      const topic = this.#topics.executions(category)
+      this.#members.push(await joinCategory(category, { ...this.#o, topic }, listener))
+    }
     this.#started = true
   }
 
@@ -219,81 +195,8 @@ export class WorkerRuntime extends EventEmitter {
     return this.#closing
   }
 
-  async #discoverPartitions(): Promise<void> {
-    const admin = this.#o.kafka.admin(`${this.#o.workerId}-worker-admin`)
-    try {
-      const results = await admin.metadata({ topics: [this.#topics.results] })
-      this.#resultPartitions = results.topics.get(this.#topics.results)?.partitionsCount ?? 0
-      if (this.#resultPartitions === 0) throw new Error(`topic ${this.#topics.results} does not exist`)
-      const existing = new Set(await admin.listTopics())
-      if (!existing.has(this.#topics.logs)) {
-        await admin
-          .createTopics({
-            topics: [this.#topics.logs],
-            partitions: this.#resultPartitions,
-            replicas: -1,
-            configs: [{ name: 'retention.ms', value: String(7 * 86_400_000) }],
-          })
-          .catch(() => undefined) // created meanwhile by another process; checked below
-      }
-      const logs = await admin.metadata({ topics: [this.#topics.logs] })
-      this.#logPartitions = logs.topics.get(this.#topics.logs)?.partitionsCount ?? 0
-      const missing = this.#o.categories.map(this.#topics.executions).filter((t) => !existing.has(t))
-      if (missing.length > 0)
-        throw new Error(`executions topics missing: ${missing.join(', ')} (start the scheduler first)`)
-    } finally {
-      await admin.close()
-    }
-  }
-
-  async #join(category: string): Promise<CategoryMember> {
-    // Built from the factory's connection: the factory's consumer() type drops the group options (Omit on a union).
-    const consumer = new Consumer({
-      ...this.#o.kafka.connection,
-      clientId: `${this.#o.workerId}-worker-${category}`,
-      groupId: workerGroupId(category, this.#o.topicPrefix),
-      autocommit: false,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      sessionTimeout: this.#o.sessionTimeoutMs,
-      heartbeatInterval: this.#o.heartbeatIntervalMs,
-      rebalanceTimeout: Math.max(this.#o.sessionTimeoutMs, 10_000),
-      maxWaitTime: 100,
-      highWaterMark: 256,
-      maxBytes: 4 * 1024 * 1024,
-    })
-    const member: CategoryMember = {
-      category,
-      topic: this.#topics.executions(category),
-      consumer,
-      stream: undefined,
-      generation: -1,
-      tracker: new OffsetTracker(),
-      assigned: new Set(),
-      rebalancing: true,
-      handoverUntil: new Map(),
-    }
-    consumer.on('consumer:group:rebalance', () => {
-      member.rebalancing = true
-    })
-    consumer.on(
-      'consumer:group:join',
-      (event: { generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) =>
-        this.#onJoin(member, event.generationId ?? -1, event.assignments ?? []),
-    )
-    const stream = await consumer.consume({
-      topics: [member.topic],
-      mode: MessagesStreamModes.COMMITTED,
-      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
-    })
-    member.stream = stream
-    stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => this.#onRecord(member, message))
-    stream.on('error', (error: unknown) => this.#fail(coerceError(error)))
-    return member
-  }
-
-  #onJoin(member: CategoryMember, generation: number, assignments: { topic: string; partitions: number[] }[]): void {
+  #onJoin(member: CategoryMember, generation: number, mine: Set<number>): void {
     const now = this.#o.nowMs()
-    const mine = new Set(assignments.find((a) => a.topic === member.topic)?.partitions ?? [])
     const previous = member.assigned
     member.generation = generation
     member.tracker = new OffsetTracker()
@@ -329,7 +232,7 @@ export class WorkerRuntime extends EventEmitter {
     }
     member.tracker.track(message.partition, message.offset, message.leaderEpoch)
     this.#decodeChain = this.#decodeChain.then(async () => {
-      const execution = await this.#decode(member, message)
+      const execution = await decodeExecution(this.#decoderDeps, member.topic, message)
       if (execution === 'dead-lettered') this.#markDone(delivery)
       else if (execution !== undefined) this.#accept(delivery, execution)
       // undefined: stopping while the registry was away; the offset stays uncommitted, so it is redelivered.
@@ -338,80 +241,6 @@ export class WorkerRuntime extends EventEmitter {
       this.#paused = true
       for (const m of this.#members) m.stream?.pause()
     }
-  }
-
-  /**
-   * Decodes one execution. A transient failure (registry away) is waited out with backoff — good input is never
-   * dropped; bad bytes (undecodable, unknown schema id) go to the dead-letter topic with their reason, and only
-   * once that record is acknowledged does the execution count as done.
-   */
-  async #decode(
-    member: CategoryMember,
-    message: Message<Buffer, Buffer, Buffer, Buffer>,
-  ): Promise<TaskExecution | 'dead-lettered' | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        if (message.value === null || message.value === undefined) throw new Error('null value')
-        return await this.#o.serdes.execution.deserialize(message.value)
-      } catch (error) {
-        const e = coerceError(error, ErrorCodes.serdeDecode)
-        const where = { topic: member.topic, partition: message.partition, offset: String(message.offset) }
-        if (e.retriable) {
-          if (this.#stopping) return undefined
-          const delayMs = Math.min(5_000, 200 * 2 ** Math.min(attempt, 5))
-          this.#o.logger.warn({ ...where, code: e.code, delayMs }, `worker: decoding waits out: ${e.message}`)
-          await new Promise((resolve) => setTimeout(resolve, delayMs))
-          continue
-        }
-        this.#o.logger.error(
-          { ...where, code: e.code },
-          `worker: dead-lettering an undecodable execution: ${e.message}`,
-        )
-        for (let sendAttempt = 0; ; sendAttempt++) {
-          try {
-            await this.#deadLetter(member.topic, message, e)
-            return 'dead-lettered'
-          } catch (sendError) {
-            if (this.#stopping) return undefined
-            const delayMs = Math.min(5_000, 200 * 2 ** Math.min(sendAttempt, 5))
-            this.#o.logger.warn(
-              { ...where, delayMs },
-              `worker: dead letter not produced yet: ${coerceError(sendError).message}`,
-            )
-            await new Promise((resolve) => setTimeout(resolve, delayMs))
-          }
-        }
-      }
-    }
-  }
-
-  async #deadLetter(
-    topic: string,
-    message: Message<Buffer, Buffer, Buffer, Buffer>,
-    error: FlextaskError,
-  ): Promise<void> {
-    const key = message.key ?? null
-    const deadLetter: DeadLetter = {
-      sourceTopic: topic,
-      sourcePartition: message.partition,
-      sourceOffset: Number(message.offset),
-      key,
-      originalValue: message.value ?? null,
-      reasonCode: error.code === ErrorCodes.serdeUnknownSchema ? 'UNKNOWN_SCHEMA' : 'UNDECODABLE',
-      message: `worker: ${error.message}`,
-      failedAtMs: Date.now(),
-      taskId: key?.toString('utf8') ?? null,
-      executionId: null,
-    }
-    await this.#producer.send({
-      messages: [
-        {
-          topic: this.#topics.deadLetter,
-          key: key ?? undefined,
-          value: this.#o.serdes.deadLetter.serialize(deadLetter),
-        },
-      ],
-    })
   }
 
   #accept(delivery: Delivery, execution: TaskExecution): void {
@@ -464,42 +293,18 @@ export class WorkerRuntime extends EventEmitter {
   /** Starts every queued execution the limits allow, in priority order; plans the next pump. */
   #pump(): void {
     if (this.#stopping) return
-    const now = this.#o.nowMs()
-    let nextAt = Infinity
-    const started = new Set<Pending>()
-    const toStart: [Pending, () => void][] = []
-    for (const p of this.#queue.view()) {
-      if (this.#limiter.running >= this.#o.limits.concurrency) break
-      const delivery = p.deliveries[0]
-      if (delivery === undefined) continue
-      if (delivery.member.rebalancing) continue
-      const handover = delivery.member.handoverUntil.get(delivery.partition) ?? 0
-      if (handover > now) {
-        nextAt = Math.min(nextAt, handover)
-        continue
-      }
-      if (p.execution.deadlineAtMs !== null && p.execution.deadlineAtMs <= now) {
-        started.add(p)
-        toStart.push([p, () => undefined])
-        continue
-      }
-      const acquired = this.#limiter.tryAcquire(
-        { category: p.execution.category, type: p.execution.type, tenant: p.execution.tenant, priority: p.priority },
-        now,
-      )
-      if (!acquired.ok) {
-        if (acquired.retryAtMs !== undefined) nextAt = Math.min(nextAt, acquired.retryAtMs)
-        continue
-      }
-      started.add(p)
-      toStart.push([p, acquired.release])
-    }
-    this.#queue.removeAll(started)
+    const { toStart, nextAtMs } = selectStartable(
+      this.#queue.view(),
+      this.#limiter,
+      this.#o.limits.concurrency,
+      this.#o.nowMs(),
+    )
+    this.#queue.removeAll(new Set(toStart.map(([p]) => p)))
     for (const [p, release] of toStart) {
       this.#queuedByKey.delete(p.key)
       this.#start(p, release)
     }
-    if (nextAt < Infinity) this.#schedulePump(nextAt)
+    if (nextAtMs < Infinity) this.#schedulePump(nextAtMs)
     if (this.#paused && this.#queue.size < this.#o.maxQueuedExecutions / 2) {
       this.#paused = false
       for (const m of this.#members) m.stream?.resume()
@@ -515,8 +320,8 @@ export class WorkerRuntime extends EventEmitter {
       nowMs: this.#o.nowMs,
       limits: this.#o.attempt,
       sinks: {
-        started: (result) => writes.push(this.#produceResult(result)),
-        log: (line) => writes.push(this.#produceLog(line)),
+        started: (result) => writes.push(this.#producer.result(result)),
+        log: (line) => writes.push(this.#producer.log(line)),
       },
     })
     p.running = attempt
@@ -530,14 +335,14 @@ export class WorkerRuntime extends EventEmitter {
       .then(async (result) => {
         // STARTED and the log lines are acknowledged before the terminal result is queued (it follows them).
         await Promise.all(writes)
-        if (result !== undefined) await this.#produceResult(result)
+        if (result !== undefined) await this.#producer.result(result)
         this.#running.delete(p.key)
         if (result === undefined) return // revoked: the new owner reports
         this.#count(result)
         this.#finished.set(p.key, true)
         if (this.#finished.size > 20_000) this.#finished.delete(this.#finished.keys().next().value as string)
         for (const d of p.deliveries) this.#markDone(d)
-        this.emit('result', result, p.execution.category)
+        this.emit('result', result, p.execution)
       })
       .catch((error: unknown) => this.#fail(coerceError(error)))
   }
@@ -546,54 +351,6 @@ export class WorkerRuntime extends EventEmitter {
     if (result.status === 'SUCCEEDED') this.stats.succeeded++
     else if (result.status === 'TIMED_OUT') this.stats.timedOut++
     else this.stats.failed++
-  }
-
-  #produceResult(result: TaskResult): Promise<void> {
-    return this.#send(
-      this.#topics.results,
-      this.#resultPartitions,
-      result.taskId,
-      this.#o.serdes.result.serialize(result),
-    )
-  }
-
-  #produceLog(line: TaskLog): Promise<void> {
-    return this.#send(this.#topics.logs, this.#logPartitions, line.taskId, this.#o.serdes.log.serialize(line))
-  }
-
-  /**
-   * Queues one record for the next produce request. Up to `maxProduceRequestsInFlight` requests are in flight,
-   * each carrying everything queued meanwhile, so a busy worker sends a few large requests instead of one per
-   * record. Order between requests is not relied on: an attempt's terminal result is queued only after its
-   * STARTED and log lines were acknowledged. Resolves once Kafka acknowledged the record.
-   */
-  #send(topic: string, partitions: number, taskId: string, value: Buffer): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      // The results topic is co-partitioned with definitions: the Java default partitioner, as the contract says.
-      this.#outbox.push({
-        message: { topic, partition: partitionForKey(taskId, partitions), key: Buffer.from(taskId), value },
-        resolve,
-        reject,
-      })
-      if (this.#flushing < maxProduceRequestsInFlight) void this.#flush()
-    })
-  }
-
-  async #flush(): Promise<void> {
-    this.#flushing++
-    try {
-      while (this.#outbox.length > 0) {
-        const batch = this.#outbox.splice(0, 5000)
-        try {
-          await this.#producer.send({ messages: batch.map((b) => b.message) })
-          for (const b of batch) b.resolve()
-        } catch (error) {
-          for (const b of batch) b.reject(error)
-        }
-      }
-    } finally {
-      this.#flushing--
-    }
   }
 
   #markDone(d: Delivery): void {
@@ -612,31 +369,9 @@ export class WorkerRuntime extends EventEmitter {
 
   async #commit(): Promise<void> {
     for (const m of this.#members) {
-      const generation = m.generation
-      const tracker = m.tracker
-      // Only partitions this member still owns: never move another owner's offset.
-      const ready = tracker.takeReady().filter((e) => m.assigned.has(e.partition))
-      if (ready.length === 0) continue
-      try {
-        await m.consumer.commit({
-          offsets: ready.map((e) => ({
-            topic: m.topic,
-            partition: e.partition,
-            offset: e.offset,
-            leaderEpoch: e.leaderEpoch,
-          })),
-        })
-        this.stats.commits++
-      } catch (error) {
-        this.#o.logger.warn(
-          { category: m.category, error: coerceError(error).message },
-          'worker: offset commit failed; retrying with the next commit',
-        )
-        if (m.generation === generation) {
-          tracker.restore(ready)
-          this.#scheduleCommit()
-        }
-      }
+      const outcome = await commitMember(m, this.#o.logger)
+      if (outcome === 'committed') this.stats.commits++
+      else if (outcome === 'retry') this.#scheduleCommit()
     }
   }
 
@@ -656,10 +391,7 @@ export class WorkerRuntime extends EventEmitter {
     clearTimeout(this.#commitTimer)
     this.#commitTimer = undefined
     await this.#commit().catch(() => undefined)
-    for (const m of this.#members) {
-      await m.stream?.close().catch(() => undefined)
-      await m.consumer.close(true).catch(() => undefined)
-    }
+    for (const m of this.#members) await leaveCategory(m)
     await this.#producer.close().catch(() => undefined)
   }
 
@@ -670,9 +402,6 @@ export class WorkerRuntime extends EventEmitter {
     this.emit('error', error)
   }
 }
-
-/** Produce requests in flight at once (the idempotent producer keeps per-partition order up to 5). */
-const maxProduceRequestsInFlight = 4
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))

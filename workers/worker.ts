@@ -21,6 +21,7 @@ import { type BuiltinHandlers, builtinHandlers } from './builtins/builtin-handle
 import type { Resolver } from './builtins/ssrf-guard.ts'
 import { HandlerRegistry } from './handler.ts'
 import { loadHandlerModules } from './handler-modules.ts'
+import { observeWorker } from './worker-metrics.ts'
 import { WorkerRuntime } from './worker-runtime.ts'
 
 export interface WorkerDeps {
@@ -114,18 +115,7 @@ export class Worker implements Component {
       heartbeatIntervalMs: config.runtime.heartbeatIntervalMs,
     })
     this.#runtime.on('error', (error: Error) => this.#failed(error))
-    if (metrics !== undefined) {
-      this.#runtime.on('started', (execution: { category: string; dueAtMs: number }, startedAtMs: number) =>
-        metrics.startLateness.observe(
-          { category: execution.category },
-          Math.max(0, startedAtMs - execution.dueAtMs) / 1000,
-        ),
-      )
-      this.#runtime.on('result', (result: { status: string; durationMs: number | null }, category: string) => {
-        metrics.executions.inc({ category, status: result.status })
-        if (result.durationMs !== null) metrics.duration.observe({ category }, result.durationMs / 1000)
-      })
-    }
+    if (metrics !== undefined) observeWorker(this.#runtime, metrics, registry)
     await this.#runtime.start()
     this.#phase = 'serving'
     this.#logger.info({ categories, handlers: registry.list().map((h) => `${h.category}/${h.type}`) }, 'worker serving')

@@ -4,7 +4,15 @@ import { describe, expect, it } from 'vitest'
 import { taskDefinition } from '../helpers/scheduler.ts'
 import { collect, kafkaBrokers, uniqueName, waitFor } from '../helpers/kafka.ts'
 import { workerStack } from '../helpers/workers.ts'
+import { createMetrics, type Metrics } from '../../metrics.ts'
 import { handlerError, HandlerRegistry } from '../../workers/handler.ts'
+
+/** Waits until the metrics' text exposition has the sample `series value` (the counters move once Kafka acked). */
+async function waitForSample(metrics: Metrics, series: string, value: number): Promise<void> {
+  await waitFor(`${series} = ${value}`, async () =>
+    (await metrics.render()).body.split('\n').includes(`${series} ${value}`) ? true : undefined,
+  )
+}
 
 describe('worker runtime on a real broker, through the real scheduler', () => {
   it('runs internal functions to SUCCEEDED, retries a failing one until it succeeds, and fails a bad payload for good', async () => {
@@ -27,7 +35,8 @@ describe('worker runtime on a real broker, through the real scheduler', () => {
         if (n <= 2) throw handlerError('DEMO_FLAKY', `failure ${n} of 2`, { retriable: true })
         return { succeededOnAttempt: ctx.attempt }
       })
-    await stack.startWorker(handlers)
+    const metrics = createMetrics()
+    await stack.startWorker(handlers, {}, { metrics })
     const now = Date.now()
     const retry = { maxAttempts: 4, backoffBaseMs: 200, backoffFactor: 1, backoffMaxMs: 200, jitterRatio: 0 }
     await stack.define([
@@ -65,6 +74,18 @@ describe('worker runtime on a real broker, through the real scheduler', () => {
       [1, 'INFO', 'progress 0.5'],
     ])
     expect(JSON.parse(addLogs[0]!.fields!)).toEqual({ a: 2, b: 3 })
+    await waitForSample(
+      metrics,
+      'flextask_worker_executions_total{category="internal",type="add",status="SUCCEEDED"}',
+      1,
+    )
+    await waitForSample(
+      metrics,
+      'flextask_worker_executions_total{category="internal",type="flaky",status="FAILED"}',
+      2,
+    )
+    await waitForSample(metrics, 'flextask_worker_retries_total{category="internal",type="flaky"}', 2)
+    await waitForSample(metrics, 'flextask_worker_executions_total{category="internal",type="add",status="FAILED"}', 1)
   })
 })
 
@@ -72,7 +93,8 @@ describe('worker runtime and bad input', () => {
   it('dead-letters an undecodable execution with its reason and keeps running the good ones', async () => {
     const stack = await workerStack(['internal'])
     const handlers = new HandlerRegistry().registerInternal('ok', (ctx) => ({ ran: ctx.executionId }))
-    await stack.startWorker(handlers)
+    const metrics = createMetrics()
+    await stack.startWorker(handlers, {}, { metrics })
     const producer = new Producer({ clientId: uniqueName('wk-garbage'), bootstrapBrokers: kafkaBrokers })
     const deadLetters = await collect([stack.topics.deadLetter])
     try {
@@ -103,6 +125,7 @@ describe('worker runtime and bad input', () => {
       expect(letters[0]).toMatchObject({ reasonCode: 'UNDECODABLE', taskId: 'garbage', sourcePartition: 0 })
       expect(letters[0]!.originalValue?.toString()).toBe('not avro')
       expect(letters[0]!.message).toMatch(/^worker: /)
+      await waitForSample(metrics, 'flextask_worker_dead_letters_total{reason="UNDECODABLE"}', 1)
     } finally {
       await deadLetters.close()
       await producer.close()

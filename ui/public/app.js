@@ -87,8 +87,8 @@ function useHash() {
   const [hash, setHash] = useState(location.hash || '#/tasks')
   useEffect(() => {
     const onChange = () => setHash(location.hash || '#/tasks')
-    addEventListener('hashchange', onChange)
-    return () => removeEventListener('hashchange', onChange)
+    window.addEventListener('hashchange', onChange)
+    return () => window.removeEventListener('hashchange', onChange)
   }, [])
   return hash
 }
@@ -763,8 +763,10 @@ function Dashboard() {
   else if (parts[0] === 'tasks' && parts[1] !== undefined)
     page = html`<${TaskDetail} key=${parts[1]} taskId=${parts[1]} events=${events} />`
   else if (parts[0] === 'new') page = html`<${TaskForm} />`
-  else if (parts[0] === 'dead-letters') ((page = html`<${DeadLetters} />`), (current = 'dead-letters'))
-  else if (parts[0] === 'events') {
+  else if (parts[0] === 'dead-letters') {
+    current = 'dead-letters'
+    page = html`<${DeadLetters} />`
+  } else if (parts[0] === 'events') {
     current = 'events'
     page = html`<section class="card" aria-labelledby="ev-h">
       <h2 id="ev-h">Live events</h2>

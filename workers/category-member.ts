@@ -1,0 +1,144 @@
+/**
+ * One category's consumer-group membership (`<prefix>-workers-<category>`, read_committed, offsets committed by
+ * hand): the consumer, the partitions it owns in its current generation, the offset tracker of that generation,
+ * and the handover deadlines of partitions it gained. The runtime (worker-runtime.ts) decides what a rebalance
+ * does to queued and running attempts; this module joins, and commits what the tracker allows.
+ */
+import {
+  Consumer,
+  FetchIsolationLevels,
+  type Message,
+  type MessagesStream,
+  MessagesStreamFallbackModes,
+  MessagesStreamModes,
+} from '@platformatic/kafka'
+import { coerceError } from '../errors.ts'
+import type { KafkaClientFactory } from '../kafka-clients.ts'
+import type { Logger } from '../logger.ts'
+import { workerGroupId } from '../topics.ts'
+import { OffsetTracker } from './offset-tracker.ts'
+
+export interface CategoryMember {
+  category: string
+  topic: string
+  consumer: Consumer
+  stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
+  /** -1 until the first join. */
+  generation: number
+  tracker: OffsetTracker
+  assigned: Set<number>
+  rebalancing: boolean
+  /** partition → wall-clock ms before which its records are not started (handover after a rebalance). */
+  handoverUntil: Map<number, number>
+}
+
+/** Where one delivery of an attempt sits: a tracker of one generation. */
+export interface Delivery {
+  member: CategoryMember
+  generation: number
+  partition: number
+  offset: bigint
+}
+
+export interface JoinOptions {
+  kafka: KafkaClientFactory
+  workerId: string
+  topicPrefix: string
+  topic: string
+  sessionTimeoutMs: number
+  heartbeatIntervalMs: number
+}
+
+export interface MemberListener {
+  onJoin(member: CategoryMember, generation: number, partitions: Set<number>): void
+  onRecord(member: CategoryMember, message: Message<Buffer, Buffer, Buffer, Buffer>): void
+  onError(error: unknown): void
+}
+
+/** Joins the category's group and starts fetching from the committed offsets (earliest when none). */
+export async function joinCategory(
+  category: string,
+  options: JoinOptions,
+  listener: MemberListener,
+): Promise<CategoryMember> {
+  // Built from the factory's connection: the factory's consumer() type drops the group options (Omit on a union).
+  const consumer = new Consumer({
+    ...options.kafka.connection,
+    clientId: `${options.workerId}-worker-${category}`,
+    groupId: workerGroupId(category, options.topicPrefix),
+    autocommit: false,
+    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    sessionTimeout: options.sessionTimeoutMs,
+    heartbeatInterval: options.heartbeatIntervalMs,
+    rebalanceTimeout: Math.max(options.sessionTimeoutMs, 10_000),
+    maxWaitTime: 100,
+    highWaterMark: 256,
+    maxBytes: 4 * 1024 * 1024,
+  })
+  const member: CategoryMember = {
+    category,
+    topic: options.topic,
+    consumer,
+    stream: undefined,
+    generation: -1,
+    tracker: new OffsetTracker(),
+    assigned: new Set(),
+    rebalancing: true,
+    handoverUntil: new Map(),
+  }
+  consumer.on('consumer:group:rebalance', () => {
+    member.rebalancing = true
+  })
+  consumer.on(
+    'consumer:group:join',
+    (event: { generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) => {
+      const mine = event.assignments?.find((a) => a.topic === member.topic)?.partitions ?? []
+      listener.onJoin(member, event.generationId ?? -1, new Set(mine))
+    },
+  )
+  const stream = await consumer.consume({
+    topics: [member.topic],
+    mode: MessagesStreamModes.COMMITTED,
+    fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+  })
+  member.stream = stream
+  stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => listener.onRecord(member, message))
+  stream.on('error', (error: unknown) => listener.onError(error))
+  return member
+}
+
+/**
+ * Commits the offsets the tracker allows, for partitions the member still owns (never another owner's offset).
+ * A failed commit puts them back when the generation is unchanged; returns whether it should be tried again.
+ */
+export async function commitMember(member: CategoryMember, logger: Logger): Promise<'committed' | 'retry' | 'idle'> {
+  const generation = member.generation
+  const tracker = member.tracker
+  const ready = tracker.takeReady().filter((e) => member.assigned.has(e.partition))
+  if (ready.length === 0) return 'idle'
+  try {
+    await member.consumer.commit({
+      offsets: ready.map((e) => ({
+        topic: member.topic,
+        partition: e.partition,
+        offset: e.offset,
+        leaderEpoch: e.leaderEpoch,
+      })),
+    })
+    return 'committed'
+  } catch (error) {
+    logger.warn(
+      { category: member.category, error: coerceError(error).message },
+      'worker: offset commit failed; retrying with the next commit',
+    )
+    if (member.generation !== generation) return 'idle'
+    tracker.restore(ready)
+    return 'retry'
+  }
+}
+
+/** Stops fetching and leaves the group. */
+export async function leaveCategory(member: CategoryMember): Promise<void> {
+  await member.stream?.close().catch(() => undefined)
+  await member.consumer.close(true).catch(() => undefined)
+}
