@@ -71,7 +71,7 @@ export function checkPayloadDepth(payload: unknown): void {
     if (depth > maxPayloadDepth) {
       throw apiError(ApiErrorCodes.requestInvalid, `payload: nests deeper than ${maxPayloadDepth} levels`, 'payload')
     }
-    level = level.flatMap((v) => (typeof v === 'object' && v !== null ? Object.values(v) : []))
+    level = level.flatMap((v): unknown[] => (typeof v === 'object' && v !== null ? Object.values(v) : []))
   }
 }
 

@@ -113,15 +113,15 @@ function problemWith(r: FuzzRequest, a: Answer): string | null {
   if (r.method === 'HEAD') return null // no body by definition
   if (!a.contentType.startsWith('application/problem+json'))
     return `${a.status} as ${a.contentType}: ${a.body.slice(0, 120)}`
-  let problem: { status?: unknown; field?: unknown; code?: unknown; detail?: unknown }
+  let problem: { status?: unknown; field?: string; code?: unknown; detail?: unknown }
   try {
     problem = JSON.parse(a.body) as typeof problem
   } catch {
     return `${a.status} problem+json that is not JSON: ${a.body.slice(0, 120)}`
   }
   if (problem.status !== a.status) return `problem.status ${String(problem.status)} on a ${a.status}`
-  if (r.field !== undefined && a.status === 400 && !String(problem.field ?? '').startsWith(r.field)) {
-    return `400 names field ${String(problem.field)} instead of ${r.field} (${String(problem.detail).slice(0, 120)})`
+  if (r.field !== undefined && a.status === 400 && !(problem.field ?? '').startsWith(r.field)) {
+    return `400 names field ${problem.field ?? '(none)'} instead of ${r.field} (${String(problem.detail).slice(0, 120)})`
   }
   return null
 }

@@ -75,8 +75,9 @@ function setPath(body: { [key: string]: Json }, path: string, value: Json | unde
   let at = body
   for (const part of parts.slice(0, -1)) {
     const next = at[part]
-    at[part] = typeof next === 'object' && next !== null && !Array.isArray(next) ? next : {}
-    at = at[part] as { [key: string]: Json }
+    const child: { [key: string]: Json } = typeof next === 'object' && next !== null && !Array.isArray(next) ? next : {}
+    at[part] = child
+    at = child
   }
   const last = parts.at(-1) ?? ''
   if (value === undefined) delete at[last]
