@@ -1,5 +1,5 @@
 /**
- * API fuzz (issue 15): FAULTS_FUZZ_REQUESTS (default 600) bad requests — wrong types, missing and unknown
+ * API fuzz (issue 15): FAULTS_FUZZ_REQUESTS (default 400) bad requests — wrong types, missing and unknown
  * fields, huge strings, deep nesting, invalid JSON, wrong content types, bad / missing / huge API keys and
  * headers, random paths and methods, bad queries — over real HTTP against the real API component (with the
  * scheduler and the Postgres sink in the same process, on the shared broker and a fresh database), with valid
@@ -24,7 +24,7 @@ import { deletePrefixTopics, testProcessDeps } from '../helpers/scheduler.ts'
 import { requestGenerators, validCreateBody, type FuzzRequest } from './fuzz/api-requests.ts'
 import { createPrng, fuzzCount, fuzzSeed } from './fuzz/prng.ts'
 
-const count = fuzzCount('FAULTS_FUZZ_REQUESTS', 600)
+const count = fuzzCount('FAULTS_FUZZ_REQUESTS', 400)
 const seed = fuzzSeed()
 const prefix = uniqueName('ft-fuzz-api')
 const database = `fuzz_api_${randomUUID().replaceAll('-', '').slice(0, 12)}`

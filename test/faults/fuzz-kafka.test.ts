@@ -64,28 +64,29 @@ async function send(topic: string, records: readonly Pick<FuzzRecord, 'partition
   })
 }
 
-/** The bad records, in sending order: one class per record, 2 MB ones rationed, ~5 % exact duplicates. */
+/** The bad records, in sending order: one class per record, 2 MB ones rationed per generator, ~5 % exact duplicates. */
 async function generate(ctx: FuzzContext): Promise<{ bad: FuzzRecord[]; discardedMutants: number }> {
   const bad: FuzzRecord[] = []
-  let large = 0
+  const large = new Map<string, number>()
   let discardedMutants = 0
-  const maxLarge = 3 + Math.floor(count / 2000)
+  const maxLarge = 2 + Math.floor(count / 2000) // of each 2 MB generator
   while (bad.length < count) {
     const previous = bad.length > 0 && ctx.rng.chance(0.05) ? ctx.rng.pick(bad) : undefined
     if (previous !== undefined) {
-      bad.push({ ...previous, cls: `duplicate of ${previous.cls}` })
+      const cls = previous.cls.startsWith('duplicate of ') ? previous.cls : `duplicate of ${previous.cls}`
+      bad.push({ ...previous, cls })
       continue
     }
     const input = ctx.rng.pick(inputs)
     const generators = generatorsFor(input)
     const name = ctx.rng.pick(Object.keys(generators))
-    if (largeGenerators.has(name) && large >= maxLarge) continue
+    if (largeGenerators.has(name) && (large.get(name) ?? 0) >= maxLarge) continue
     const record = await generators[name]?.(ctx, input)
     if (record === null || record === undefined) {
       discardedMutants++
       continue
     }
-    if (largeGenerators.has(name)) large++
+    if (largeGenerators.has(name)) large.set(name, (large.get(name) ?? 0) + 1)
     bad.push(record)
   }
   return { bad, discardedMutants }
