@@ -3,8 +3,9 @@
 // - processors/ import only the topology API, schemas/, errors.ts, each other and croner, and use no ambient
 //   time, randomness, timers or environment: everything comes through the ProcessorContext;
 // - schemas/ import only errors.ts, avsc and the file system (to load .avsc files);
-// - topology/ knows nothing of scheduling, schemas or config.ts;
-// - metrics.ts is the only importer of prom-client, config.ts the only reader of process.env;
+// - topology/ knows nothing of scheduling, schemas or the config (config.ts, config/);
+// - metrics.ts is the only importer of prom-client, config.ts the only reader of process.env
+//   (not config/: its sections, defaults and checks take values);
 // - no console outside cli/, tools/, bench/ and test/: components log through the Logger they are given.
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
@@ -157,7 +158,7 @@ export default tseslint.config(
             message: 'topology/ knows nothing about tasks, schedules or components.',
           },
           {
-            group: ['**/config.ts', '**/metrics.ts'],
+            group: ['**/config.ts', '**/config/**', '**/metrics.ts'],
             message: 'topology/ takes options and a typed observer, not the config or the metrics registry.',
           },
         ],

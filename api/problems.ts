@@ -40,44 +40,37 @@ interface ProblemType {
   slug: string
 }
 
+/** code, status, title, slug (the last segment of the `type` URI): one row per code an answer can carry. */
+const problemTypes: readonly (readonly [code: string, status: number, title: string, slug: string])[] = [
+  [ApiErrorCodes.requestInvalid, 400, 'Invalid request', 'request-invalid'],
+  [ErrorCodes.validation, 400, 'Invalid schedule', 'schedule-invalid'],
+  [SchedulerErrorCodes.definitionInvalid, 400, 'Invalid task definition', 'definition-invalid'],
+  [SchedulerErrorCodes.oversized, 400, 'Payload too large', 'payload-oversized'],
+  [ErrorCodes.serdeEncode, 400, 'Invalid task definition', 'definition-invalid'],
+  [ApiErrorCodes.unauthorized, 401, 'Unauthorized', 'unauthorized'],
+  [ApiErrorCodes.forbidden, 403, 'Forbidden', 'forbidden'],
+  [ApiErrorCodes.taskNotFound, 404, 'Task not found', 'task-not-found'],
+  [ApiErrorCodes.executionNotFound, 404, 'Execution not found', 'execution-not-found'],
+  [ApiErrorCodes.routeNotFound, 404, 'Not found', 'route-not-found'],
+  [ApiErrorCodes.conflict, 409, 'Conflict', 'conflict'],
+  [ApiErrorCodes.versionMismatch, 409, 'Version mismatch', 'version-mismatch'],
+  [ApiErrorCodes.requestTimeout, 408, 'Request timeout', 'request-timeout'],
+  [ApiErrorCodes.bodyTooLarge, 413, 'Request body too large', 'body-too-large'],
+  [ApiErrorCodes.uriTooLong, 414, 'URI too long', 'uri-too-long'],
+  [ApiErrorCodes.headersTooLarge, 431, 'Request header fields too large', 'headers-too-large'],
+  [ApiErrorCodes.unsupportedMediaType, 415, 'Unsupported media type', 'unsupported-media-type'],
+  [ApiErrorCodes.upgradeRequired, 426, 'Upgrade required', 'upgrade-required'],
+  [ApiErrorCodes.rateLimited, 429, 'Too many requests', 'rate-limited'],
+  [ApiErrorCodes.internal, 500, 'Internal error', 'internal'],
+  [ApiErrorCodes.projectionBehind, 503, 'Read model behind', 'projection-behind'],
+  [ApiErrorCodes.unavailable, 503, 'Service unavailable', 'unavailable'],
+  [ErrorCodes.registry, 503, 'Schema registry unavailable', 'registry-unavailable'],
+]
+
 /** Every code an answer can carry. */
-export const problemRegistry: Readonly<Record<string, ProblemType>> = {
-  [ApiErrorCodes.requestInvalid]: { status: 400, title: 'Invalid request', slug: 'request-invalid' },
-  [ErrorCodes.validation]: { status: 400, title: 'Invalid schedule', slug: 'schedule-invalid' },
-  [SchedulerErrorCodes.definitionInvalid]: {
-    status: 400,
-    title: 'Invalid task definition',
-    slug: 'definition-invalid',
-  },
-  [SchedulerErrorCodes.oversized]: { status: 400, title: 'Payload too large', slug: 'payload-oversized' },
-  [ErrorCodes.serdeEncode]: { status: 400, title: 'Invalid task definition', slug: 'definition-invalid' },
-  [ApiErrorCodes.unauthorized]: { status: 401, title: 'Unauthorized', slug: 'unauthorized' },
-  [ApiErrorCodes.forbidden]: { status: 403, title: 'Forbidden', slug: 'forbidden' },
-  [ApiErrorCodes.taskNotFound]: { status: 404, title: 'Task not found', slug: 'task-not-found' },
-  [ApiErrorCodes.executionNotFound]: { status: 404, title: 'Execution not found', slug: 'execution-not-found' },
-  [ApiErrorCodes.routeNotFound]: { status: 404, title: 'Not found', slug: 'route-not-found' },
-  [ApiErrorCodes.conflict]: { status: 409, title: 'Conflict', slug: 'conflict' },
-  [ApiErrorCodes.versionMismatch]: { status: 409, title: 'Version mismatch', slug: 'version-mismatch' },
-  [ApiErrorCodes.requestTimeout]: { status: 408, title: 'Request timeout', slug: 'request-timeout' },
-  [ApiErrorCodes.bodyTooLarge]: { status: 413, title: 'Request body too large', slug: 'body-too-large' },
-  [ApiErrorCodes.uriTooLong]: { status: 414, title: 'URI too long', slug: 'uri-too-long' },
-  [ApiErrorCodes.headersTooLarge]: {
-    status: 431,
-    title: 'Request header fields too large',
-    slug: 'headers-too-large',
-  },
-  [ApiErrorCodes.unsupportedMediaType]: {
-    status: 415,
-    title: 'Unsupported media type',
-    slug: 'unsupported-media-type',
-  },
-  [ApiErrorCodes.upgradeRequired]: { status: 426, title: 'Upgrade required', slug: 'upgrade-required' },
-  [ApiErrorCodes.rateLimited]: { status: 429, title: 'Too many requests', slug: 'rate-limited' },
-  [ApiErrorCodes.internal]: { status: 500, title: 'Internal error', slug: 'internal' },
-  [ApiErrorCodes.projectionBehind]: { status: 503, title: 'Read model behind', slug: 'projection-behind' },
-  [ApiErrorCodes.unavailable]: { status: 503, title: 'Service unavailable', slug: 'unavailable' },
-  [ErrorCodes.registry]: { status: 503, title: 'Schema registry unavailable', slug: 'registry-unavailable' },
-}
+export const problemRegistry: Readonly<Record<string, ProblemType>> = Object.fromEntries(
+  problemTypes.map(([code, status, title, slug]) => [code, { status, title, slug }]),
+)
 
 export const problemTypeBase = 'https://flextask.dev/problems/'
 export const problemContentType = 'application/problem+json'

@@ -15,7 +15,6 @@
  * Usage: node bench/api.ts [--creates 2000] [--reads 5000] [--concurrency 32]
  */
 import { randomUUID } from 'node:crypto'
-import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { hashApiKey } from '../api/api-keys.ts'
 import type { ApiComponent } from '../api/api.ts'
@@ -25,17 +24,19 @@ import { resolveConfig } from '../config.ts'
 import { componentFactories, componentNames, createProcessDeps } from '../host/flextask-process.ts'
 import { silentLogger } from '../logger.ts'
 import { createMetrics } from '../metrics.ts'
+import { benchArgs, integerArg } from './lib/args.ts'
 
-const { values } = parseArgs({
-  options: {
+const values = benchArgs(
+  {
     creates: { type: 'string', default: '2000' },
     reads: { type: 'string', default: '5000' },
     concurrency: { type: 'string', default: '32' },
   },
-})
-const creates = Number(values.creates)
-const reads = Number(values.reads)
-const concurrency = Number(values.concurrency)
+  'Usage: node bench/api.ts [--creates 2000] [--reads 5000] [--concurrency 32]',
+)
+const creates = integerArg('creates', values.creates, 1)
+const reads = integerArg('reads', values.reads, 1)
+const concurrency = integerArg('concurrency', values.concurrency, 1)
 const prefix = `ft-api-bench-${randomUUID().slice(0, 8)}`
 const database = `ft_api_bench_${randomUUID().replaceAll('-', '').slice(0, 10)}`
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'

@@ -17,7 +17,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { parseArgs } from 'node:util'
 import {
   Admin,
   Consumer,
@@ -34,17 +33,19 @@ import { StreamRuntime } from '../topology/stream-runtime.ts'
 import { partitionForKey } from '../topology/partitioner.ts'
 import { kafkaBrokers, schemaRegistryUrl } from '../test/helpers/env.ts'
 import { taskDefinition, testSerdes } from '../test/helpers/scheduler.ts'
+import { benchArgs, integerArg } from './lib/args.ts'
 
-const { values: args } = parseArgs({
-  options: {
+const args = benchArgs(
+  {
     tasks: { type: 'string', default: '300' },
     seconds: { type: 'string', default: '20' },
     rounds: { type: 'string', default: '2' },
   },
-})
-const TASKS = Number(args.tasks)
-const SECONDS = Number(args.seconds)
-const ROUNDS = Number(args.rounds)
+  'Usage: node bench/fire-lateness.ts [--tasks 300] [--seconds 20] [--rounds 2]',
+)
+const TASKS = integerArg('tasks', args.tasks, 1)
+const SECONDS = integerArg('seconds', args.seconds, 1)
+const ROUNDS = integerArg('rounds', args.rounds, 1)
 const PARTITIONS = 3
 
 interface Sample {

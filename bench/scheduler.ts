@@ -28,16 +28,14 @@
  */
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { availableParallelism, cpus, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { parseArgs } from 'node:util'
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
 import {
   type Admin,
   Consumer,
   FetchIsolationLevels,
-  ListOffsetTimestamps,
   type Message,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
@@ -58,13 +56,21 @@ import { taskExecutionSchema, type TaskExecution } from '../schemas/task-executi
 import { schedulerApplicationId, topicNames, type TopicNames } from '../topics.ts'
 import type { Clock } from '../topology/api.ts'
 import { countingObserver, type RuntimeCounters } from '../topology/runtime-events.ts'
-import { partitionForKey } from '../topology/partitioner.ts'
 import { kafkaBrokers, schemaRegistryUrl, testKafka } from '../test/helpers/env.ts'
+import { benchArgs, environment, hardStop, integerArg } from './lib/args.ts'
+import {
+  benchEnvironment,
+  committedOffsets,
+  deleteRunTopics,
+  deleteSubjects,
+  endOffsets,
+  produceDefinitions,
+} from './lib/kafka-bench.ts'
 
+const USAGE = `Usage: node bench/scheduler.ts [--pending 100000,1000000] [--timeout-ms MS per N] [--probes K]
+         [--max-fires-per-wake F] [--commit-interval-ms MS]`
 const PARTITIONS = 3
 const CATEGORY = 'http'
-const PRODUCE_BATCH_RECORDS = 5_000
-const PRODUCE_IN_FLIGHT = 4
 /** The bulk window starts this far after the run starts (scheduler clock); < the broker's 1 h timestamp limit. */
 const BULK_AHEAD_MS = 45 * 60_000
 /** Width of the bulk due window. */
@@ -250,20 +256,17 @@ interface BenchOptions {
 }
 
 function parseOptions(): BenchOptions {
-  const { values } = parseArgs({
-    options: {
+  const values = benchArgs(
+    {
       pending: { type: 'string', default: '100000,1000000' },
       'timeout-ms': { type: 'string', default: '600000' },
       probes: { type: 'string', default: '20' },
       'max-fires-per-wake': { type: 'string' },
       'commit-interval-ms': { type: 'string' },
     },
-  })
-  const integer = (name: string, raw: string, min: number): number => {
-    const n = Number(raw.replaceAll('_', ''))
-    if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${raw}`)
-    return n
-  }
+    USAGE,
+  )
+  const integer = integerArg
   const pending = values.pending.split(',').map((raw) => integer('pending', raw.trim(), 1))
   const timeoutMs = integer('timeout-ms', values['timeout-ms'], 1)
   // Ingestion must finish (in real time) before the bulk window, which is BULK_AHEAD_MS after the run starts.
@@ -390,58 +393,15 @@ function bulkDefinition(taskId: string, atMs: number, createdAtMs: number): Task
   })
 }
 
-/** Produces `count` definitions built by `build`, PRODUCE_BATCH_RECORDS per send; returns the bytes sent. */
-async function produceDefinitions(
+/** Produces `count` definitions built by `build` to the run's definitions topic; returns the bytes sent. */
+function produceRunDefinitions(
   run: Run,
   serdes: SerdeRegistry,
   count: number,
   build: (i: number) => TaskDefinition,
 ): Promise<number> {
   const producer = (run.producer ??= testKafka.producer({ clientId: `${run.prefix}-producer` }))
-  let next = 0
-  let bytes = 0
-  const worker = async (): Promise<void> => {
-    while (next < count) {
-      const from = next
-      next = Math.min(count, next + PRODUCE_BATCH_RECORDS)
-      const messages = []
-      for (let i = from; i < next; i++) {
-        const definition = build(i)
-        const key = Buffer.from(definition.taskId, 'utf8')
-        const value = serdes.definition.serialize(definition)
-        bytes += key.length + value.length
-        messages.push({ topic: run.topics.definitions, partition: partitionForKey(key, PARTITIONS), key, value })
-      }
-      await producer.send({ messages })
-    }
-  }
-  await Promise.all(Array.from({ length: PRODUCE_IN_FLIGHT }, worker))
-  return bytes
-}
-
-async function endOffsets(topic: string): Promise<bigint[]> {
-  const reader = testKafka.consumer({ clientId: `${topic}-offsets`, groupId: `${topic}-offsets` })
-  try {
-    const ends = await reader.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.LATEST })
-    return ends.get(topic) ?? []
-  } finally {
-    await reader.close(true).catch(() => {})
-  }
-}
-
-async function committedOffsets(run: Run, topic: string): Promise<bigint[]> {
-  const groups = await run.admin.listConsumerGroupOffsets({
-    groups: [
-      {
-        groupId: run.applicationId,
-        topics: [{ name: topic, partitionIndexes: Array.from({ length: PARTITIONS }, (_, p) => p) }],
-      },
-    ],
-  })
-  const partitions = groups[0]?.topics.find((t) => t.name === topic)?.partitions ?? []
-  const out = Array.from({ length: PARTITIONS }, () => 0n)
-  for (const p of partitions) out[p.partitionIndex] = p.committedOffset > 0n ? p.committedOffset : 0n
-  return out
+  return produceDefinitions(producer, serdes, { topic: run.topics.definitions, partitions: PARTITIONS }, count, build)
 }
 
 function startWorker(run: Run, input: WorkerInput): Promise<{ worker: Worker; failure: () => Error | undefined }> {
@@ -516,15 +476,13 @@ async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
   const prefix = `bench-sched-${suffix}`
   const stateDir = mkdtempSync(join(tmpdir(), 'flextask-bench-scheduler-'))
   const config = resolveConfig(
-    {
-      KAFKA_BROKERS: kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: schemaRegistryUrl,
-      FLEXTASK_TOPIC_PREFIX: prefix,
-      FLEXTASK_PARTITIONS: String(PARTITIONS),
-      FLEXTASK_CATEGORIES: CATEGORY,
-      FLEXTASK_STATE_DIR: stateDir,
-      FLEXTASK_INSTANCE_ID: `bench-${suffix}`,
-    },
+    benchEnvironment({
+      prefix,
+      partitions: PARTITIONS,
+      category: CATEGORY,
+      instanceId: `bench-${suffix}`,
+      stateDir,
+    }),
     {
       scheduler: options.scheduler,
       runtime: options.commitIntervalMs === undefined ? {} : { commitIntervalMs: options.commitIntervalMs },
@@ -567,11 +525,11 @@ async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
     console.error(`N=${n}: producing ${n} definitions to ${run.topics.definitions} …`)
     const produceStarted = performance.now()
     const createdAtMs = Date.now()
-    const produceBytes = await produceDefinitions(run, serdes, n, (i) =>
+    const produceBytes = await produceRunDefinitions(run, serdes, n, (i) =>
       bulkDefinition(`${BULK_PREFIX}${i}`, bulkDueMs(bulkT, i, n), createdAtMs),
     )
     const produceMs = performance.now() - produceStarted
-    const ends = await endOffsets(run.topics.definitions)
+    const ends = await endOffsets(testKafka, run.topics.definitions)
     const total = ends.reduce((a, b) => a + b, 0n)
     if (total !== BigInt(n)) throw new Error(`definitions topic holds ${total} records, expected ${n}`)
 
@@ -598,7 +556,7 @@ async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
     const runningAt = performance.now()
     await starting
     await until(run, 'committed offsets to reach the end of the definitions', deadlineMs, failure, async () => {
-      const offsets = await committedOffsets(run, run.topics.definitions)
+      const offsets = await committedOffsets(run.admin, run.applicationId, run.topics.definitions, PARTITIONS)
       committed = offsets.reduce((a, b) => a + b, 0n)
       return offsets.every((o, p) => o >= (ends[p] ?? 0n)) ? true : undefined
     })
@@ -610,7 +568,7 @@ async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
     // 3. Near tasks while N are pending far ahead.
     console.error(`N=${n}: ${options.probes} near tasks with ${n} pending …`)
     const probeAt = clock.nowMs() + PROBE_LEAD_MS
-    await produceDefinitions(run, serdes, options.probes, (i) =>
+    await produceRunDefinitions(run, serdes, options.probes, (i) =>
       bulkDefinition(`${PROBE_PREFIX}${i}`, probeAt + i * PROBE_GAP_MS, clock.nowMs()),
     )
     run.progress = () => `${Atomics.load(counters, Counter.probes)} of ${options.probes} near tasks received`
@@ -689,40 +647,12 @@ async function cleanup(run: Run): Promise<void> {
   await run.worker?.terminate().catch(() => {})
   await run.app?.close().catch(() => {})
   await run.producer?.close().catch(() => {})
-  try {
-    const mine = (await run.admin.listTopics()).filter(
-      (t) => t.startsWith(`${run.prefix}.`) || (t.startsWith(`${run.applicationId}-`) && t.endsWith('-changelog')),
-    )
-    if (mine.length > 0) await run.admin.deleteTopics({ topics: mine })
-  } catch (error) {
-    console.error(`warning: could not delete the topics of ${run.prefix}: ${String(error)}`)
-  }
-  await run.admin.deleteGroups({ groups: [run.applicationId, run.consumerGroup] }).catch(() => {})
+  await deleteRunTopics(run.admin, { ...run, groups: [run.applicationId, run.consumerGroup] }).catch((error: unknown) =>
+    console.error(`warning: could not delete the topics of ${run.prefix}: ${String(error)}`),
+  )
   await run.admin.close().catch(() => {})
-  await deleteSubjects(run.prefix)
+  await deleteSubjects(schemaRegistryUrl, run.prefix)
   rmSync(run.stateDir, { recursive: true, force: true })
-}
-
-/** Deletes the run's registry subjects (soft, then permanent), best effort. */
-async function deleteSubjects(prefix: string): Promise<void> {
-  try {
-    const response = await fetch(`${schemaRegistryUrl}/subjects`, { signal: AbortSignal.timeout(10_000) })
-    const subjects = ((await response.json()) as string[]).filter((s) => s.startsWith(`${prefix}.`))
-    for (const subject of subjects) {
-      const url = `${schemaRegistryUrl}/subjects/${encodeURIComponent(subject)}`
-      await fetch(url, { method: 'DELETE', signal: AbortSignal.timeout(10_000) })
-      await fetch(`${url}?permanent=true`, { method: 'DELETE', signal: AbortSignal.timeout(10_000) })
-    }
-  } catch (error) {
-    console.error(`warning: could not delete the registry subjects of ${prefix}: ${String(error)}`)
-  }
-}
-
-function environment(): string {
-  const pom = readFileSync(new URL('../tools/kafka/pom.xml', import.meta.url), 'utf8')
-  const kafkaVersion = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1] ?? 'unknown'
-  const model = cpus()[0]?.model.trim() ?? 'unknown cpu'
-  return `Node ${process.version}, Kafka ${kafkaVersion} (${kafkaBrokers.join(',')}), ${availableParallelism()} cores (${model})`
 }
 
 function report(options: BenchOptions, runs: RunFigures[], failed: { n: number; reason: string } | undefined): void {
@@ -759,7 +689,7 @@ function report(options: BenchOptions, runs: RunFigures[], failed: { n: number; 
   const width = Math.max(...rows.map(([label]) => label.length))
   const columns = runs.map((r) => rows.map(([, value]) => value(r)))
   const colWidth = Math.max(12, ...columns.flat().map((v) => v.length))
-  console.log(`\nflextask scheduler benchmark (exactly-once) — ${environment()}`)
+  console.log(`\nflextask scheduler benchmark (exactly-once) — ${environment(kafkaBrokers)}`)
   console.log(
     `3 partitions, category ${CATEGORY}, maxFiresPerWake ${options.scheduler.maxFiresPerWake ?? 'default (1000)'}, ` +
       `commitIntervalMs ${options.commitIntervalMs ?? 'default (100)'}; fire phase: scheduler clock stepped to ` +
@@ -773,12 +703,8 @@ function report(options: BenchOptions, runs: RunFigures[], failed: { n: number; 
 
 async function main(): Promise<number> {
   const options = parseOptions()
-  // A hard stop in case a close or a broker call hangs; unref'd so it never delays a clean exit.
-  const hardStopMs = options.pending.length * (options.timeoutMs + CLEANUP_TIMEOUT_MS) + HARD_STOP_GRACE_MS
-  setTimeout(() => {
-    console.error(`bench: FAILED: still running ${hardStopMs} ms after start (hard stop)`)
-    process.exit(2)
-  }, hardStopMs).unref()
+  // A hard stop in case a close or a broker call hangs.
+  hardStop(options.pending.length * (options.timeoutMs + CLEANUP_TIMEOUT_MS) + HARD_STOP_GRACE_MS, 'bench')
   const runs: RunFigures[] = []
   let failed: { n: number; reason: string } | undefined
   for (const n of options.pending) {

@@ -17,7 +17,6 @@
 import { randomUUID } from 'node:crypto'
 import { cpus } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { parseArgs } from 'node:util'
 import { Consumer, FetchIsolationLevels, ListOffsetTimestamps, Producer } from '@platformatic/kafka'
 import pg from 'pg'
 import { resolveConfig } from '../config.ts'
@@ -29,20 +28,22 @@ import type { TaskExecution } from '../schemas/task-execution.ts'
 import type { TaskResult } from '../schemas/task-result.ts'
 import { topicNames } from '../topics.ts'
 import { partitionForKey } from '../topology/partitioner.ts'
+import { benchArgs, integerArg } from './lib/args.ts'
 
-const { values: args } = parseArgs({
-  options: {
+const args = benchArgs(
+  {
     slots: { type: 'string', default: '100000' },
     'lag-samples': { type: 'string', default: '2000' },
     rate: { type: 'string', default: '200' },
     'poll-ms': { type: 'string', default: '5' },
     'batch-size': { type: 'string', default: '2000' },
   },
-})
-const slots = Number(args.slots)
-const lagSamples = Number(args['lag-samples'])
-const rate = Number(args.rate)
-const pollMs = Number(args['poll-ms'])
+  'Usage: node bench/sink.ts [--slots N] [--lag-samples N] [--rate R] [--poll-ms MS] [--batch-size N]',
+)
+const slots = integerArg('slots', args.slots, 1)
+const lagSamples = integerArg('lag-samples', args['lag-samples'], 1)
+const rate = integerArg('rate', args.rate, 1)
+const pollMs = integerArg('poll-ms', args['poll-ms'], 0)
 const partitions = 3
 const id = randomUUID().slice(0, 8)
 const prefix = `ft-sink-bench-${id}`
@@ -58,7 +59,7 @@ const config = resolveConfig(process.env, {
   topics: { prefix, partitions, categories: ['http'] },
   database: { url: databaseUrl.toString() },
   runtime: { instanceId: `sink-bench-${id}` },
-  sink: { groupId: `${prefix}-sink`, batchSize: Number(args['batch-size']), retentionDays: 0 },
+  sink: { groupId: `${prefix}-sink`, batchSize: integerArg('batch-size', args['batch-size'], 1), retentionDays: 0 },
 })
 const deps = createProcessDeps(config, { logger: silentLogger })
 const producer = new Producer({ clientId: `${prefix}-producer`, bootstrapBrokers: base.kafka.brokers })

@@ -13,11 +13,10 @@
  * Usage: node bench/topology-throughput.ts [--records N] [--keys K] [--timeout-ms MS]
  */
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { availableParallelism, cpus, tmpdir } from 'node:os'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { parseArgs } from 'node:util'
 import {
   Admin,
   Consumer,
@@ -32,6 +31,7 @@ import { countingObserver, type RuntimeCounters } from '../topology/runtime-even
 import { StreamRuntime, type StreamRuntimeOptions } from '../topology/stream-runtime.ts'
 import { TopologyBuilder, type Topology } from '../topology/topology-builder.ts'
 import { kafkaBrokers } from '../test/helpers/env.ts'
+import { benchArgs, environment, hardStop, integerArg } from './lib/args.ts'
 
 const PARTITIONS = 3
 const VALUE_BYTES = 100
@@ -83,20 +83,17 @@ interface BenchOptions {
 }
 
 function parseOptions(): BenchOptions {
-  const { values } = parseArgs({
-    options: {
+  const values = benchArgs(
+    {
       records: { type: 'string', default: '200000' },
       keys: { type: 'string', default: '10000' },
       'timeout-ms': { type: 'string', default: '600000' },
       'commit-interval-ms': { type: 'string' },
       'max-records-per-cycle': { type: 'string' },
     },
-  })
-  const integer = (name: string, raw: string, min: number): number => {
-    const n = Number(raw.replaceAll('_', ''))
-    if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${raw}`)
-    return n
-  }
+    'Usage: node bench/topology-throughput.ts [--records N] [--keys K] [--timeout-ms MS] [--commit-interval-ms MS] [--max-records-per-cycle N]',
+  )
+  const integer = integerArg
   const commitInterval = values['commit-interval-ms']
   const maxRecords = values['max-records-per-cycle']
   return {
@@ -330,13 +327,6 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
 }
 
-function environment(): string {
-  const pom = readFileSync(new URL('../tools/kafka/pom.xml', import.meta.url), 'utf8')
-  const kafkaVersion = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1] ?? 'unknown'
-  const model = cpus()[0]?.model.trim() ?? 'unknown cpu'
-  return `Node ${process.version}, Kafka ${kafkaVersion} (${kafkaBrokers.join(',')}), ${availableParallelism()} cores (${model})`
-}
-
 function report(options: BenchOptions, produceMs: number, p: ProcessFigures, r: RestoreFigures): void {
   const rate = (n: number, ms: number): string => (ms > 0 ? Math.round((n * 1000) / ms).toLocaleString('en-US') : 'n/a')
   const fixed = (n: number, digits = 1): string => n.toFixed(digits)
@@ -388,7 +378,7 @@ function report(options: BenchOptions, produceMs: number, p: ProcessFigures, r: 
     ['  restored state check', `${r.storeEntries} entries, counts sum ${r.countSum}`],
   ]
   const width = Math.max(...rows.map(([label]) => label.length))
-  console.log(`\nflextask topology throughput (exactly-once) — ${environment()}`)
+  console.log(`\nflextask topology throughput (exactly-once) — ${environment(kafkaBrokers)}`)
   for (const [label, value] of rows) console.log(`${label.padEnd(width)}  ${value}`)
 }
 
@@ -406,11 +396,8 @@ async function cleanup(run: Run): Promise<void> {
 async function main(): Promise<void> {
   const options = parseOptions()
   const deadlineMs = performance.now() + options.timeoutMs
-  // A hard stop in case a close or a broker call hangs; unref'd so it never delays a clean exit.
-  setTimeout(() => {
-    console.error(`bench: FAILED: still running ${HARD_STOP_GRACE_MS} ms past --timeout-ms (hard stop)`)
-    process.exit(2)
-  }, options.timeoutMs + HARD_STOP_GRACE_MS).unref()
+  // A hard stop in case a close or a broker call hangs.
+  hardStop(options.timeoutMs + HARD_STOP_GRACE_MS, 'bench')
   const suffix = randomUUID().slice(0, 8)
   const applicationId = `bench-app-${suffix}`
   const run: Run = {

@@ -18,7 +18,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { parseArgs } from 'node:util'
 import { resolveConfig } from '../config.ts'
 import { createProcessDeps, type ProcessDeps } from '../host/flextask-process.ts'
 import { silentLogger } from '../logger.ts'
@@ -32,19 +31,21 @@ import { partitionForKey } from '../topology/partitioner.ts'
 import { HandlerRegistry } from '../workers/handler.ts'
 import { createWorker } from '../workers/worker.ts'
 import { kafkaBrokers, schemaRegistryUrl } from '../test/helpers/env.ts'
+import { benchArgs, integerArg } from './lib/args.ts'
 
-const { values } = parseArgs({
-  options: {
+const values = benchArgs(
+  {
     executions: { type: 'string', default: '20000' },
     rate: { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '20' },
     'warmup-seconds': { type: 'string', default: '5' },
   },
-})
-const N = Number(values.executions)
-const RATE = Number(values.rate)
-const SECONDS = Number(values.seconds)
-const WARMUP = Number(values['warmup-seconds'])
+  'Usage: node bench/workers.ts [--executions 20000] [--rate 1000] [--seconds 20] [--warmup-seconds 5]',
+)
+const N = integerArg('executions', values.executions, 1)
+const RATE = integerArg('rate', values.rate, 1)
+const SECONDS = integerArg('seconds', values.seconds, 1)
+const WARMUP = integerArg('warmup-seconds', values['warmup-seconds'], 0)
 const PARTITIONS = 3
 
 function setup(tag: string): { deps: ProcessDeps; prefix: string; stateDir: string } {

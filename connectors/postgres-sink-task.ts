@@ -27,13 +27,13 @@ import {
   readForSchedule,
   readOffsets,
   setSchedule,
-  sql,
   upsertCancellations,
   upsertLogs,
   upsertOccurrences,
   upsertRuns,
   upsertTasks,
-} from './postgres-sql.ts'
+} from './postgres-binds.ts'
+import { sql } from './postgres-sql.ts'
 import { isRowRefused, postgresError, SinkErrorCodes } from './sink-errors.ts'
 import { type FlushStats, type SinkTask, type TopicPartition, topicPartitionKey } from './sink-task.ts'
 

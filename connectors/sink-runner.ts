@@ -17,7 +17,6 @@
 import { EventEmitter } from 'node:events'
 import {
   type Consumer,
-  FetchIsolationLevels,
   type Message,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
@@ -25,64 +24,34 @@ import {
   type Producer,
 } from '@platformatic/kafka'
 import { coerceError, type FlextaskError } from '../errors.ts'
-import type { KafkaClientFactory } from '../kafka-clients.ts'
 import type { Logger } from '../logger.ts'
 import { silentLogger } from '../logger.ts'
 import type { SinkMetrics } from '../metrics.ts'
 import type { DeadLetter } from '../schemas/dead-letter.ts'
-import { coPartitionedAssigner } from './co-partitioned-assigner.ts'
+import { backoffMs, sleepUnless } from '../topology/backoff.ts'
+import { DeadLetterSender } from './dead-letter-sender.ts'
 import type { SinkRecord, SinkValue } from './projection.ts'
-import { decodeRecord, nonEmpty, refusedRowDeadLetter, type SinkDecoders, type SinkKind } from './record-decoder.ts'
+import { decodeRecord, nonEmpty, refusedRowDeadLetter } from './record-decoder.ts'
 import { SinkErrorCodes } from './sink-errors.ts'
-import type { FlushStats, SinkTask, TopicPartition } from './sink-task.ts'
+import {
+  type ResolvedRunnerOptions,
+  resolveRunnerOptions,
+  type RunnerStats,
+  type SinkRunnerOptions,
+  sinkConsumerOptions,
+} from './sink-runner-options.ts'
+import type { FlushStats, TopicPartition } from './sink-task.ts'
 
-export interface SinkRunnerOptions {
-  groupId: string
-  kafka: KafkaClientFactory
-  /** Stable per process: static group membership and client ids. */
-  instanceId: string
-  /** topic → what it carries. */
-  topics: ReadonlyMap<string, SinkKind>
-  deadLetterTopic: string
-  decoders: SinkDecoders
-  task: SinkTask
-  /** Records per flush (one Postgres transaction). @default 2000 */
-  batchSize?: number
-  /** Longest a buffered record waits for more before it is flushed. @default 200 */
-  flushIntervalMs?: number
-  /** Fetched records held in memory above which fetching pauses. @default 20000 */
-  maxBufferedRecords?: number
-  /** First retry delay after a transient failure, doubling per attempt. @default 100 */
-  retryBaseMs?: number
-  /** Upper bound of the retry delay. @default 5000 */
-  retryMaxMs?: number
-  /** @default 10000 */
-  sessionTimeoutMs?: number
-  /** @default 1000 */
-  heartbeatIntervalMs?: number
-  /** @default 30000 */
-  rebalanceTimeoutMs?: number
-  /** Wall clock for dead letters' failedAtMs. @default Date.now */
-  nowMs?: () => number
-  logger?: Logger
-  metrics?: SinkMetrics
-}
-
-export interface RunnerStats {
-  flushes: number
-  records: number
-  deadLettered: number
-  retries: number
-  fenced: number
-}
+export type { RunnerStats, SinkRunnerOptions } from './sink-runner-options.ts'
 
 export class SinkRunner extends EventEmitter {
   readonly stats: RunnerStats = { flushes: 0, records: 0, deadLettered: 0, retries: 0, fenced: 0 }
-  readonly #o: Required<Omit<SinkRunnerOptions, 'logger' | 'metrics'>>
+  readonly #o: ResolvedRunnerOptions
   readonly #logger: Logger
   readonly #metrics: SinkMetrics | undefined
   readonly #consumer: Consumer
   readonly #producer: Producer
+  readonly #deadLetters: DeadLetterSender
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
   #epoch = 0
   #inbox: Message[] = []
@@ -96,51 +65,31 @@ export class SinkRunner extends EventEmitter {
   #retryStreak = 0
   #firstBufferedAt = 0
   #loop: Promise<void> | undefined
-  #signal: (() => void) | undefined
+  /** Ends the current #wait early (an AbortController per wait: a #notify with nobody waiting is a no-op). */
+  #wake: AbortController | undefined
   #fatal: FlextaskError | undefined
   #closing: Promise<void> | undefined
 
   constructor(options: SinkRunnerOptions) {
     super()
-    this.#o = {
-      batchSize: 2000,
-      flushIntervalMs: 200,
-      maxBufferedRecords: 20_000,
-      retryBaseMs: 100,
-      retryMaxMs: 5000,
-      sessionTimeoutMs: 10_000,
-      heartbeatIntervalMs: 1000,
-      rebalanceTimeoutMs: 30_000,
-      nowMs: Date.now,
-      ...options,
-    }
-    delete (this.#o as { logger?: Logger }).logger
-    delete (this.#o as { metrics?: SinkMetrics }).metrics
+    const o = (this.#o = resolveRunnerOptions(options))
     this.#logger = options.logger ?? silentLogger
     this.#metrics = options.metrics
-    const o = this.#o
-    // Through the one client factory (security options, and any client fix made there). A variable, not a literal:
-    // the factory's Omit<> over the options union drops the group options from the literal's allowed keys.
-    const consumerOptions = {
-      clientId: `${o.instanceId}-sink`,
-      groupId: o.groupId,
-      groupInstanceId: o.instanceId,
-      autocommit: false,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      sessionTimeout: o.sessionTimeoutMs,
-      heartbeatInterval: o.heartbeatIntervalMs,
-      rebalanceTimeout: o.rebalanceTimeoutMs,
-      partitionAssigner: coPartitionedAssigner,
-      maxWaitTime: 200,
-      maxBytes: 4 * 1024 * 1024,
-      maxBytesPerPartition: 1024 * 1024,
-    }
+    // Through the one client factory (security options, and any client fix made there).
+    const consumerOptions = sinkConsumerOptions(o)
     this.#consumer = o.kafka.consumer<Buffer, Buffer, Buffer, Buffer>(consumerOptions)
     this.#producer = o.kafka.producer({
       clientId: `${o.instanceId}-sink-dead-letters`,
       idempotent: true,
       acks: -1,
     })
+    this.#deadLetters = new DeadLetterSender(
+      this.#producer,
+      o.deadLetterTopic,
+      o.decoders.deadLetter,
+      this.#logger,
+      this.#metrics,
+    )
     this.#consumer.on('consumer:group:join', (event: { assignments?: { topic: string; partitions: number[] }[] }) => {
       const mine: TopicPartition[] = []
       for (const a of event.assignments ?? []) {
@@ -275,29 +224,10 @@ export class SinkRunner extends EventEmitter {
   }
 
   async #sendDeadLetters(items: { value: DeadLetter }[]): Promise<void> {
-    try {
-      await this.#producer.send({
-        messages: items.map(({ value }) => ({
-          topic: this.#o.deadLetterTopic,
-          key: value.key ?? undefined,
-          value: this.#o.decoders.deadLetter.serialize(value),
-        })),
-      })
-    } catch (error) {
-      throw coerceError(error, SinkErrorCodes.deadLetter)
-    }
+    const deadLetters = items.map((i) => i.value)
+    await this.#deadLetters.send(deadLetters)
     this.stats.deadLettered += items.length
-    for (const { value } of items) {
-      this.#metrics?.deadLetters.inc({ reason: value.reasonCode })
-      this.#logger.warn(
-        { topic: value.sourceTopic, partition: value.sourcePartition, offset: value.sourceOffset },
-        `dead-lettered ${value.reasonCode}: ${value.message}`,
-      )
-    }
-    this.emit(
-      'deadLettered',
-      items.map((i) => i.value),
-    )
+    this.emit('deadLettered', deadLetters)
   }
 
   async #flush(): Promise<void> {
@@ -355,15 +285,13 @@ export class SinkRunner extends EventEmitter {
     this.#o.task.skip(record, 'PROCESSING_FAILED')
   }
 
-  /** Waits out a transient failure with the stream paused: 100 ms doubling to retryMaxMs, ±25 %. */
+  /** Waits out a transient failure with the stream paused: retryBaseMs doubling to retryMaxMs, ±20 % (backoff.ts). */
   async #backoff(error: FlextaskError, what: string): Promise<void> {
     this.#retryStreak++
     this.stats.retries++
-    const delayMs =
-      Math.min(this.#o.retryMaxMs, this.#o.retryBaseMs * 2 ** Math.min(this.#retryStreak - 1, 20)) *
-      (0.75 + Math.random() * 0.5)
+    const delayMs = backoffMs(this.#retryStreak, { initialMs: this.#o.retryBaseMs, maxMs: this.#o.retryMaxMs })
     this.#logger.warn(
-      { code: error.code, attempt: this.#retryStreak, delayMs: Math.round(delayMs) },
+      { code: error.code, attempt: this.#retryStreak, delayMs },
       `postgres sink: ${what} failed, retrying the same batch: ${error.message}`,
     )
     this.emit('retrying', { error, attempt: this.#retryStreak, delayMs })
@@ -445,23 +373,17 @@ export class SinkRunner extends EventEmitter {
   }
 
   #notify(): void {
-    const signal = this.#signal
-    this.#signal = undefined
-    signal?.()
+    this.#wake?.abort()
+    this.#wake = undefined
   }
 
+  /** Sleeps ms, or until #notify (new data, an assignment, close). */
   async #wait(ms: number): Promise<void> {
     if (this.#stopping) return
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.#signal = undefined
-        resolve()
-      }, ms)
-      this.#signal = () => {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
+    const wake = new AbortController()
+    this.#wake = wake
+    await sleepUnless(ms, wake.signal)
+    if (this.#wake === wake) this.#wake = undefined
   }
 
   #fail(error: unknown): void {

@@ -45,10 +45,9 @@ export class SchedulerCore {
     return this.context.clock.nowMs()
   }
 
-  /** A private copy: the store may hand out the object of an uncommitted write, which a rollback restores. */
+  /** A private copy (the store decodes one per get), free to change before `save`. */
   load(taskId: string): TaskState | undefined {
-    const state = this.tasks.get(taskId)
-    return state === undefined ? undefined : structuredClone(state)
+    return this.tasks.get(taskId)
   }
 
   save(state: TaskState): void {

@@ -99,6 +99,17 @@ export class CommitCycle {
     for (const entry of running) await entry.task?.aborted()
   }
 
+  /**
+   * A join kept these tasks: their uncommitted work is dropped (each re-initialises from committed state) and
+   * so is every consumed offset (C10). Their records are read again by the stream the join restarts from the
+   * committed offsets, and their timers fire again; nothing of the old generation is committed under the new
+   * one. A task with no uncommitted work is left as it is.
+   */
+  async rollBack(kept: readonly TaskEntry[]): Promise<void> {
+    this.reset()
+    for (const entry of kept) if (entry.task?.hasWork()) await entry.task.aborted()
+  }
+
   /** Real consumed offsets, plus one fencing offset when nothing was consumed (see the header). */
   #offsetsToCommit(entries: readonly TaskEntry[], generation: number): Message[] {
     const offsets = [...this.#lastMessages.values()]

@@ -82,3 +82,20 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): P
       )
   }
 }
+
+/**
+ * A stream runtime's changelogs: checks that the source topics are co-partitioned, creates one compacted
+ * changelog per store with their partition count, and returns that count.
+ */
+export async function ensureChangelogTopics(
+  admin: Admin,
+  sourceTopics: readonly string[],
+  changelogs: readonly string[],
+): Promise<number> {
+  const partitions = await coPartitionedCount(admin, sourceTopics)
+  await ensureTopics(
+    admin,
+    changelogs.map((name) => ({ name, partitions, configs: changelogTopicConfigs })),
+  )
+  return partitions
+}

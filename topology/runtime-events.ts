@@ -13,11 +13,13 @@ export interface AssignedEvent {
   generation: number
   /** Every partition assigned to this process in that generation. */
   partitions: number[]
+  /** Partitions whose tasks carried over from the previous join (held in every generation in between). */
+  kept: number[]
 }
 
 export interface RevokedEvent {
   generation: number
-  /** Partitions whose tasks were closed: no longer assigned, or re-opened after the join (see task-manager.ts). */
+  /** Partitions whose tasks were closed: no longer assigned, or not held in every generation (task-manager.ts). */
   partitions: number[]
 }
 

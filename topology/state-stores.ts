@@ -10,178 +10,17 @@
  * - Replaying a changelog record is idempotent (it carries the full value or a tombstone), so a stored
  *   offset that is lower than the truth costs time, never correctness.
  */
-import { ClassicLevel } from 'classic-level'
-import type { AbstractSublevel } from 'abstract-level'
 import { ErrorCodes, FlextaskError } from '../errors.ts'
 import type { KeyRange, KeyValueStore, StoreSerde } from './api.ts'
+import { entriesInRange, overlaid, type StoreBackend, type StoreWrite } from './store-backends.ts'
 
-export interface StoreWrite {
-  store: string
-  key: string
-  /** null deletes the key. */
-  value: Buffer | null
-}
-
-/** Where a task's stores persist. One instance per task. */
-export interface StoreBackend {
-  open(): Promise<void>
-  getSync(store: string, key: string): Buffer | undefined
-  range(store: string, range: KeyRange): Promise<[string, Buffer][]>
-  /** Applies the writes and the meta entries atomically. */
-  write(writes: StoreWrite[], meta: ReadonlyMap<string, string>): Promise<void>
-  getMeta(key: string): string | undefined
-  /** Deletes every store and meta entry (a corrupted or unusable local state). */
-  wipe(): Promise<void>
-  close(): Promise<void>
-}
-
-const META = '__meta'
-
-type Sublevel = AbstractSublevel<ClassicLevel<string, Buffer>, string | Buffer | Uint8Array, string, Buffer>
-
-export class LevelStoreBackend implements StoreBackend {
-  readonly #db: ClassicLevel<string, Buffer>
-  readonly #stores = new Map<string, Sublevel>()
-
-  readonly #storeNames: readonly string[]
-
-  /** `storeNames`: every store of the task; their sublevels are opened with the database. */
-  constructor(directory: string, storeNames: readonly string[]) {
-    this.#storeNames = storeNames
-    this.#db = new ClassicLevel<string, Buffer>(directory, {
-      keyEncoding: 'utf8',
-      valueEncoding: 'buffer',
-      cacheSize: 4 * 1024 * 1024,
-      writeBufferSize: 2 * 1024 * 1024,
-      maxOpenFiles: 128,
-    })
-  }
-
-  async open(): Promise<void> {
-    await this.#db.open()
-    for (const name of [...this.#storeNames, META]) await this.#sub(name).open()
-  }
-
-  #sub(store: string): Sublevel {
-    let sub = this.#stores.get(store)
-    if (sub === undefined) {
-      sub = this.#db.sublevel<string, Buffer>(store, { keyEncoding: 'utf8', valueEncoding: 'buffer' })
-      this.#stores.set(store, sub)
-    }
-    return sub
-  }
-
-  getSync(store: string, key: string): Buffer | undefined {
-    return this.#sub(store).getSync(key)
-  }
-
-  async range(store: string, range: KeyRange): Promise<[string, Buffer][]> {
-    return this.#sub(store)
-      .iterator({ ...range, limit: range.limit ?? -1 })
-      .all()
-  }
-
-  async write(writes: StoreWrite[], meta: ReadonlyMap<string, string>): Promise<void> {
-    const batch = this.#db.batch()
-    for (const w of writes) {
-      if (w.value === null) batch.del(w.key, { sublevel: this.#sub(w.store) })
-      else batch.put(w.key, w.value, { sublevel: this.#sub(w.store) })
-    }
-    for (const [key, value] of meta) batch.put(key, Buffer.from(value), { sublevel: this.#sub(META) })
-    await batch.write()
-  }
-
-  getMeta(key: string): string | undefined {
-    return this.#sub(META).getSync(key)?.toString()
-  }
-
-  async wipe(): Promise<void> {
-    await this.#db.clear()
-  }
-
-  async close(): Promise<void> {
-    await this.#db.close()
-  }
-}
-
-/** In-memory backend for the TopologyTestDriver. Range scans sort lazily once per batch of writes. */
-export class MemoryStoreBackend implements StoreBackend {
-  readonly #data = new Map<string, Map<string, Buffer>>()
-  readonly #sorted = new Map<string, string[]>()
-
-  async open(): Promise<void> {}
-
-  #map(store: string): Map<string, Buffer> {
-    let map = this.#data.get(store)
-    if (map === undefined) this.#data.set(store, (map = new Map<string, Buffer>()))
-    return map
-  }
-
-  getSync(store: string, key: string): Buffer | undefined {
-    return this.#data.get(store)?.get(key)
-  }
-
-  range(store: string, range: KeyRange): Promise<[string, Buffer][]> {
-    const map = this.#map(store)
-    let keys = this.#sorted.get(store)
-    if (keys === undefined) this.#sorted.set(store, (keys = [...map.keys()].sort(compareKeys)))
-    const out: [string, Buffer][] = []
-    for (let i = lowerBound(keys, range); i < keys.length && out.length < (range.limit ?? Infinity); i++) {
-      const key = keys[i] as string
-      if (!inRange(key, range)) break
-      out.push([key, map.get(key) as Buffer])
-    }
-    return Promise.resolve(out)
-  }
-
-  write(writes: StoreWrite[], meta: ReadonlyMap<string, string>): Promise<void> {
-    for (const w of writes) {
-      this.#sorted.delete(w.store)
-      if (w.value === null) this.#map(w.store).delete(w.key)
-      else this.#map(w.store).set(w.key, w.value)
-    }
-    for (const [key, value] of meta) this.#map(META).set(key, Buffer.from(value))
-    return Promise.resolve()
-  }
-
-  getMeta(key: string): string | undefined {
-    return this.#data.get(META)?.get(key)?.toString()
-  }
-
-  wipe(): Promise<void> {
-    this.#data.clear()
-    this.#sorted.clear()
-    return Promise.resolve()
-  }
-
-  async close(): Promise<void> {}
-}
-
-export function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b))
-}
-
-function lowerBound(keys: string[], range: KeyRange): number {
-  const from = range.gte ?? range.gt
-  if (from === undefined) return 0
-  let lo = 0
-  let hi = keys.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (compareKeys(keys[mid] as string, from) < 0) lo = mid + 1
-    else hi = mid
-  }
-  while (lo < keys.length && range.gt !== undefined && compareKeys(keys[lo] as string, range.gt) <= 0) lo++
-  return lo
-}
-
-function inRange(key: string, range: KeyRange): boolean {
-  if (range.gt !== undefined && compareKeys(key, range.gt) <= 0) return false
-  if (range.gte !== undefined && compareKeys(key, range.gte) < 0) return false
-  if (range.lt !== undefined && compareKeys(key, range.lt) >= 0) return false
-  if (range.lte !== undefined && compareKeys(key, range.lte) > 0) return false
-  return true
-}
+export {
+  LevelStoreBackend,
+  MemoryStoreBackend,
+  compareKeys,
+  type StoreBackend,
+  type StoreWrite,
+} from './store-backends.ts'
 
 /** A changelog record produced by a cycle's store writes. */
 export interface ChangelogRecord {
@@ -200,15 +39,17 @@ export class TaskStores {
   readonly #serdes: ReadonlyMap<string, StoreSerde<unknown>>
   readonly #changelogTopic: (store: string) => string
   readonly #partition: number
-  /** store → key → pending value (null = delete). */
-  readonly #pending = new Map<string, Map<string, unknown>>()
-  /** store → key → the serialized pending value, so the size check, the changelog and LevelDB serialize once. */
-  readonly #encoded = new Map<string, Map<string, Buffer>>()
+  /**
+   * store → key → pending value, serialized by `put` (null = delete). Serialized once: the size check, the
+   * changelog record and the LevelDB batch share the bytes (review C13), and a `get` decodes a private copy, so
+   * a caller mutating what it read can never change a pending write or what a rollback restores.
+   */
+  readonly #pending = new Map<string, Map<string, Buffer | null>>()
   /**
    * Undo logs of the units of work in progress, innermost last (a unit isolated inside a record or a wake):
    * store → key → previous pending value (ABSENT if none).
    */
-  readonly #journals: Map<string, Map<string, unknown>>[] = []
+  readonly #journals: Map<string, Map<string, Pending>>[] = []
 
   constructor(
     backend: StoreBackend,
@@ -229,15 +70,12 @@ export class TaskStores {
   store<V>(name: string): KeyValueStore<V> {
     const serde = this.#serdes.get(name) as StoreSerde<V> | undefined
     if (serde === undefined) throw new Error(`no state store named '${name}'`)
-    const pending = this.#pendingOf(name)
-    return new OverlayStore<V>(name, serde, this.#backend, pending as Map<string, V | null>, (key) =>
-      this.#remember(name, key),
-    )
+    return new OverlayStore<V>(name, serde, this.#backend, this.#pendingOf(name), (key) => this.#remember(name, key))
   }
 
-  #pendingOf(store: string): Map<string, unknown> {
+  #pendingOf(store: string): Map<string, Buffer | null> {
     let pending = this.#pending.get(store)
-    if (pending === undefined) this.#pending.set(store, (pending = new Map<string, unknown>()))
+    if (pending === undefined) this.#pending.set(store, (pending = new Map<string, Buffer | null>()))
     return pending
   }
 
@@ -253,7 +91,7 @@ export class TaskStores {
     if (journal === undefined || parent === undefined) return
     for (const [store, keys] of journal) {
       let into = parent.get(store)
-      if (into === undefined) parent.set(store, (into = new Map<string, unknown>()))
+      if (into === undefined) parent.set(store, (into = new Map<string, Pending>()))
       for (const [key, previous] of keys) if (!into.has(key)) into.set(key, previous)
     }
   }
@@ -262,7 +100,6 @@ export class TaskStores {
     for (const [store, keys] of this.#journals.pop() ?? []) {
       const map = this.#pendingOf(store)
       for (const [key, previous] of keys) {
-        this.#encoded.get(store)?.delete(key)
         if (previous === ABSENT) map.delete(key)
         else map.set(key, previous)
       }
@@ -279,7 +116,7 @@ export class TaskStores {
       for (const key of keys.keys()) {
         const value = this.#pending.get(store)?.get(key)
         if (value === null || value === undefined) continue
-        const bytes = Buffer.byteLength(key) + this.#encode(store, key, value).length
+        const bytes = Buffer.byteLength(key) + value.length
         if (bytes > maxBytes) {
           throw new FlextaskError(
             ErrorCodes.recordTooLarge,
@@ -291,25 +128,14 @@ export class TaskStores {
     }
   }
 
-  #encode(store: string, key: string, value: unknown): Buffer {
-    let encoded = this.#encoded.get(store)
-    if (encoded === undefined) this.#encoded.set(store, (encoded = new Map<string, Buffer>()))
-    let bytes = encoded.get(key)
-    if (bytes === undefined) {
-      bytes = (this.#serdes.get(store) as StoreSerde<unknown>).serialize(value)
-      encoded.set(key, bytes)
-    }
-    return bytes
-  }
-
   #remember(store: string, key: string): void {
-    this.#encoded.get(store)?.delete(key)
     const journal = this.#journals.at(-1)
     if (journal === undefined) return
     let keys = journal.get(store)
-    if (keys === undefined) journal.set(store, (keys = new Map<string, unknown>()))
-    const map = this.#pendingOf(store)
-    if (!keys.has(key)) keys.set(key, map.has(key) ? map.get(key) : ABSENT)
+    if (keys === undefined) journal.set(store, (keys = new Map<string, Pending>()))
+    if (keys.has(key)) return
+    const previous = this.#pendingOf(store).get(key)
+    keys.set(key, previous === undefined ? ABSENT : previous)
   }
 
   /** Store writes pending for this cycle (one per key). */
@@ -334,7 +160,7 @@ export class TaskStores {
           topic,
           partition: this.#partition,
           key: Buffer.from(key),
-          value: value === null ? null : this.#encode(store, key, value),
+          value,
         })
       }
     }
@@ -345,8 +171,7 @@ export class TaskStores {
   async commit(changelogOffsets: ReadonlyMap<string, bigint>): Promise<void> {
     const writes: StoreWrite[] = []
     for (const [store, pending] of this.#pending) {
-      for (const [key, value] of pending)
-        writes.push({ store, key, value: value === null ? null : this.#encode(store, key, value) })
+      for (const [key, value] of pending) writes.push({ store, key, value })
     }
     const meta = new Map<string, string>()
     for (const [topic, offset] of changelogOffsets)
@@ -357,7 +182,6 @@ export class TaskStores {
 
   discard(): void {
     for (const pending of this.#pending.values()) pending.clear()
-    this.#encoded.clear()
     this.#journals.length = 0
   }
 
@@ -369,6 +193,8 @@ export class TaskStores {
 }
 
 const ABSENT = Symbol('absent')
+/** A journaled previous pending value: bytes, a delete (null), or no pending write (ABSENT). */
+type Pending = Buffer | null | typeof ABSENT
 
 export function changelogOffsetKey(topic: string, partition: number): string {
   return `changelog:${topic}:${partition}`
@@ -378,14 +204,14 @@ class OverlayStore<V> implements KeyValueStore<V> {
   readonly name: string
   readonly #serde: StoreSerde<V>
   readonly #backend: StoreBackend
-  readonly #pending: Map<string, V | null>
+  readonly #pending: Map<string, Buffer | null>
   readonly #beforeWrite: (key: string) => void
 
   constructor(
     name: string,
     serde: StoreSerde<V>,
     backend: StoreBackend,
-    pending: Map<string, V | null>,
+    pending: Map<string, Buffer | null>,
     beforeWrite: (key: string) => void,
   ) {
     this.name = name
@@ -395,16 +221,18 @@ class OverlayStore<V> implements KeyValueStore<V> {
     this.#beforeWrite = beforeWrite
   }
 
+  /** A private copy, decoded from the pending bytes or the backend. */
   get(key: string): V | undefined {
     const pending = this.#pending.get(key)
-    if (pending !== undefined) return pending === null ? undefined : pending
-    const stored = this.#backend.getSync(this.name, key)
-    return stored === undefined ? undefined : this.#serde.deserialize(stored)
+    const bytes = pending === undefined ? this.#backend.getSync(this.name, key) : pending
+    return bytes === null || bytes === undefined ? undefined : this.#serde.deserialize(bytes)
   }
 
+  /** Serializes now: later changes to `value` are not written. A serializer error throws here, in the unit. */
   put(key: string, value: V): void {
+    const bytes = this.#serde.serialize(value)
     this.#beforeWrite(key)
-    this.#pending.set(key, value)
+    this.#pending.set(key, bytes)
   }
 
   delete(key: string): void {
@@ -414,30 +242,12 @@ class OverlayStore<V> implements KeyValueStore<V> {
 
   async range(range: KeyRange): Promise<[string, V][]> {
     const limit = range.limit ?? Infinity
-    const overlay = [...this.#pending.keys()].filter((k) => inRange(k, range)).sort(compareKeys)
+    const overlay = entriesInRange(this.#pending, range)
     // Pending deletes may hide stored entries: over-fetch by the number of pending keys in range.
     const stored = await this.#backend.range(this.name, {
       ...range,
       limit: Number.isFinite(limit) ? limit + overlay.length : undefined,
     })
-    const out: [string, V][] = []
-    let i = 0
-    let j = 0
-    while (out.length < limit && (i < stored.length || j < overlay.length)) {
-      const storedKey = stored[i]?.[0]
-      const overlayKey = overlay[j]
-      const cmp = storedKey === undefined ? 1 : overlayKey === undefined ? -1 : compareKeys(storedKey, overlayKey)
-      if (cmp < 0) {
-        const entry = stored[i++] as [string, Buffer]
-        out.push([entry[0], this.#serde.deserialize(entry[1])])
-      } else {
-        if (cmp === 0) i++
-        const key = overlayKey as string
-        const value = this.#pending.get(key) as V | null
-        j++
-        if (value !== null) out.push([key, value])
-      }
-    }
-    return out
+    return overlaid(stored, overlay, limit).map(([key, bytes]) => [key, this.#serde.deserialize(bytes)])
   }
 }

@@ -7,10 +7,12 @@
  *                         │                                     │
  *                         └────── join / not assigned ──────────┴──▶ closing ──▶ (absent)
  *
- * - A join (applyJoin) closes EVERY task, kept partitions included, and opens every assigned partition again:
- *   a process that was frozen (GC pause, SIGSTOP) may have lost and regained a partition without seeing it,
- *   while another owner advanced its changelog. Re-opening restores only the changelog tail past the offset
- *   stored with the local state, so for a partition this process kept it costs a few fetches.
+ * - A join (applyJoin) keeps a task only when this member held its partition in every generation since the
+ *   task was opened (group-membership.ts `heldSince`): the task is re-stamped with the new generation and
+ *   goes on running (or opening) with its store and committed offsets. Every other task closes: a process
+ *   that was frozen (GC pause, SIGSTOP) may have lost and regained a partition without seeing it, while
+ *   another owner advanced its changelog. Uncommitted work of kept tasks is the loop's to drop (the stream
+ *   restarts from the committed offsets on every join).
  * - Every pass (reconcile) closes tasks whose partition is not assigned or whose generation is not the
  *   current one, and opens assigned partitions that have no task.
  * - Tasks open concurrently and off the loop: while one waits (for a dead owner's open transaction, a long
@@ -27,6 +29,7 @@ import { ErrorCodes, type FlextaskError } from '../errors.ts'
 import type { Clock, KeyRange } from './api.ts'
 import { backoffMs, sleepUnless } from './backoff.ts'
 import type { ChangelogRestorer } from './changelog-restorer.ts'
+import type { GroupJoin } from './group-membership.ts'
 import { decideError, kafkaErrorIds } from './kafka-errors.ts'
 import type { RuntimeEvents } from './runtime-events.ts'
 import { LevelStoreBackend, type StoreBackend, TaskStores } from './state-stores.ts'
@@ -37,8 +40,8 @@ export type TaskStatus = 'opening' | 'running' | 'closing'
 
 export interface TaskEntry {
   readonly partition: number
-  /** The group generation the task was opened under. */
-  readonly generation: number
+  /** The group generation the task was opened under, or the latest join that kept it. */
+  generation: number
   status: TaskStatus
   task: StreamTask | undefined
   backend: StoreBackend | undefined
@@ -96,15 +99,28 @@ export class TaskManager {
     return this.#assigned
   }
 
-  /** Applies a join: closes every task (see the header), then opens every assigned partition. */
-  applyJoin(generation: number, assigned: ReadonlySet<number>): number[] {
-    this.#generation = generation
-    this.#assigned = assigned
+  /**
+   * Applies a join: keeps the tasks whose partition was held in every generation since they were opened,
+   * closes the others (see the header), then opens assigned partitions without a task.
+   */
+  applyJoin(join: GroupJoin): { closed: number[]; kept: TaskEntry[] } {
+    this.#generation = join.generation
+    this.#assigned = join.partitions
     this.#retry.clear()
-    const closed = [...this.#tasks.keys()]
-    for (const entry of [...this.#tasks.values()]) this.#beginClose(entry)
+    const closed: number[] = []
+    const kept: TaskEntry[] = []
+    for (const entry of [...this.#tasks.values()]) {
+      const heldSince = join.heldSince.get(entry.partition)
+      if (join.partitions.has(entry.partition) && heldSince !== undefined && heldSince <= entry.generation) {
+        entry.generation = join.generation
+        kept.push(entry)
+      } else {
+        closed.push(entry.partition)
+        this.#beginClose(entry)
+      }
+    }
     this.reconcile()
-    return closed
+    return { closed, kept }
   }
 
   /** Closes tasks not assigned or of another generation; opens assigned partitions without a task. */

@@ -12,7 +12,7 @@ import {
   MessagesStreamModes,
   type Producer,
 } from '@platformatic/kafka'
-import { afterAll } from 'vitest'
+import { onCleanup } from './cleanup.ts'
 import type { KafkaClientFactory } from '../../kafka-clients.ts'
 import { kafkaBrokers, testKafka } from './env.ts'
 
@@ -36,7 +36,7 @@ export function testAdmin(): {
 } {
   const admin = testKafka.admin(uniqueName('test-admin'))
   const created: string[] = []
-  afterAll(async () => {
+  onCleanup(async () => {
     if (created.length > 0) await admin.deleteTopics({ topics: created }).catch(() => {})
     await admin.close()
   })
@@ -131,7 +131,7 @@ export async function collect(
 /** A plain (non-transactional) producer for test input; closed when the file ends. */
 export function testProducer(): Producer {
   const producer = testKafka.producer({ clientId: uniqueName('test-producer') })
-  afterAll(async () => {
+  onCleanup(async () => {
     await producer.close().catch(() => {})
   })
   return producer

@@ -6,7 +6,7 @@
  */
 import { Admin, Consumer, FetchIsolationLevels, ListOffsetTimestamps, type Producer } from '@platformatic/kafka'
 import type pg from 'pg'
-import { afterAll } from 'vitest'
+import { onCleanup } from './cleanup.ts'
 import { type ConfigOverrides, resolveConfig } from '../../config.ts'
 import { type ConnectorDeps, sinkTopics } from '../../connectors/connector.ts'
 import { createProcessDeps } from '../../host/flextask-process.ts'
@@ -38,7 +38,7 @@ export async function sinkFixture(partitions = 3): Promise<SinkFixture> {
   const names = [...sinkTopics(topics, categories).keys()]
   const admin = new Admin({ clientId: uniqueName('sink-admin'), bootstrapBrokers: kafkaBrokers })
   await admin.createTopics({ topics: names, partitions, replicas: 1 })
-  afterAll(async () => {
+  onCleanup(async () => {
     await admin.deleteTopics({ topics: names }).catch(() => {})
     await admin.close()
   })

@@ -5,12 +5,12 @@
  */
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
-import { afterAll } from 'vitest'
 import { primaryKeys, projectionTables } from '../../connectors/postgres-sql.ts'
 import type { Occurrence } from '../../schemas/occurrence.ts'
 import type { TaskExecution } from '../../schemas/task-execution.ts'
 import type { TaskLog } from '../../schemas/task-log.ts'
 import type { TaskResult } from '../../schemas/task-result.ts'
+import { onCleanup } from './cleanup.ts'
 import { databaseUrl } from './env.ts'
 
 export interface SinkDatabase {
@@ -19,23 +19,14 @@ export interface SinkDatabase {
   pool: pg.Pool
 }
 
-const created: SinkDatabase[] = []
-let cleanupRegistered = false
-
 /** Creates an empty database `ft_sink_<random>`; every one created by a file is dropped when the file ends. */
 export async function createDatabase(): Promise<SinkDatabase> {
-  if (!cleanupRegistered) {
-    cleanupRegistered = true
-    afterAll(async () => {
-      for (const db of created.splice(0)) await dropDatabase(db)
-    })
-  }
   const name = `ft_sink_${randomUUID().replaceAll('-', '').slice(0, 12)}`
   await admin(`CREATE DATABASE ${name}`)
   const url = new URL(databaseUrl)
   url.pathname = `/${name}`
   const db = { name, url: url.toString(), pool: new pg.Pool({ connectionString: url.toString(), max: 3 }) }
-  created.push(db)
+  onCleanup(() => dropDatabase(db))
   return db
 }
 

@@ -17,7 +17,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { afterAll } from 'vitest'
+import { onCleanup } from './cleanup.ts'
 import { waitFor } from './kafka.ts'
 
 type Route = (req: IncomingMessage, body: string, res: ServerResponse) => void
@@ -30,7 +30,10 @@ async function serve(route: Route, tls?: { key: string; cert: string }): Promise
   }
   const server = tls ? createHttpsServer(tls, handler) : createHttpServer(handler)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  onCleanup(async () => {
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  })
   const port = (server.address() as AddressInfo).port
   return { url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, server }
 }
@@ -42,12 +45,14 @@ function json(res: ServerResponse, status: number, value: unknown): void {
 
 export interface EchoServer {
   url: string
+  /** Connections open on the server now (kept-alive ones included). */
+  openConnections(): Promise<number>
   requests: { method: string; path: string; headers: Record<string, string | string[] | undefined>; body: string }[]
 }
 
 export async function echoServer(): Promise<EchoServer> {
   const requests: EchoServer['requests'] = []
-  const { url } = await serve((req, body, res) => {
+  const { url, server } = await serve((req, body, res) => {
     const u = new URL(req.url ?? '/', 'http://x')
     requests.push({ method: req.method ?? '', path: u.pathname + u.search, headers: req.headers, body })
     const answer = (): void =>
@@ -61,7 +66,9 @@ export async function echoServer(): Promise<EchoServer> {
     if (delay > 0) setTimeout(answer, delay)
     else answer()
   })
-  return { url, requests }
+  const openConnections = (): Promise<number> =>
+    new Promise((resolve, reject) => server.getConnections((error, count) => (error ? reject(error) : resolve(count))))
+  return { url, requests, openConnections }
 }
 
 export interface StandInNode {
@@ -237,7 +244,7 @@ export async function smtpSink(): Promise<SmtpSink> {
     child.kill('SIGKILL')
   }
   process.once('exit', stop)
-  afterAll(stop)
+  onCleanup(stop)
   await waitFor('the SMTP sink to listen', () => (port > 0 ? true : undefined), 20_000)
   return { port, child, messages }
 }

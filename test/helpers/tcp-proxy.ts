@@ -3,7 +3,7 @@
  * drops every byte (a query hangs until a timeout), `refuse` resets every connection, open and new.
  */
 import net from 'node:net'
-import { afterAll } from 'vitest'
+import { onCleanup } from './cleanup.ts'
 
 export type ProxyMode = 'up' | 'blackhole' | 'refuse'
 
@@ -58,6 +58,6 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   proxy.port = (server.address() as net.AddressInfo).port
-  afterAll(() => proxy.close())
+  onCleanup(() => proxy.close())
   return proxy
 }

@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Admin, Producer } from '@platformatic/kafka'
-import { afterAll } from 'vitest'
 import type { ConfigOverrides } from '../../config.ts'
 import type { ProcessDeps } from '../../host/flextask-process.ts'
 import type { Scheduler } from '../../scheduler/scheduler.ts'
@@ -19,6 +18,7 @@ import { partitionForKey } from '../../topology/partitioner.ts'
 import type { HandlerRegistry } from '../../workers/handler.ts'
 import { createWorker, type Worker, type WorkerDeps } from '../../workers/worker.ts'
 import type { WorkerRuntime } from '../../workers/worker-runtime.ts'
+import { onCleanup } from './cleanup.ts'
 import { collect, type CollectedRecord, kafkaBrokers, uniqueName, waitFor } from './kafka.ts'
 import { deletePrefixTopics, testProcessDeps, testScheduler } from './scheduler.ts'
 import { schemaRegistryUrl } from './env.ts'
@@ -44,7 +44,7 @@ export interface WorkerStack {
   waitForResults(what: string, predicate: (results: TaskResult[]) => boolean, timeoutMs?: number): Promise<TaskResult[]>
 }
 
-/** Starts a scheduler for `categories` on a fresh prefix; cleanup is registered with afterAll. */
+/** Starts a scheduler for `categories` on a fresh prefix; closed when the file ends (onCleanup). */
 export async function workerStack(categories: string[], partitions = 3): Promise<WorkerStack> {
   const prefix = uniqueName('ft-wk')
   const stateDir = mkdtempSync(join(tmpdir(), 'ft-wk-'))
@@ -67,7 +67,7 @@ export async function workerStack(categories: string[], partitions = 3): Promise
   const workers: Worker[] = []
   let collector: Awaited<ReturnType<typeof collect>> | undefined
 
-  afterAll(async () => {
+  onCleanup(async () => {
     for (const w of workers) await w.close().catch(() => undefined)
     await collector?.close()
     await producer.close().catch(() => undefined)

@@ -1,5 +1,5 @@
 /**
- * Outages are waited out (issue 7): the scheduler CLI runs on a broker of its own (ports 19101/19102, a fresh
+ * Outages are waited out (issue 7): the scheduler CLI runs on a broker of its own (two free ports, a fresh
  * data directory), started the moment that broker answers (its transaction coordinator and group coordinator
  * still loading). Under a stream of one-shots the broker is stopped for 60 s and started again. The scheduler
  * must never exit, and every one-shot must fire exactly once: audited read_committed with our client and with
@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { createKafkaClientFactory } from '../../kafka-clients.ts'
 import { topicNames } from '../../topics.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
+import { freePorts } from '../helpers/free-port.ts'
 import { collect, uniqueName, waitFor } from '../helpers/kafka.ts'
 import {
   decodeAll,
@@ -27,12 +28,13 @@ import {
   testSerdes,
 } from '../helpers/scheduler.ts'
 
-const port = Number(process.env.FLEXTASK_OUTAGE_KAFKA_PORT ?? 19101)
+const fixedPort = process.env.FLEXTASK_OUTAGE_KAFKA_PORT
+const [port, controllerPort] = fixedPort === undefined ? await freePorts(2) : [Number(fixedPort), Number(fixedPort) + 1]
 const brokers = [`127.0.0.1:${port}`]
 const brokerEnv = {
   ...process.env,
   KAFKA_PORT: String(port),
-  KAFKA_CONTROLLER_PORT: String(port + 1),
+  KAFKA_CONTROLLER_PORT: String(controllerPort),
   KAFKA_DATA_DIR: join(tmpdir(), `flextask-outage-kafka-${port}`),
 }
 const root = join(import.meta.dirname, '..', '..')

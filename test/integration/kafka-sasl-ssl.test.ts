@@ -22,6 +22,7 @@ import { createKafkaClientFactory } from '../../kafka-clients.ts'
 import type { TaskExecution } from '../../schemas/task-execution.ts'
 import { topicNames } from '../../topics.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
+import { freePorts } from '../helpers/free-port.ts'
 import { uniqueName, waitFor } from '../helpers/kafka.ts'
 import {
   deletePrefixTopics,
@@ -36,12 +37,15 @@ import { type SecuredBroker, startSecuredBroker } from '../helpers/secured-kafka
 
 const users = { flextask: 'scram-and-plain-s3cret', other: 'other-s3cret' }
 let broker: SecuredBroker
+let port = 0
 const stateRoot = mkdtempSync(join(tmpdir(), 'ft-prod-sasl-'))
 const children: SchedulerChild[] = []
 const cleanups: (() => Promise<unknown>)[] = []
 
 beforeAll(async () => {
-  broker = await startSecuredBroker({ port: 19810, controllerPort: 19811, users })
+  const [listener, controllerPort] = await freePorts(2)
+  port = listener!
+  broker = await startSecuredBroker({ port, controllerPort: controllerPort!, users })
 })
 
 afterAll(async () => {
@@ -158,7 +162,7 @@ describe('Kafka over SASL_SSL', () => {
     )
     await strict.close()
     expect(failure?.code).toBe(ErrorCodes.kafkaTls)
-    expect(failure?.message).toMatch(/at localhost:19810: .*\(ERR_TLS_CERT_ALTNAME_INVALID\)/)
+    expect(failure?.message).toMatch(new RegExp(`at localhost:${port}: .*\\(ERR_TLS_CERT_ALTNAME_INVALID\\)`))
     const lenient = createKafkaClientFactory(resolveConfig({ ...env, KAFKA_TLS_VERIFY_HOSTNAME: 'false' }).kafka)
     const admin = lenient.admin(uniqueName('no-hostname-admin'))
     try {
@@ -178,7 +182,9 @@ describe('Kafka over SASL_SSL', () => {
     const output = scheduler.lines.join('\n')
     expect(code).toBe(1)
     expect(output).toMatch(
-      /flextask: scheduler could not start: FLEXTASK_KAFKA_AUTHENTICATION_FAILED: Kafka refused the SASL login at 127\.0\.0\.1:19810: .*invalid credentials with SASL mechanism SCRAM-SHA-512; check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD/,
+      new RegExp(
+        `flextask: scheduler could not start: FLEXTASK_KAFKA_AUTHENTICATION_FAILED: Kafka refused the SASL login at 127\\.0\\.0\\.1:${port}: .*invalid credentials with SASL mechanism SCRAM-SHA-512; check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`,
+      ),
     )
     expect(output).not.toContain(wrong)
   })
@@ -193,7 +199,9 @@ describe('Kafka over SASL_SSL', () => {
     console.log(`unknown CA: exit ${code} after ${ms} ms`)
     expect(code).toBe(1)
     expect(scheduler.lines.join('\n')).toMatch(
-      /FLEXTASK_KAFKA_TLS_FAILED: TLS to Kafka failed at 127\.0\.0\.1:19810: .*\(UNABLE_TO_VERIFY_LEAF_SIGNATURE\); check KAFKA_TLS, KAFKA_TLS_CA_FILE/,
+      new RegExp(
+        `FLEXTASK_KAFKA_TLS_FAILED: TLS to Kafka failed at 127\\.0\\.0\\.1:${port}: .*\\(UNABLE_TO_VERIFY_LEAF_SIGNATURE\\); check KAFKA_TLS, KAFKA_TLS_CA_FILE`,
+      ),
     )
   })
 })

@@ -1,5 +1,5 @@
 /**
- * The `kafka` config section against secured brokers. Each block starts its own broker (ports 19400–19403, fresh
+ * The `kafka` config section against secured brokers. Each block starts its own broker (free ports, fresh
  * data dirs) whose only client listener is secured, and runs the scheduler component through the one Kafka client
  * factory: topic setup, group, transactions, restore consumer and changelogs, i.e. every client of the runtime.
  *
@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { oneLine } from '../../host/component-host.ts'
+import { freePorts } from '../helpers/free-port.ts'
 import { uniqueName, waitFor } from '../helpers/kafka.ts'
 import { produceDefinitions, taskDefinition, testScheduler } from '../helpers/scheduler.ts'
 
@@ -22,28 +23,33 @@ const stateRoot = mkdtempSync(join(tmpdir(), 'flextask-security-state-'))
 afterAll(() => rmSync(stateRoot, { recursive: true, force: true }))
 
 /** Starts a broker of its own for the enclosing describe block, stopped (and its data removed) after it. */
-function ownBroker(port: number, env: () => Record<string, string>): void {
+/** A broker of the block's own on two free ports; `address()` is its host:port once it started. */
+function ownBroker(env: () => Record<string, string>): { address: () => string } {
   let dataDir = ''
+  let port = 0
+  let controllerPort = 0
   const run = (command: 'start' | 'stop'): void => {
     const brokerEnv = {
       ...process.env,
       ...env(),
       KAFKA_PORT: String(port),
-      KAFKA_CONTROLLER_PORT: String(port + 1),
+      KAFKA_CONTROLLER_PORT: String(controllerPort),
       KAFKA_DATA_DIR: dataDir,
       KAFKA_HEAP: '384m',
     }
     const result = spawnSync(process.execPath, [tool, command], { env: brokerEnv, encoding: 'utf8' })
     if (result.status !== 0) throw new Error(`kafka ${command} on ${port} failed:\n${result.stdout}${result.stderr}`)
   }
-  beforeAll(() => {
+  beforeAll(async () => {
+    ;[port, controllerPort] = (await freePorts(2)) as [number, number]
     dataDir = mkdtempSync(join(tmpdir(), 'flextask-security-broker-'))
     run('start')
   }, 180_000)
   afterAll(() => {
-    run('stop')
+    if (port !== 0) run('stop')
     rmSync(dataDir, { recursive: true, force: true })
   }, 60_000)
+  return { address: () => `127.0.0.1:${port}` }
 }
 
 function componentEnv(name: string, broker: string): Record<string, string> {
@@ -88,9 +94,9 @@ async function startFailure(env: Record<string, string>): Promise<string> {
 }
 
 describe('the scheduler on a SASL broker', () => {
-  ownBroker(19400, () => ({ KAFKA_SASL_USERS: 'alice:alice-secret' }))
+  const broker = ownBroker(() => ({ KAFKA_SASL_USERS: 'alice:alice-secret' }))
   const sasl = (mechanism: string, password = 'alice-secret'): Record<string, string> => ({
-    ...componentEnv(`sasl-${mechanism.toLowerCase()}`, '127.0.0.1:19400'),
+    ...componentEnv(`sasl-${mechanism.toLowerCase()}`, broker.address()),
     KAFKA_SASL_MECHANISM: mechanism,
     KAFKA_SASL_USERNAME: 'alice',
     KAFKA_SASL_PASSWORD: password,
@@ -159,9 +165,9 @@ describe('the scheduler on a TLS broker with client certificates', () => {
       ['server.p8', 'server.crt', 'ca.pem'].map((f) => readFileSync(join(certs, f), 'utf8')).join(''),
     )
   })
-  ownBroker(19402, () => ({ KAFKA_TLS_DIR: certs, KAFKA_TLS_CLIENT_AUTH: 'required' }))
+  const broker = ownBroker(() => ({ KAFKA_TLS_DIR: certs, KAFKA_TLS_CLIENT_AUTH: 'required' }))
   const tls = (verifyHostname: boolean): Record<string, string> => ({
-    ...componentEnv('tls', '127.0.0.1:19402'),
+    ...componentEnv('tls', broker.address()),
     KAFKA_TLS: 'true',
     KAFKA_TLS_CA_FILE: join(certs, 'ca.pem'),
     KAFKA_TLS_CERT_FILE: join(certs, 'client.crt'),

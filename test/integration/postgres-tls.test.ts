@@ -7,10 +7,11 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { postgresClientOptions, resolveConfig } from '../../config.ts'
+import { freePort } from '../helpers/free-port.ts'
 import { startTlsPostgres, type TlsPostgres } from '../helpers/tls-postgres.ts'
 import { createTestCa, type TestCa } from '../helpers/tls.ts'
 
-const port = 19820
+const port = await freePort()
 let ca: TestCa
 let otherCa: TestCa
 let server: TlsPostgres

@@ -1,6 +1,7 @@
 import type { Admin, Consumer } from '@platformatic/kafka'
 import { describe, expect, it } from 'vitest'
 import type { ChangelogRestorer } from '../../../topology/changelog-restorer.ts'
+import type { GroupJoin } from '../../../topology/group-membership.ts'
 import { ManualClock } from '../../../topology/clocks.ts'
 import { RuntimeEvents } from '../../../topology/runtime-events.ts'
 import { MemoryStoreBackend } from '../../../topology/state-stores.ts'
@@ -64,6 +65,12 @@ function manager(admin: Admin) {
   return { tm, restored, failures, backends }
 }
 
+/** A join that keeps no task: no partition was held in the generation before it (a broken run). */
+function join(generation: number, partitions: Set<number>, heldSince: Map<number, number> = new Map()): GroupJoin {
+  for (const p of partitions) if (!heldSince.has(p)) heldSince.set(p, generation)
+  return { generation, partitions, heldSince }
+}
+
 async function until(what: string, probe: () => boolean): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (probe()) return
@@ -77,12 +84,12 @@ describe('TaskManager: assignment applied on the loop (review C2, C11)', () => {
     const { admin, gate } = fakeAdmin()
     const release1 = gate(1)
     const { tm, restored, failures } = manager(admin)
-    tm.applyJoin(1, new Set([0, 1]))
+    tm.applyJoin(join(1, new Set([0, 1])))
     // Partition 0 opens and runs while partition 1's open still waits (opens are concurrent, off the loop).
     await until('partition 0 running', () => tm.running().some((e) => e.partition === 0))
     expect(tm.running().map((e) => e.partition)).toEqual([0])
     // A join that no longer assigns partition 1 arrives while its open waits.
-    tm.applyJoin(2, new Set([0]))
+    tm.applyJoin(join(2, new Set([0])))
     release1()
     await until('partition 0 running under generation 2', () =>
       tm.running().some((e) => e.partition === 0 && e.generation === 2),
@@ -99,9 +106,9 @@ describe('TaskManager: assignment applied on the loop (review C2, C11)', () => {
     const { admin, gate } = fakeAdmin()
     const release0 = gate(0)
     const { tm, restored, backends } = manager(admin)
-    tm.applyJoin(1, new Set([0]))
+    tm.applyJoin(join(1, new Set([0])))
     await new Promise((r) => setTimeout(r, 10))
-    tm.applyJoin(2, new Set([0]))
+    tm.applyJoin(join(2, new Set([0])))
     gate(0)() // the reopen under generation 2 does not wait
     release0()
     await until('partition 0 running', () => tm.running().length === 1)
@@ -114,13 +121,70 @@ describe('TaskManager: assignment applied on the loop (review C2, C11)', () => {
   it('closes, on every pass, the tasks whose partition is no longer assigned', async () => {
     const { admin } = fakeAdmin()
     const { tm } = manager(admin)
-    tm.applyJoin(1, new Set([0, 1]))
+    tm.applyJoin(join(1, new Set([0, 1])))
     await until('both running', () => tm.running().length === 2)
-    tm.applyJoin(2, new Set([1]))
+    tm.applyJoin(join(2, new Set([1])))
     await until('partition 1 running again', () => tm.running().length === 1)
     expect(tm.running().map((e) => e.partition)).toEqual([1])
     tm.closeAllTasks()
     await tm.closed()
     expect(tm.running()).toEqual([])
+  })
+
+  it('keeps a running task across a join when its partition was held in every generation since it opened', async () => {
+    const { admin } = fakeAdmin()
+    const { tm, restored, backends } = manager(admin)
+    tm.applyJoin(join(1, new Set([0, 1])))
+    await until('both running', () => tm.running().length === 2)
+    const before = tm.running().find((e) => e.partition === 0)
+    const { closed, kept } = tm.applyJoin(join(2, new Set([0]), new Map([[0, 1]])))
+    expect(closed).toEqual([1])
+    expect(kept.map((e) => e.partition)).toEqual([0])
+    // The same task goes on running, re-stamped with the new generation; it is never closed or restored again.
+    expect(tm.running()).toEqual([before])
+    expect(before?.generation).toBe(2)
+    tm.reconcile()
+    await new Promise((r) => setTimeout(r, 30))
+    expect(tm.running().map((e) => [e.partition, e.generation])).toEqual([[0, 2]])
+    expect(restored.map((e) => e.partition).sort()).toEqual([0, 1])
+    expect(backends.get(0)).toHaveLength(1)
+    expect(tm.allRunning()).toBe(true)
+  })
+
+  it('a kept task whose open is still waiting starts under the new generation, opened once', async () => {
+    const { admin, gate } = fakeAdmin()
+    const release0 = gate(0)
+    const { tm, restored, backends } = manager(admin)
+    tm.applyJoin(join(1, new Set([0])))
+    await new Promise((r) => setTimeout(r, 10))
+    const { kept } = tm.applyJoin(join(2, new Set([0, 1]), new Map([[0, 1]])))
+    expect(kept.map((e) => [e.partition, e.status])).toEqual([[0, 'opening']])
+    release0()
+    await until('both running', () => tm.running().length === 2)
+    expect(
+      tm
+        .running()
+        .map((e) => [e.partition, e.generation])
+        .sort(),
+    ).toEqual([
+      [0, 2],
+      [1, 2],
+    ])
+    expect(restored.filter((e) => e.partition === 0)).toHaveLength(1)
+    expect(backends.get(0)).toHaveLength(1)
+  })
+
+  it('closes a task whose partition comes back after a generation this member did not hold it in', async () => {
+    const { admin } = fakeAdmin()
+    const { tm, restored, backends } = manager(admin)
+    tm.applyJoin(join(1, new Set([0])))
+    await until('partition 0 running', () => tm.running().length === 1)
+    // Generation 3 assigns partition 0 again, but it was held only since generation 3 (another member may
+    // have owned it in generation 2 and advanced its changelog): the task is closed and opened again.
+    const { closed, kept } = tm.applyJoin(join(3, new Set([0]), new Map([[0, 3]])))
+    expect([closed, kept]).toEqual([[0], []])
+    await until('partition 0 running under generation 3', () => tm.running()[0]?.generation === 3)
+    expect(restored.map((e) => e.partition)).toEqual([0, 0])
+    expect(backends.get(0)).toHaveLength(2)
   })
 })

@@ -10,6 +10,7 @@ import {
   smtpSink,
   type EchoServer,
 } from '../../helpers/stand-ins.ts'
+import { waitFor } from '../../helpers/kafka.ts'
 import { execution, runHandler } from './run-handler.ts'
 
 // Test-only name resolution for the DNS cases; everything else resolves through the system resolver.
@@ -117,6 +118,20 @@ describe('http request', () => {
     expect(result.error!.message).toContain('payload.url')
     expect(result.error!.message).toContain('payload.timeoutMs')
   })
+
+  it('close() releases the kept-alive connections, so a closed worker leaves no socket behind', async () => {
+    const server = await echoServer()
+    const own = builtinHandlers({ allow: ['loopback'] }, resolve)
+    const { result } = await runHandler(find(own, 'http', 'request'), execution('http', 'request', { url: server.url }))
+    expect(result.status).toBe('SUCCEEDED')
+    expect(await server.openConnections()).toBe(1)
+    await own.close()
+    await waitFor(
+      'the server to see the connection closed',
+      async () => ((await server.openConnections()) === 0 ? true : undefined),
+      1_000, // well inside the 4 s keep-alive after which the agent would drop it by itself
+    )
+  })
 })
 
 describe('SSRF guard', () => {
@@ -209,7 +224,7 @@ describe('email send against a real SMTP server process', () => {
 
     const refused = await runHandler(find(strict, 'email', 'send'), execution('email', 'send', payload))
     expect(refused.result.error?.code).toBe('FLEXTASK_HTTP_ADDRESS_REFUSED')
-  })
+  }, 30_000) // starts a child process (the SMTP sink waits up to 20 s for it): slow on a loaded machine
 })
 
 describe('kubernetes against an API server stand-in', () => {

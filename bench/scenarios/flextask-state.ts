@@ -1,0 +1,81 @@
+/**
+ * Scenarios (c), (d) and (e) on flextask, in one run per N: N ONE_SHOT definitions due a day ahead are produced
+ * before the scheduler starts; the scheduler process then ingests them (c: definitions per second, from start()
+ * resolving to the group's committed offsets reaching the end offsets, which commit in the same transaction
+ * as the state changelogs); its resident memory is read once ingestion settled (e: RSS with N pending, and the
+ * peak); then it is closed, its state directory deleted, and a new scheduler process restores the state from
+ * the changelog topics (d: cold restore, from fork to start() resolving, progress printed per partition).
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { PENDING_AHEAD_MS } from '../lib/due-workload.ts'
+import { closeRun, forkScheduler, ingested, oneShot, openRun, produce } from '../lib/flextask-harness.ts'
+
+export interface StateRun {
+  pending: number
+  produceMs: number
+  /** Bytes of key + value per definition record. */
+  recordBytes: number
+  /** Fork → start() resolved on an empty state. */
+  startupMs: number
+  /** start() resolved → every definition committed. */
+  ingestMs: number
+  ingestPerS: number
+  rssAfterIngestBytes: number
+  peakRssIngestBytes: number
+  /** Fork → start() resolved with the state directory deleted. */
+  restoreMs: number
+  restoredRecords: number
+  rssAfterRestoreBytes: number
+  peakRssRestoreBytes: number
+}
+
+/** RSS is read this long after ingestion ends, once the last cycle's buffers could be collected. */
+const SETTLE_MS = 2_000
+const TIMEOUT_MS = 30 * 60_000
+
+export async function runFlextaskState(pending: number, progress: (line: string) => void): Promise<StateRun> {
+  const run = await openRun('state')
+  try {
+    const produceStarted = Date.now()
+    const farMs = produceStarted + PENDING_AHEAD_MS
+    const bytes = await produce(run, pending, (i) => oneShot(`p-${i}`, farMs, produceStarted))
+    const produceMs = Date.now() - produceStarted
+    progress(`produced ${pending} definitions in ${produceMs} ms; starting the scheduler`)
+
+    const first = forkScheduler(run, progress)
+    const servingAt = await first.serving
+    const ingestedAt = await ingested(run, first, Date.now() + TIMEOUT_MS)
+    await sleep(SETTLE_MS)
+    const rssAfterIngestBytes = first.rssBytes
+    const peakRssIngestBytes = await first.close()
+    progress(`ingested in ${ingestedAt - servingAt} ms; cold restore with the state directory deleted`)
+
+    const restoring = forkScheduler(run, progress)
+    const ticker = setInterval(() => {
+      progress(
+        `restoring: ${Math.round((Date.now() - restoring.startedMs) / 1000)} s, ` +
+          `${restoring.restoredPartitions} of 3 partitions done, RSS ${Math.round(restoring.rssBytes / 2 ** 20)} MiB`,
+      )
+    }, 5_000)
+    const restoredAt = await restoring.serving.finally(() => clearInterval(ticker))
+    await sleep(SETTLE_MS)
+    const rssAfterRestoreBytes = restoring.rssBytes
+    const peakRssRestoreBytes = await restoring.close()
+    return {
+      pending,
+      produceMs,
+      recordBytes: bytes / pending,
+      startupMs: servingAt - first.startedMs,
+      ingestMs: ingestedAt - servingAt,
+      ingestPerS: (pending * 1000) / Math.max(1, ingestedAt - servingAt),
+      rssAfterIngestBytes,
+      peakRssIngestBytes,
+      restoreMs: restoredAt - restoring.startedMs,
+      restoredRecords: restoring.restoredRecords,
+      rssAfterRestoreBytes,
+      peakRssRestoreBytes,
+    }
+  } finally {
+    await closeRun(run)
+  }
+}
