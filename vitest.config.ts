@@ -13,7 +13,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          // test/faults: the fault-injection suite at CI size (larger: npm run faults, test/faults/run.ts).
+          // test/faults: the fault-injection and fuzz suites at CI size (larger: npm run faults, test/faults/run.ts).
           include: ['test/integration/**/*.test.ts', 'test/faults/**/*.test.ts'],
           globalSetup: ['test/global-setup.ts'],
           // One broker on two cores: broker-bound suites run one file at a time.

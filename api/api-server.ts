@@ -30,7 +30,7 @@ import { uiPlugin } from '../ui/ui-plugin.ts'
 import { registerHistoryRoutes } from './history-routes.ts'
 import { IdempotencyCache } from './idempotency.ts'
 import { registerLiveEvents, type LiveEventSource } from './live-events.ts'
-import { ApiErrorCodes, apiError, problemContentType, toProblem } from './problems.ts'
+import { ApiErrorCodes, apiError, clientErrorAnswer, problemContentType, toProblem } from './problems.ts'
 import type { ReadModel } from './read-model.ts'
 import { registerTaskRoutes } from './task-routes.ts'
 import type { TaskWriter } from './task-writer.ts'
@@ -82,6 +82,20 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
     bodyLimit: options.bodyLimitBytes,
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false } },
+    // The router's default (100 characters) is below what the schemas allow (a taskId of 200, an executionId of
+    // 300): a task with a 150-character id could be created but not read (414). Longer still answers 414.
+    routerOptions: { maxParamLength: 1024 },
+    // Errors raised before routing (a URL that is not valid percent-encoding, a request the HTTP parser
+    // refuses) answer problem+json too.
+    frameworkErrors: (error, request, reply) => {
+      const problem = toProblem(error, request.url.split('?')[0])
+      void (reply as FastifyReply).code(problem.status).type(problemContentType).send(problem)
+    },
+    clientErrorHandler: (error, socket) => {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return
+      if (socket.writable) socket.write(clientErrorAnswer(error.code))
+      socket.destroy(error)
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
   const context: RouteContext = { deps, nowMs: deps.nowMs ?? Date.now, idempotency: new IdempotencyCache() }

@@ -22,6 +22,9 @@ export const ApiErrorCodes = {
   conflict: 'FLEXTASK_API_CONFLICT',
   versionMismatch: 'FLEXTASK_API_VERSION_MISMATCH',
   bodyTooLarge: 'FLEXTASK_API_BODY_TOO_LARGE',
+  headersTooLarge: 'FLEXTASK_API_HEADERS_TOO_LARGE',
+  requestTimeout: 'FLEXTASK_API_REQUEST_TIMEOUT',
+  uriTooLong: 'FLEXTASK_API_URI_TOO_LONG',
   unsupportedMediaType: 'FLEXTASK_API_UNSUPPORTED_MEDIA_TYPE',
   upgradeRequired: 'FLEXTASK_API_UPGRADE_REQUIRED',
   rateLimited: 'FLEXTASK_API_RATE_LIMITED',
@@ -51,7 +54,10 @@ const problemTypes: readonly (readonly [code: string, status: number, title: str
   [ApiErrorCodes.routeNotFound, 404, 'Not found', 'route-not-found'],
   [ApiErrorCodes.conflict, 409, 'Conflict', 'conflict'],
   [ApiErrorCodes.versionMismatch, 409, 'Version mismatch', 'version-mismatch'],
+  [ApiErrorCodes.requestTimeout, 408, 'Request timeout', 'request-timeout'],
   [ApiErrorCodes.bodyTooLarge, 413, 'Request body too large', 'body-too-large'],
+  [ApiErrorCodes.uriTooLong, 414, 'URI too long', 'uri-too-long'],
+  [ApiErrorCodes.headersTooLarge, 431, 'Request header fields too large', 'headers-too-large'],
   [ApiErrorCodes.unsupportedMediaType, 415, 'Unsupported media type', 'unsupported-media-type'],
   [ApiErrorCodes.upgradeRequired, 426, 'Upgrade required', 'upgrade-required'],
   [ApiErrorCodes.rateLimited, 429, 'Too many requests', 'rate-limited'],
@@ -92,6 +98,8 @@ const fastifyCodes: Readonly<Record<string, string>> = {
   FST_ERR_CTP_INVALID_JSON_BODY: ApiErrorCodes.requestInvalid,
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: ApiErrorCodes.requestInvalid,
   FST_ERR_VALIDATION: ApiErrorCodes.requestInvalid,
+  FST_ERR_BAD_URL: ApiErrorCodes.requestInvalid,
+  FST_ERR_MAX_PARAM_LENGTH: ApiErrorCodes.uriTooLong,
   FST_BEARER_AUTH_MISSING_AUTHORIZATION_HEADER: ApiErrorCodes.unauthorized,
   FST_BEARER_AUTH_INVALID_AUTHORIZATION_HEADER: ApiErrorCodes.unauthorized,
 }
@@ -151,4 +159,25 @@ function validationField(
   if (named !== undefined) segments.push(named)
   const path = segments.length > 0 ? segments.join('.') : (context ?? 'body')
   return { path, message: entry.message ?? 'is invalid' }
+}
+
+/**
+ * The raw HTTP/1.1 answer to a request Node's parser refused before Fastify saw it (a header section over the
+ * limit, an unknown method, malformed framing, a request timeout): problem+json like every other 4xx, then the
+ * connection closes. Fastify's default writes its own JSON shape (found by the API fuzz, issue 15).
+ */
+export function clientErrorAnswer(parserCode: string | undefined): string {
+  const code =
+    parserCode === 'HPE_HEADER_OVERFLOW'
+      ? ApiErrorCodes.headersTooLarge
+      : parserCode === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ApiErrorCodes.requestTimeout
+        : ApiErrorCodes.requestInvalid
+  const problem = build(code, `the HTTP request could not be parsed (${parserCode ?? 'unknown error'})`)
+  const body = JSON.stringify(problem)
+  const reason = problemRegistry[code]?.title ?? 'Bad Request'
+  return (
+    `HTTP/1.1 ${problem.status} ${reason}\r\nContent-Type: ${problemContentType}\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  )
 }

@@ -7,7 +7,7 @@ import { findDefinitionProblem, type DefinitionLimits } from '../processors/defi
 import { emptySchedule } from '../schemas/task-definition-builder.ts'
 import type { TaskDefinition } from '../schemas/task-definition.ts'
 import type { UpdateTaskBody } from './api-schemas.ts'
-import { apiError } from './problems.ts'
+import { ApiErrorCodes, apiError } from './problems.ts'
 import type { TaskView } from './read-model.ts'
 import { redactPayloadText } from './redact.ts'
 
@@ -28,7 +28,7 @@ export function definitionFromInput(
     name: input.name ?? taskId,
     category: input.category,
     type: input.type,
-    payload: input.payload === undefined ? '{}' : JSON.stringify(input.payload),
+    payload: input.payload === undefined ? '{}' : payloadText(input.payload),
     schedule: {
       ...emptySchedule,
       ...Object.fromEntries(Object.entries(input.schedule).filter(([, v]) => v !== undefined)),
@@ -49,6 +49,29 @@ export function definitionFromInput(
     createdAtMs: previous?.createdAtMs ?? nowMs,
     updatedAtMs: nowMs,
     version: (previous?.version ?? 0) + 1,
+  }
+}
+
+/** Deepest payload nesting accepted: JSON.stringify (here, and in every reader) recurses once per level. */
+export const maxPayloadDepth = 100
+
+/**
+ * The payload as JSON text; 400 naming `payload` when it nests deeper than maxPayloadDepth. A body parses at any
+ * depth, but stringifying 10,000 levels overflows the stack: a 500 before (found by the API fuzz, issue 15).
+ */
+function payloadText(payload: unknown): string {
+  checkPayloadDepth(payload)
+  return JSON.stringify(payload)
+}
+
+/** Throws a 400 naming `payload` when it nests deeper than maxPayloadDepth; iterative, so any depth is safe. */
+export function checkPayloadDepth(payload: unknown): void {
+  let level: unknown[] = [payload]
+  for (let depth = 0; level.length > 0; depth++) {
+    if (depth > maxPayloadDepth) {
+      throw apiError(ApiErrorCodes.requestInvalid, `payload: nests deeper than ${maxPayloadDepth} levels`, 'payload')
+    }
+    level = level.flatMap((v): unknown[] => (typeof v === 'object' && v !== null ? Object.values(v) : []))
   }
 }
 

@@ -28,7 +28,13 @@ import { fingerprint } from './idempotency.ts'
 import { ApiErrorCodes, apiError } from './problems.ts'
 import { parseOffsetToken, waitForProjection } from './projection-wait.ts'
 import type { TaskView } from './read-model.ts'
-import { assertValidDefinition, definitionFromInput, publicTask, sameDefinition } from './task-input.ts'
+import {
+  assertValidDefinition,
+  checkPayloadDepth,
+  definitionFromInput,
+  publicTask,
+  sameDefinition,
+} from './task-input.ts'
 import type { WritePosition } from './task-writer.ts'
 
 const writeProblems = { 400: Problem, 404: Problem, 409: Problem, 413: Problem, ...authProblems }
@@ -103,6 +109,7 @@ export function registerTaskRoutes(api: ApiServer, ctx: RouteContext): void {
           : body.taskId === undefined
             ? undefined
             : `task:${body.taskId}`
+      checkPayloadDepth(body.payload) // before anything walks it recursively (the fingerprint does)
       const print = fingerprint(body)
       if (idemKey !== undefined) {
         const first = ctx.idempotency.get(idemKey, ctx.nowMs())

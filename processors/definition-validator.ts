@@ -6,8 +6,9 @@
  *
  * Checks: key = value.taskId; the key belongs to this partition (murmur2 of the UTF-8 taskId, the Java client's
  * default partitioner; a producer using another partitioner is caught here, see etf1/kafka-message-scheduler#44);
- * the schedule (ScheduleCalculator.validate); a known category; known misfire and overlap policies; payload
- * size (OVERSIZED) and JSON; sane retry, jitter, timeout and lateness numbers. Stateless; uses no time.
+ * the schedule (ScheduleCalculator.validate) and a one-shot not before its createdAtMs; a known category; known
+ * misfire and overlap policies; payload size (OVERSIZED) and JSON; sane retry, jitter, timeout and lateness numbers.
+ * Stateless; uses no time.
  */
 import { ErrorCodes } from '../errors.ts'
 import { MisfirePolicies, OverlapPolicies, type TaskDefinition } from '../schemas/task-definition.ts'
@@ -140,6 +141,17 @@ export function findDefinitionProblem(
       ? violation.message.slice(violation.field.length + 1)
       : violation.message
     return problem(violation.field, message, ErrorCodes.validation)
+  }
+  const { atMs, kind } = definition.schedule
+  if (kind === 'ONE_SHOT' && atMs !== null && atMs < definition.createdAtMs) {
+    // The first slot is searched after createdAtMs (schedule-driver), so this task would be stored and never fire,
+    // with no occurrence saying so: refuse it instead (issue 15 fuzz finding).
+    return problem(
+      'schedule.atMs',
+      `is ${definition.createdAtMs - atMs} ms before createdAtMs ${definition.createdAtMs}: a one-shot in the past ` +
+        'never fires (use DELAY with delayMs 0 to run once now)',
+      ErrorCodes.validation,
+    )
   }
   if (!limits.categories.includes(definition.category)) {
     return problem(

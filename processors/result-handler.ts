@@ -5,6 +5,8 @@
  * execution counts, and only once (workers are at-least-once; a DEAD or TIMED_OUT result the scheduler wrote
  * itself comes back through the results topic and is ignored the same way). Results for unknown or deleted
  * tasks, ended or cancelled executions, and other attempts are ignored.
+ * A result without a key, on a partition its key does not belong to, or a tombstone never gets here: the
+ * TaskScheduler dead-letters it (INVALID_RESULT, WRONG_PARTITION), so "ignored" never hides misrouted input.
  */
 import type { TaskResult } from '../schemas/task-result.ts'
 import { endExecution, failAttempt, startRetry } from './execution-lifecycle.ts'

@@ -3,7 +3,7 @@
  * FlextaskError; the task's dead-letter handler writes the original record with the reason mapped here.
  *
  * The codes not (yet) in errors.ts live here: an oversized payload, an invalid definition field outside the
- * schedule, an invalid command.
+ * schedule, an invalid command, an invalid result (no key, or a tombstone).
  */
 import { Decisions, ErrorCodes, FlextaskError, decide } from '../errors.ts'
 import { ErrorDecisions, type ErrorDecision, type FailedRecord } from '../topology/api.ts'
@@ -12,9 +12,10 @@ export const SchedulerErrorCodes = {
   definitionInvalid: 'FLEXTASK_DEFINITION_INVALID',
   oversized: 'FLEXTASK_DEFINITION_OVERSIZED',
   commandInvalid: 'FLEXTASK_COMMAND_INVALID',
+  resultInvalid: 'FLEXTASK_RESULT_INVALID',
 } as const
 
-/** Dead-letter reason codes the scheduler writes: DeadLetterReasons plus the open code INVALID_COMMAND. */
+/** Dead-letter reason codes the scheduler writes: DeadLetterReasons plus the open codes INVALID_COMMAND and INVALID_RESULT. */
 export const SchedulerReasons = {
   undecodable: 'UNDECODABLE',
   unknownSchema: 'UNKNOWN_SCHEMA',
@@ -22,6 +23,7 @@ export const SchedulerReasons = {
   wrongPartition: 'WRONG_PARTITION',
   oversized: 'OVERSIZED',
   invalidCommand: 'INVALID_COMMAND',
+  invalidResult: 'INVALID_RESULT',
   retriesExhausted: 'RETRIES_EXHAUSTED',
   processingFailed: 'PROCESSING_FAILED',
   abandoned: 'ABANDONED',
@@ -35,6 +37,7 @@ const reasonByCode: Readonly<Record<string, string>> = {
   [ErrorCodes.wrongPartition]: SchedulerReasons.wrongPartition,
   [SchedulerErrorCodes.oversized]: SchedulerReasons.oversized,
   [SchedulerErrorCodes.commandInvalid]: SchedulerReasons.invalidCommand,
+  [SchedulerErrorCodes.resultInvalid]: SchedulerReasons.invalidResult,
   [ErrorCodes.recordTooLarge]: SchedulerReasons.oversized,
 }
 

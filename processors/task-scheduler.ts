@@ -28,7 +28,7 @@ import { checkOwnerPartition, type OwnerPartition } from './definition-validator
 import { handleFireTimer, type WakeBudget } from './misfire-engine.ts'
 import { applyResult, handleRetryTimer, handleTimeoutTimer } from './result-handler.ts'
 import { SchedulerCore, type SchedulerOutput } from './scheduler-core.ts'
-import { reasonCodeFor, schedulerDecision } from './scheduler-errors.ts'
+import { SchedulerErrorCodes, invalidField, reasonCodeFor, schedulerDecision } from './scheduler-errors.ts'
 import { TimerKinds, dueOfTimerKey, padDueMs, type SchedulerConfig, type TimerEntry } from './task-state.ts'
 
 /** The source topics, to tell the three inputs apart. */
@@ -66,12 +66,23 @@ export class TaskScheduler implements Processor<string, SchedulerInput, string, 
       applyDefinition(this.#core, record.key, record.value as TaskDefinition | null)
     } else if (topic === this.#topics.commands) {
       // Commands skip the definition validator: check the partition here, before "no such task" could mislead.
-      if (typeof record.key === 'string' && record.key !== '') {
-        checkOwnerPartition(record.key, this.#core.context, this.#ownerPartition)
-      }
-      if (record.value !== null) applyCommand(this.#core, record.key, record.value as TaskCommand)
+      this.#checkEvent(record, SchedulerErrorCodes.commandInvalid, 'command')
+      applyCommand(this.#core, record.key, record.value as TaskCommand)
     } else if (topic === this.#topics.results) {
-      if (record.value !== null) applyResult(this.#core, record.key, record.value as TaskResult)
+      // A result on another partition would otherwise look like one for an unknown task and be ignored silently.
+      this.#checkEvent(record, SchedulerErrorCodes.resultInvalid, 'result')
+      applyResult(this.#core, record.key, record.value as TaskResult)
+    }
+  }
+
+  /** A command or result needs a taskId key on its owner partition and a value: a tombstone is not an event. */
+  #checkEvent(record: StreamRecord<string, SchedulerInput>, code: string, what: string): void {
+    if (typeof record.key !== 'string' || record.key === '') {
+      throw invalidField(code, 'taskId', `the record key of a ${what} must be the taskId`)
+    }
+    checkOwnerPartition(record.key, this.#core.context, this.#ownerPartition)
+    if (record.value === null) {
+      throw invalidField(code, 'value', `a ${what} cannot be null (a tombstone is not a ${what})`, record.key)
     }
   }
 

@@ -3,6 +3,8 @@
  * partition keeps working.
  */
 import { describe, expect, it } from 'vitest'
+import type { TaskExecution } from '../../schemas/task-execution.ts'
+import type { TaskResult } from '../../schemas/task-result.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
 import { SchedulerHarness, countBy, definition, minute, second, startMs, topics } from './scheduler-harness.ts'
 
@@ -230,6 +232,53 @@ describe('bad input is dead-lettered with a reason and the partition keeps worki
     expect(await h.executions()).toHaveLength(1) // the task on its own partition was not paused
   })
 
+  it('dead-letters a result on the wrong partition as WRONG_PARTITION instead of ignoring it as unknown', async () => {
+    const h = await SchedulerHarness.create({ partitions: 4 })
+    const wrong = (partitionForKey('task-r', 4) + 1) % 4
+    await h.define(definition('task-r', atOneMinute))
+    await h.advance(minute)
+    const [execution] = await h.executions()
+    const result = { ...succeeded(execution!), taskId: 'task-r' }
+    await h.driver.pipeInput(topics.results, 'task-r', result, { partition: wrong })
+    const [dead, ...rest] = await h.deadLetters()
+    expect(rest).toEqual([])
+    expect(dead).toMatchObject({ reasonCode: 'WRONG_PARTITION', sourceTopic: topics.results, sourcePartition: wrong })
+  })
+
+  it('dead-letters keyless and tombstone commands and results as INVALID_COMMAND / INVALID_RESULT', async () => {
+    const h = await SchedulerHarness.create()
+    await h.define(definition('t', atOneMinute))
+    await h.advance(minute)
+    const [execution] = await h.executions()
+    const pause = {
+      commandId: 'p',
+      taskId: 't',
+      kind: 'PAUSE' as const,
+      executionId: null,
+      requestedAtMs: 0,
+      requestedBy: null,
+    }
+    await h.driver.pipeInput(topics.commands, null, pause)
+    await h.driver.pipeInput(topics.commands, 't', null)
+    await h.driver.pipeInput(topics.results, null, succeeded(execution!))
+    await h.driver.pipeInput(topics.results, 't', null)
+    const dead = await h.deadLetters()
+    expect(dead.map((d) => [d.sourceTopic, d.reasonCode, d.message.split(':')[0]])).toEqual([
+      [topics.commands, 'INVALID_COMMAND', 'taskId'],
+      [topics.commands, 'INVALID_COMMAND', 'value'],
+      [topics.results, 'INVALID_RESULT', 'taskId'],
+      [topics.results, 'INVALID_RESULT', 'value'],
+    ])
+  })
+
+  it('dead-letters a one-shot before its createdAtMs as INVALID_DEFINITION naming schedule.atMs (it would never fire)', async () => {
+    const h = await SchedulerHarness.create()
+    await h.define(definition('late', { kind: 'ONE_SHOT', atMs: startMs - minute }))
+    const [dead] = await h.deadLetters()
+    expect(dead).toMatchObject({ reasonCode: 'INVALID_DEFINITION', sourceTopic: topics.definitions })
+    expect(dead!.message).toMatch(/^schedule\.atMs: is 60000 ms before createdAtMs/)
+  })
+
   it('dead-letters undecodable bytes as UNDECODABLE', async () => {
     const h = await SchedulerHarness.create()
     await h.driver.pipeRaw(topics.definitions, Buffer.from('k'), Buffer.from('not avro at all'))
@@ -267,3 +316,19 @@ describe('bad input is dead-lettered with a reason and the partition keeps worki
     expect(await h.executions()).toHaveLength(1)
   })
 })
+
+function succeeded(execution: Pick<TaskExecution, 'executionId' | 'taskId' | 'attempt'>): TaskResult {
+  const { executionId, taskId, attempt } = execution
+  return {
+    executionId,
+    taskId,
+    attempt,
+    status: 'SUCCEEDED',
+    workerId: 'w',
+    startedAtMs: 0,
+    finishedAtMs: 0,
+    durationMs: 0,
+    output: null,
+    error: null,
+  }
+}

@@ -430,7 +430,8 @@ describe('changing tasks', () => {
 
   it('answers 409 when there is nothing to cancel', async () => {
     const { app } = await setup()
-    await create(app, task('done', { schedule: { kind: 'ONE_SHOT', atMs: now - 1000 } }))
+    // Paused, no runs: no execution in flight and no next slot (a one-shot in the past is refused with 400).
+    await create(app, task('done', { paused: true }))
     const res = await app.inject({ method: 'POST', url: '/api/tasks/done/cancel', headers: auth('write'), payload: {} })
     expect(res.statusCode).toBe(409)
   })
