@@ -16,6 +16,7 @@
 import avro from 'avsc'
 import type { Resolver, Type } from 'avsc'
 import { ErrorCodes, FlextaskError } from '../errors.ts'
+import { checkAvroBounds } from './avro-bounds.ts'
 import type { RecordSchema } from './load-avsc.ts'
 import type { RegistryClient } from './registry-client.ts'
 
@@ -40,6 +41,8 @@ export class AvroSerde<T> {
   private initializing: Promise<number> | undefined
   /** writer schema id → resolver into the reader schema; ids are immutable, so entries never go stale. */
   private readonly resolvers = new Map<number, Resolver>()
+  /** Writer types by schema id, set with their resolver: each body is bounds-checked against its writer first. */
+  private readonly writerTypes = new Map<number, Type>()
   private readonly pendingResolvers = new Map<number, Promise<Resolver>>()
 
   /** @param subject TopicNameStrategy: `<topic>-value`. */
@@ -122,8 +125,10 @@ export class AvroSerde<T> {
     if (bytes[0] !== magicByte) throw this.decodeError(`unknown magic byte ${bytes[0]}`)
     const id = bytes.readInt32BE(1)
     const resolver = this.resolvers.get(id) ?? (await this.resolverFor(id))
+    const body = bytes.subarray(headerBytes)
     try {
-      return this.readerType.fromBuffer(bytes.subarray(headerBytes), resolver) as T
+      checkAvroBounds(this.writerTypes.get(id)!, body)
+      return this.readerType.fromBuffer(body, resolver) as T
     } catch (error) {
       throw this.decodeError(`cannot decode a body written with schema id ${id}: ${describeError(error)}`, error, id)
     }
@@ -157,6 +162,7 @@ export class AvroSerde<T> {
         id,
       )
     }
+    this.writerTypes.set(id, writerType)
     this.resolvers.set(id, resolver)
     return resolver
   }

@@ -119,6 +119,23 @@ describe('AvroSerde', () => {
     }
   })
 
+  it('rejects a map whose block count cannot fit the bytes left at once, where avsc would loop for minutes', async () => {
+    const { serde } = await setup()
+    const bytes = serde.serialize({ ...taskDefinitionFull, labels: { zz: 'yy' } })
+    // The labels map's one block: count 1 (zigzag 0x02), then the key "zz" (length 2 → 0x04).
+    const at = bytes.indexOf(Buffer.from([0x02, 0x04, 0x7a, 0x7a]))
+    expect(at).toBeGreaterThan(0)
+    // Count 2^52 − 1 instead of 1, as a bit-flipped record can carry; avsc trusts it and iterates that often.
+    const huge = Buffer.from([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f])
+    const broken = Buffer.concat([bytes.subarray(0, at), huge, bytes.subarray(at + 1)])
+    const started = performance.now()
+    const error = await rejection(serde.deserialize(broken))
+    expect(performance.now() - started).toBeLessThan(1_000)
+    expect(error).toMatchObject({ code: ErrorCodes.serdeDecode, retriable: false })
+    expect(error.message).toMatch(/map of \d+ items/)
+    expect(await serde.deserialize(bytes)).toMatchObject({ labels: { zz: 'yy' } })
+  })
+
   it('rejects a schema id the registry does not know as an unknown schema, not retriable', async () => {
     const { serde } = await setup()
     const error = await rejection(serde.deserialize(Buffer.from([0, 0, 0x0f, 0x42, 0x3f, 2])))
