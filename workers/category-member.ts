@@ -30,6 +30,8 @@ export interface CategoryMember {
   rebalancing: boolean
   /** partition → wall-clock ms before which its records are not started (handover after a rebalance). */
   handoverUntil: Map<number, number>
+  /** The stream re-openings of this member, one after the other (worker-runtime.ts #reopen). */
+  reopening: Promise<void>
 }
 
 /** Where one delivery of an attempt sits: a tracker of one generation. */
@@ -86,6 +88,7 @@ export async function joinCategory(
     assigned: new Set(),
     rebalancing: true,
     handoverUntil: new Map(),
+    reopening: Promise.resolve(),
   }
   consumer.on('consumer:group:rebalance', () => {
     member.rebalancing = true
@@ -101,16 +104,25 @@ export async function joinCategory(
   return member
 }
 
-/** (Re)opens the member's fetch stream from the committed offsets (earliest when none). */
-export async function reopenStream(member: CategoryMember, listener: MemberListener): Promise<void> {
+/**
+ * (Re)opens the member's fetch stream from the committed offsets (earliest when none). Only the member's current
+ * stream delivers: a record of a stream that was replaced (set aside by a rejoin) is ignored.
+ */
+export async function reopenStream(
+  member: CategoryMember,
+  listener: MemberListener,
+): Promise<MessagesStream<Buffer, Buffer, Buffer, Buffer>> {
   const stream = await member.consumer.consume({
     topics: [member.topic],
     mode: MessagesStreamModes.COMMITTED,
     fallbackMode: MessagesStreamFallbackModes.EARLIEST,
   })
   member.stream = stream
-  stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => listener.onRecord(member, message))
+  stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
+    if (member.stream === stream) listener.onRecord(member, message)
+  })
   stream.on('error', (error: unknown) => listener.onError(error, member, stream))
+  return stream
 }
 
 /**

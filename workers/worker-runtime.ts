@@ -124,6 +124,7 @@ export class WorkerRuntime extends EventEmitter {
   #started = false
   #closing: Promise<void> | undefined
   #fatal: FlextaskError | undefined
+  #listener: MemberListener | undefined
   readonly stats = { started: 0, succeeded: 0, failed: 0, timedOut: 0, commits: 0 }
 
   constructor(options: WorkerOptions) {
@@ -191,8 +192,9 @@ export class WorkerRuntime extends EventEmitter {
       onRecord: (member: CategoryMember, message: Message<Buffer, Buffer, Buffer, Buffer>) =>
         this.#onRecord(member, message),
       onError: (error: unknown, member: CategoryMember, failed: unknown) =>
-        void this.#onStreamError(listener, member, failed, error),
+        this.#onStreamError(listener, member, failed, error),
     }
+    this.#listener = listener
     for (const category of this.#o.categories) {
       const topic = this.#topics.executions(category)
       this.#members.push(await joinCategory(category, { ...this.#o, topic }, listener))
@@ -202,31 +204,63 @@ export class WorkerRuntime extends EventEmitter {
 
   /**
    * A fetch stream failed. A transient Kafka failure (the broker stopped or restarting: "fetch failed 4 times",
-   * connection closed) is waited out: the stream is re-opened from the committed offsets with a backoff of 200 ms
-   * doubling to 5 s, and a redelivered execution runs again (at-least-once). Anything else is fatal. Issue 15: the
-   * fault suite's broker restart used to stop every worker here.
+   * connection closed) is waited out: the stream is re-opened from the committed offsets (#reopen, with backoff),
+   * and a redelivered execution runs again (at-least-once). Anything else is fatal. Issue 15: the fault suite's
+   * broker restart used to stop every worker here.
    */
-  async #onStreamError(listener: MemberListener, member: CategoryMember, failed: unknown, error: unknown) {
+  #onStreamError(listener: MemberListener, member: CategoryMember, failed: unknown, error: unknown): void {
     if (member.stream !== failed || this.#stopping || this.#fatal) return
-    let coded = decideError(error, ErrorCodes.unknown)
-    await member.stream?.close().catch(() => undefined)
-    for (let attempt = 1; coded.retriable; attempt++) {
-      const delayMs = Math.min(5_000, 200 * 2 ** Math.min(attempt - 1, 10))
-      this.#o.logger.warn(
-        { category: member.category, attempt, delayMs, error: coded.message },
-        'worker: fetch stream failed; re-opening it',
-      )
-      await sleep(delayMs)
-      if (this.#stopping || this.#fatal) return
+    const coded = decideError(error, ErrorCodes.unknown)
+    if (!coded.retriable) {
+      this.#fail(coded)
+      return
+    }
+    this.#o.logger.warn(
+      { category: member.category, error: coded.message },
+      'worker: fetch stream failed; re-opening it',
+    )
+    void this.#reopen(member, listener)
+  }
+
+  /**
+   * Sets the member's stream aside (its records are ignored from now on) and opens a new one from the committed
+   * offsets, retrying a transient failure with a backoff of 200 ms doubling to 5 s; one re-opening at a time per
+   * member, so the last one always starts after the last call.
+   */
+  #reopen(member: CategoryMember, listener: MemberListener): Promise<void> {
+    const old = member.stream
+    member.stream = undefined
+    member.reopening = member.reopening.then(() => this.#reopenNow(member, listener, old))
+    return member.reopening
+  }
+
+  async #reopenNow(member: CategoryMember, listener: MemberListener, old: CategoryMember['stream']): Promise<void> {
+    const stale = [old, member.stream]
+    member.stream = undefined
+    for (let attempt = 1; !this.#stopping && !this.#fatal; attempt++) {
       try {
-        await reopenStream(member, listener)
-        this.#o.logger.info({ category: member.category, attempts: attempt }, 'worker: fetch stream re-opened')
-        return
-      } catch (reopenError) {
-        coded = decideError(reopenError, ErrorCodes.unknown)
+        const stream = await reopenStream(member, listener)
+        if (this.#paused || this.#stopping) stream.pause()
+        if (attempt > 1)
+          this.#o.logger.info({ category: member.category, attempts: attempt }, 'worker: fetch stream re-opened')
+        break
+      } catch (error) {
+        const coded = decideError(error, ErrorCodes.unknown)
+        if (!coded.retriable) {
+          this.#fail(coded)
+          break
+        }
+        const delayMs = Math.min(5_000, 200 * 2 ** Math.min(attempt - 1, 10))
+        this.#o.logger.warn(
+          { category: member.category, attempt, delayMs, error: coded.message },
+          'worker: re-opening the fetch stream failed; retrying',
+        )
+        await sleep(delayMs)
       }
     }
-    this.#fail(coded)
+    // Closed after the new one opened: closing a member's only stream un-tracks its topic, and the next consume()
+    // then rejoins the group (a rebalance per re-opening, which would re-open again, for ever).
+    for (const stream of stale) await stream?.close().catch(() => undefined)
   }
 
   /** Graceful shutdown (see header). Idempotent. */
@@ -251,6 +285,12 @@ export class WorkerRuntime extends EventEmitter {
       if (p.member === member && !mine.has(p.partition)) p.running?.abort('revoked')
     }
     member.handoverUntil.clear()
+    // A new stream, so that every record this member did not commit is fetched again from the committed offset.
+    // Why not the client's own refresh on join: a fetch in flight at the join lands after the refresh and moves the
+    // position to its own end (messages-stream.js #pushRecords), and a partition with no committed offset keeps
+    // its position: the records dropped above were then never fetched again, and a later commit of a higher
+    // offset skipped them (issue 15: executions committed by the scheduler stayed PENDING for good).
+    if (member.stream !== undefined && this.#listener !== undefined) void this.#reopen(member, this.#listener)
     const first = previous.size === 0 && generation >= 0
     for (const p of mine) {
       if (!previous.has(p) && !first) member.handoverUntil.set(p, now + this.#o.rebalanceHandoverMs)
@@ -420,6 +460,8 @@ export class WorkerRuntime extends EventEmitter {
     clearTimeout(this.#pumpTimer)
     this.#queue.removeWhere(() => true)
     this.#queuedByKey.clear()
+    for (const m of this.#members) m.stream?.pause()
+    for (const m of this.#members) await m.reopening.catch(() => undefined)
     for (const m of this.#members) m.stream?.pause()
     const deadline = this.#o.nowMs() + this.#o.shutdownGraceMs
     while (this.#running.size > 0 && this.#o.nowMs() < deadline) await sleep(20)

@@ -16,7 +16,7 @@
  */
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
@@ -178,6 +178,7 @@ export class Stack {
     const deadline = Date.now() + 420_000
     for (;;) {
       const child = spawnScheduler(name, env, args)
+      this.keepLog(name, child)
       const proc: FlextaskProcess = { name, kind, child, stateDir: env.FLEXTASK_STATE_DIR ?? '', stopped: false }
       this.processes.set(name, proc)
       // Generous: on a shared two-core box a Node process takes 15-25 s to start under load.
@@ -197,6 +198,18 @@ export class Stack {
       child.child.once('exit', (code, signal) => this.onExit(proc, child, code, signal))
       return proc
     }
+  }
+
+  /** FAULTS_LOG_DIR: every incarnation's output appended to `<dir>/<name>.log`, for a diagnosis after the run. */
+  private keepLog(name: string, child: SchedulerChild): void {
+    const dir = process.env.FAULTS_LOG_DIR
+    if (dir === undefined) return
+    mkdirSync(dir, { recursive: true })
+    const file = join(dir, `${name}.log`)
+    appendFileSync(file, `--- ${new Date().toISOString()} ${name} pid ${child.child.pid} ---\n`)
+    const append = (chunk: Buffer): void => appendFileSync(file, chunk)
+    child.child.stdout?.on('data', append)
+    child.child.stderr?.on('data', append)
   }
 
   /** A serving process exited without being told to: recorded, and started again. */
