@@ -11,6 +11,7 @@ import type { Component, Health } from '../component.ts'
 import { coerceError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
+import { type StartupProbe, waitForDependency } from './dependency-wait.ts'
 import { type OpsServer, startOpsServer } from './ops-server.ts'
 
 export interface HostOutcome {
@@ -26,6 +27,10 @@ export interface ComponentHostOptions {
   /** Where /metrics and /health/* listen; undefined = no ops server. */
   ops?: { port: number; host: string }
   shutdownGraceMs: number
+  /** Waited for, one after the other, before the first component starts (dependency-wait.ts). @default [] */
+  startupProbes?: readonly StartupProbe[]
+  /** How long the probes may wait in all before the start fails. @default 600000 */
+  startTimeoutMs?: number
 }
 
 export class ComponentHost {
@@ -34,6 +39,7 @@ export class ComponentHost {
   readonly #started: Component[] = []
   #ops: OpsServer | undefined
   #stopping: Promise<HostOutcome> | undefined
+  readonly #stopSignal = new AbortController()
   #resolveStopped: ((outcome: HostOutcome) => void) | undefined
   readonly #stopped: Promise<HostOutcome>
 
@@ -65,6 +71,10 @@ export class ComponentHost {
           },
         )
       }
+      const timeoutMs = this.#options.startTimeoutMs ?? 600_000
+      for (const probe of this.#options.startupProbes ?? []) {
+        await waitForDependency(probe, { logger: this.#logger, timeoutMs, signal: this.#stopSignal.signal })
+      }
       for (const component of components) {
         if (this.#stopping !== undefined) break
         component.onFatal?.((error) => {
@@ -81,7 +91,7 @@ export class ComponentHost {
     } catch (error) {
       // A start that fails because a stop (signal) closed the component is not a failure of its own.
       if (this.#stopping === undefined) {
-        const failed = this.#started.at(-1)?.name ?? 'ops server'
+        const failed = this.#started.at(-1)?.name ?? (this.#ops === undefined ? 'ops server' : 'the process')
         void this.stop(`${failed} could not start: ${oneLine(error)}`, 1)
       }
     }
@@ -90,6 +100,7 @@ export class ComponentHost {
 
   /** Closes every started component in reverse order, within the grace period. Idempotent. */
   stop(reason: string, exitCode: 0 | 1 = 0): Promise<HostOutcome> {
+    this.#stopSignal.abort()
     this.#stopping ??= this.#stop(reason, exitCode).then((outcome) => {
       this.#resolveStopped?.(outcome)
       return outcome

@@ -22,6 +22,7 @@ import { createSerdeRegistry } from '../schemas/serde-registry.ts'
 import { topicNames } from '../topics.ts'
 import { systemClock } from '../topology/clocks.ts'
 import { ComponentHost } from './component-host.ts'
+import { kafkaProbe } from './dependency-wait.ts'
 import { collectConsumerLag, laggingGroups } from './consumer-lag-collector.ts'
 
 export type { ProcessDeps }
@@ -80,6 +81,9 @@ export function createProcessHost(deps: ProcessDeps, names: readonly ComponentNa
     metrics: deps.metrics,
     ops: { port: deps.config.metrics.port, host: deps.config.metrics.host },
     shutdownGraceMs: deps.config.runtime.shutdownGraceMs,
+    // Every component needs the cluster: a process started while it is unreachable waits (issue 15).
+    startupProbes: [kafkaProbe(deps.kafka, deps.config.kafka.brokers, `${deps.config.runtime.instanceId}-startup`)],
+    startTimeoutMs: deps.config.runtime.startTimeoutMs,
   })
   // The API's /health/ready reports every component of its process.
   for (const component of components) (component as Partial<ApiComponent>).reportHealthOf?.(() => host.health())
