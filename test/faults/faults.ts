@@ -3,8 +3,8 @@
  * seeded gap), heals (restart, SIGCONT, reconnect), and returns what happened with its injection and heal instants,
  * which the audit uses for fire lateness and recovery time.
  *
- * A plan is a list of lanes; the lanes run at the same time (CI: three lanes, so every kind fits in a couple of
- * minutes) or one after the other (FAULTS_SCALE=large: one lane, one fault at a time, repeated in rounds until
+ * A plan is a list of lanes; the lanes run at the same time (CI: four lanes, so every kind fits in a ~75 s load
+ * window) or one after the other (FAULTS_SCALE=large: one lane, one fault at a time, repeated in rounds until
  * FAULTS_MINUTES). A process in the middle of one fault is never the target of another (`busy`).
  */
 import { rmSync } from 'node:fs'
@@ -51,15 +51,20 @@ export interface FaultTiming {
 }
 
 export const ciTiming: FaultTiming = {
-  stopMs: [2_000, 12_000],
+  stopMs: [2_000, 8_000],
   downMs: [200, 2_000],
   brokerDownMs: [3_000, 8_000],
   postgresCutMs: 30_000,
   registryCutMs: 20_000,
-  gapMs: [500, 3_000],
+  gapMs: [300, 1_500],
 }
 
-export const largeTiming: FaultTiming = { ...ciTiming, stopMs: [2_000, 25_000], brokerDownMs: [5_000, 30_000] }
+export const largeTiming: FaultTiming = {
+  ...ciTiming,
+  stopMs: [2_000, 25_000],
+  brokerDownMs: [5_000, 30_000],
+  gapMs: [500, 3_000],
+}
 
 /** The lanes of one round: scale up first and down last on the scheduler lane; the rest in seeded order. */
 export function planRound(rnd: SeededRandom, concurrent: boolean): FaultKind[][] {
@@ -72,7 +77,13 @@ export function planRound(rnd: SeededRandom, concurrent: boolean): FaultKind[][]
   const processes: FaultKind[] = ['kill-worker', 'stop-worker', 'kill-connector', 'stop-connector']
   const infra: FaultKind[] = ['postgres-cut', 'registry-cut', 'broker-restart']
   if (!concurrent) return [['scale-up', ...rnd.shuffle([...schedulers, ...processes, ...infra]), 'scale-down']]
-  return [['scale-up', ...rnd.shuffle(schedulers), 'scale-down'], rnd.shuffle(processes), rnd.shuffle(infra)]
+  // CI: the 30 s Postgres cut has a lane of its own, so no lane holds more than ~50 s of faults.
+  return [
+    ['scale-up', ...rnd.shuffle(schedulers), 'scale-down'],
+    rnd.shuffle(processes),
+    ['postgres-cut'],
+    rnd.shuffle(infra.filter((k) => k !== 'postgres-cut')),
+  ]
 }
 
 /** What the lanes of a run share: the faults done, and the processes some fault is working on. */
@@ -225,8 +236,14 @@ export class FaultInjector {
         if (kind === 'scale-down' && running) {
           while (this.busy.has(name)) await sleep(200)
           this.busy.add(name)
-          const { stuck } = await this.stack.terminate(name)
-          if (stuck) record.notes.push(`STUCK: ${name} did not exit within 45 s of SIGTERM`)
+          // Released after: a name left busy made the next round's rolling restart wait for it for ever (issue
+          // 15: every run of two rounds or more hung in its second round until the test timeout).
+          try {
+            const { stuck } = await this.stack.terminate(name)
+            if (stuck) record.notes.push(`STUCK: ${name} did not exit within 45 s of SIGTERM`)
+          } finally {
+            this.busy.delete(name)
+          }
         }
       }),
     )

@@ -4,7 +4,7 @@
  * (faults.ts) and an audit at the end with independent readers (audit.ts, readers.ts). The seed is printed; a run
  * replays with `FAULTS_SEED=<seed>`.
  *
- * CI size (default): four lanes of faults at the same time over a ~2-minute load window, every fault kind once.
+ * CI size (default): four lanes of faults at the same time over a 75 s load window, every fault kind once.
  * `npm run faults -- --minutes 20` (test/faults/run.ts) sets FAULTS_SCALE=large and FAULTS_MINUTES: one fault at
  * a time, in rounds, for that long, with a larger load.
  */
@@ -24,7 +24,7 @@ import { seededRandom, seedFromEnv } from './seeded-random.ts'
 import { partitions, Stack } from './stack.ts'
 
 const large = process.env.FAULTS_SCALE === 'large'
-const minutes = Number(process.env.FAULTS_MINUTES ?? (large ? 20 : 2.25))
+const minutes = Number(process.env.FAULTS_MINUTES ?? (large ? 20 : 1.25))
 const windowMs = Math.round(minutes * 60_000)
 const seed = seedFromEnv()
 const rnd = seededRandom(seed)
