@@ -10,7 +10,11 @@ import { buildTaskDefinition, emptySchedule } from '../../schemas/task-definitio
 import type { TaskExecution } from '../../schemas/task-execution.ts'
 import type { ResultStatus, TaskResult } from '../../schemas/task-result.ts'
 import { createSerdeRegistry, type SerdeRegistry } from '../../schemas/serde-registry.ts'
-import { buildSchedulerTopology, type SchedulerTopologyOptions } from '../../scheduler/scheduler-topology.ts'
+import {
+  buildSchedulerTopology,
+  type SchedulerSerdes,
+  type SchedulerTopologyOptions,
+} from '../../scheduler/scheduler-topology.ts'
 import { topicNames } from '../../topics.ts'
 import { TopologyTestDriver } from '../../topology/topology-test-driver.ts'
 import { MemoryRegistry } from '../helpers/memory-registry.ts'
@@ -49,10 +53,10 @@ export function definition(
 
 export class SchedulerHarness {
   readonly driver: TopologyTestDriver
-  readonly serdes: SerdeRegistry
+  readonly serdes: SchedulerSerdes
   #commands = 0
 
-  private constructor(driver: TopologyTestDriver, serdes: SerdeRegistry) {
+  private constructor(driver: TopologyTestDriver, serdes: SchedulerSerdes) {
     this.driver = driver
     this.serdes = serdes
   }
@@ -62,7 +66,7 @@ export class SchedulerHarness {
       partitions?: number
       startMs?: number
       config?: Partial<SchedulerTopologyOptions['config']>
-      serdes?: SerdeRegistry
+      serdes?: SchedulerSerdes
     } = {},
   ): Promise<SchedulerHarness> {
     const serdes = options.serdes ?? (await avroSerdes())
