@@ -5,15 +5,10 @@
  * reports lateness distributions. The main thread follows its progress through shared counters (`Counter`).
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
-import {
-  Consumer,
-  FetchIsolationLevels,
-  type Message,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
-} from '@platformatic/kafka'
+import type { Message } from '@platformatic/kafka'
 import avro from 'avsc'
 import { taskExecutionSchema, type TaskExecution } from '../../schemas/task-execution.ts'
+import { committedReader, readFrom } from './committed-reader.ts'
 
 /** Width of the bulk due window. */
 export const SPREAD_MS = 1_000
@@ -90,19 +85,12 @@ async function consumerWorker(input: WorkerInput): Promise<void> {
   let lastReceivedMs = -Infinity
   const probes: ConsumerSummary['probes'] = []
   let bulkT: number | undefined
-  const consumer = new Consumer({
-    clientId: `${input.groupId}-client`,
+  const consumer = committedReader({
+    brokers: input.brokers,
     groupId: input.groupId,
-    bootstrapBrokers: input.brokers,
-    autocommit: false,
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-    maxWaitTime: 100,
+    clientId: `${input.groupId}-client`,
   })
-  const stream = await consumer.consume({
-    topics: [input.topic],
-    mode: MessagesStreamModes.EARLIEST,
-    fallbackMode: MessagesStreamFallbackModes.EARLIEST,
-  })
+  const stream = await readFrom(consumer, [input.topic], 'earliest')
   let failure: string | undefined
   stream.on('data', (message: Message) => {
     const receivedMs = Date.now() + (offset[0] ?? 0)
