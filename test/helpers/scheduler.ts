@@ -1,10 +1,13 @@
 /**
  * Real-broker helpers for scheduler suites: TaskDefinition builders, producing definitions with the Avro
  * serde to the partition that owns the taskId (Java murmur2, as the contract requires), decoding the raw value
- * bytes of `collect()` (kafka.ts), the scheduler CLI as a child process, and deleting every topic of a topic
- * prefix.
+ * bytes of `collect()` (kafka.ts), the scheduler CLI as a child process (one or a file's fleet of them), and
+ * deleting every topic of a topic prefix.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Admin, Producer } from '@platformatic/kafka'
 import { onTestFailed } from 'vitest'
@@ -23,6 +26,7 @@ import type { Clock } from '../../topology/api.ts'
 import { kafkaBrokers, schemaRegistryUrl } from './env.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
 import type { Serde } from '../../topology/api.ts'
+import { onCleanup } from './cleanup.ts'
 import { type CollectedRecord, waitFor } from './kafka.ts'
 
 /** A valid definition (category http, no retry, no jitter) with the given schedule fields; now = createdAtMs. */
@@ -182,4 +186,43 @@ export async function killHard(scheduler: SchedulerChild): Promise<void> {
   const exit = new Promise<void>((resolve) => scheduler.child.once('exit', () => resolve()))
   scheduler.child.kill('SIGKILL')
   await exit
+}
+
+/** The scheduler CLIs one test file spawns, and what they leave behind. */
+export interface SchedulerFleet {
+  /** A directory of this file for the children's state directories; removed when the file ends. */
+  readonly stateRoot: string
+  /** spawnScheduler, and SIGKILLs the child when the file ends if it is still alive. */
+  spawn(name: string, env: Record<string, string>, command?: string | readonly string[]): SchedulerChild
+  /** Runs `fn` when the file ends, once every child is dead (topics, collectors); the last added first. */
+  afterChildren(fn: () => unknown): void
+}
+
+/**
+ * A fleet for the current test file (cleanup.ts: wherever it is called). When the file ends: every child still
+ * alive is SIGKILLed, then the `afterChildren` cleanups run (a failing one is ignored, as a test's cleanup of
+ * topics it no longer needs), then the state root is removed. Create it after `testAdmin()` so that the admin it
+ * deletes topics with is closed after it.
+ */
+export function schedulerFleet(tag: string): SchedulerFleet {
+  const stateRoot = mkdtempSync(join(tmpdir(), `flextask-${tag}-`))
+  const children: SchedulerChild[] = []
+  const after: (() => unknown)[] = []
+  onCleanup(async () => {
+    for (const child of children) await killHard(child)
+    for (const fn of after.reverse())
+      await Promise.resolve()
+        .then(fn)
+        .catch(() => {})
+    rmSync(stateRoot, { recursive: true, force: true })
+  })
+  return {
+    stateRoot,
+    spawn(name, env, command) {
+      const child = spawnScheduler(name, env, command)
+      children.push(child)
+      return child
+    },
+    afterChildren: (fn) => void after.push(fn),
+  }
 }
