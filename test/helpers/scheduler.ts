@@ -27,7 +27,7 @@ import { kafkaBrokers, schemaRegistryUrl } from './env.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
 import type { Serde } from '../../topology/api.ts'
 import { onCleanup } from './cleanup.ts'
-import { type CollectedRecord, waitFor } from './kafka.ts'
+import { type CollectedRecord, collect, waitFor } from './kafka.ts'
 
 /** A valid definition (category http, no retry, no jitter) with the given schedule fields; now = createdAtMs. */
 export function taskDefinition(
@@ -79,6 +79,45 @@ export function testScheduler(
 ): { scheduler: Scheduler; deps: ProcessDeps } {
   const deps = testProcessDeps(env, options)
   return { scheduler: createScheduler(deps), deps }
+}
+
+/** A started in-process scheduler of a test file, and a read_committed collector of what it produced. */
+export interface RunningTestScheduler {
+  app: Scheduler
+  out: { records: CollectedRecord[]; close: () => Promise<void> }
+}
+
+/**
+ * Starts a scheduler component on `prefix` (category http, a state directory of its own) and a collector of
+ * `collectTopics`. When the file ends (cleanup.ts): the collector and the scheduler close, every topic of the prefix
+ * is deleted (also ones the test created itself, e.g. a definitions topic with settings of its own) and the state
+ * directory is removed; failures there are ignored. Create the admin (testAdmin) before calling this.
+ */
+export async function startTestScheduler(options: {
+  admin: Admin
+  prefix: string
+  partitions: number
+  instanceId: string
+  collectTopics: string[]
+}): Promise<RunningTestScheduler> {
+  const stateDir = mkdtempSync(join(tmpdir(), `flextask-${options.prefix}-`))
+  const cleanups: (() => Promise<unknown>)[] = [() => deletePrefixTopics(options.admin, options.prefix)]
+  onCleanup(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
+    rmSync(stateDir, { recursive: true, force: true })
+  })
+  const app = testScheduler({
+    FLEXTASK_TOPIC_PREFIX: options.prefix,
+    FLEXTASK_PARTITIONS: String(options.partitions),
+    FLEXTASK_CATEGORIES: 'http',
+    FLEXTASK_STATE_DIR: stateDir,
+    FLEXTASK_INSTANCE_ID: options.instanceId,
+  }).scheduler
+  cleanups.push(() => app.close())
+  await app.start()
+  const out = await collect(options.collectTopics)
+  cleanups.push(out.close)
+  return { app, out }
 }
 
 /**
