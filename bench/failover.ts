@@ -22,9 +22,8 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Admin, type Message, Producer } from '@platformatic/kafka'
 import { topicNames } from '../topics.ts'
-import { partitionForKey } from '../topology/partitioner.ts'
 import { kafkaBrokers, schemaRegistryUrl } from '../test/helpers/env.ts'
-import { taskDefinition, testSerdes } from '../test/helpers/scheduler.ts'
+import { produceDefinitions, taskDefinition, testSerdes } from '../test/helpers/scheduler.ts'
 import { benchArgs, integerArg } from './lib/args.ts'
 import { committedReader, readFrom } from './lib/committed-reader.ts'
 
@@ -117,14 +116,7 @@ try {
       phaseMs: Math.floor((i * EVERY_MS) / TASKS),
     }),
   )
-  await producer.send({
-    messages: definitions.map((d) => ({
-      topic: topics.definitions,
-      partition: partitionForKey(d.taskId, PARTITIONS),
-      key: Buffer.from(d.taskId),
-      value: serdes.definition.serialize(d),
-    })),
-  })
+  await produceDefinitions(producer, serdes.definition, topics.definitions, definitions, PARTITIONS)
   await producer.close()
   const stream = await readFrom(consumer, [topics.executions('http')], 'latest')
   stream.on('data', (m: Message) => {

@@ -22,9 +22,8 @@ import { ensureSchedulerTopics } from '../scheduler/scheduler-topics.ts'
 import { buildSchedulerTopology } from '../scheduler/scheduler-topology.ts'
 import { schedulerApplicationId, topicNames } from '../topics.ts'
 import { StreamRuntime } from '../topology/stream-runtime.ts'
-import { partitionForKey } from '../topology/partitioner.ts'
 import { kafkaBrokers, schemaRegistryUrl } from '../test/helpers/env.ts'
-import { taskDefinition, testSerdes } from '../test/helpers/scheduler.ts'
+import { produceDefinitions, taskDefinition, testSerdes } from '../test/helpers/scheduler.ts'
 import { benchArgs, integerArg } from './lib/args.ts'
 import { committedReader, readFrom } from './lib/committed-reader.ts'
 
@@ -83,14 +82,7 @@ async function round(barrier: boolean): Promise<Sample> {
         startAtMs: startMs,
       }),
     )
-    await producer.send({
-      messages: definitions.map((d) => ({
-        topic: topics.definitions,
-        partition: partitionForKey(d.taskId, PARTITIONS),
-        key: Buffer.from(d.taskId),
-        value: serdes.definition.serialize(d),
-      })),
-    })
+    await produceDefinitions(producer, serdes.definition, topics.definitions, definitions, PARTITIONS)
     await sleep(2_000 + SECONDS * 1000 + 2_000)
     await stream.close()
     const sample: Sample = { fire: [], visible: [] }
