@@ -19,8 +19,7 @@ import { createScheduler, type Scheduler } from '../../scheduler/scheduler.ts'
 import type { AvroSerde } from '../../schemas/avro-serde.ts'
 import { RegistryClient } from '../../schemas/registry-client.ts'
 import { createSerdeRegistry, type SerdeRegistry } from '../../schemas/serde-registry.ts'
-import type { ScheduleSpec, TaskDefinition } from '../../schemas/task-definition.ts'
-import { buildTaskDefinition, emptySchedule } from '../../schemas/task-definition-builder.ts'
+import type { TaskDefinition } from '../../schemas/task-definition.ts'
 import { schedulerApplicationId, type TopicNames } from '../../topics.ts'
 import type { Clock } from '../../topology/api.ts'
 import { kafkaBrokers, schemaRegistryUrl } from './env.ts'
@@ -29,22 +28,7 @@ import type { Serde } from '../../topology/api.ts'
 import { onCleanup } from './cleanup.ts'
 import { type CollectedRecord, collect, waitFor } from './kafka.ts'
 
-/** A valid definition (category http, no retry, no jitter) with the given schedule fields; now = createdAtMs. */
-export function taskDefinition(
-  taskId: string,
-  schedule: Partial<ScheduleSpec>,
-  overrides: Partial<TaskDefinition> = {},
-): TaskDefinition {
-  return buildTaskDefinition({
-    taskId,
-    name: taskId,
-    category: 'http',
-    type: 'HealthCheck',
-    createdAtMs: overrides.createdAtMs ?? Date.now(),
-    ...overrides,
-    schedule: overrides.schedule ?? { ...emptySchedule, ...schedule },
-  })
-}
+export { taskDefinition } from './task-definitions.ts'
 
 /** The serdes of a topic prefix, with the scheduler's subjects (schemas/serde-registry.ts), registered. */
 export async function testSerdes(registryUrl: string, topics: TopicNames): Promise<SerdeRegistry> {

@@ -6,7 +6,6 @@ import type { DeadLetter } from '../../schemas/dead-letter.ts'
 import type { Occurrence } from '../../schemas/occurrence.ts'
 import type { CommandKind } from '../../schemas/task-command.ts'
 import type { ScheduleSpec, TaskDefinition } from '../../schemas/task-definition.ts'
-import { buildTaskDefinition, emptySchedule } from '../../schemas/task-definition-builder.ts'
 import type { TaskExecution } from '../../schemas/task-execution.ts'
 import type { ResultStatus, TaskResult } from '../../schemas/task-result.ts'
 import { createSerdeRegistry, type SerdeRegistry } from '../../schemas/serde-registry.ts'
@@ -18,6 +17,7 @@ import {
 import { topicNames } from '../../topics.ts'
 import { TopologyTestDriver } from '../../topology/topology-test-driver.ts'
 import { MemoryRegistry } from '../helpers/memory-registry.ts'
+import { taskDefinition } from '../helpers/task-definitions.ts'
 
 export const categories = ['http', 'email']
 
@@ -35,20 +35,13 @@ export async function avroSerdes(registry = new MemoryRegistry()): Promise<Serde
   return serdes
 }
 
+/** taskDefinition (test/helpers/task-definitions.ts) created at the harness's start instant unless told. */
 export function definition(
   taskId: string,
   schedule: Partial<ScheduleSpec>,
   overrides: Partial<TaskDefinition> = {},
 ): TaskDefinition {
-  return buildTaskDefinition({
-    taskId,
-    name: taskId,
-    category: 'http',
-    type: 'HealthCheck',
-    createdAtMs: overrides.createdAtMs ?? startMs,
-    ...overrides,
-    schedule: overrides.schedule ?? { ...emptySchedule, ...schedule },
-  })
+  return taskDefinition(taskId, schedule, overrides, startMs)
 }
 
 export class SchedulerHarness {
