@@ -2,9 +2,14 @@
  * The work of one pass on the running tasks (≈ Kafka Streams' TaskExecutor): hand buffered records to their
  * tasks, then fire due timers, and say how long the loop may sleep.
  *
- * - Records: the cycle's record budget (maxRecordsPerCycle minus what the cycle already holds) is shared
- *   fairly between the running tasks; a record below the task's committed offset was already processed and
- *   committed by a previous owner and is skipped (TaskManager's committed offsets).
+ * - Records: each pass processes input within three budgets, then lets due timers have their turn (issue 15):
+ *   the cycle's records (maxRecordsPerCycle minus what the cycle already holds), the cycle's input bytes
+ *   (maxBytesPerCycle) and the pass's time (maxInputMsPerPass, on a monotonic clock). Tasks take turns in rounds of
+ *   a few records, the first turn rotating from pass to pass, so no partition's flood holds another's input; a
+ *   record is the unit (one slow record can overrun the time budget by its own cost, no more). Records taken but
+ *   not processed go back to the head of their queue, so offset order is kept. A record below the task's
+ *   committed offset was already processed and committed by a previous owner and is skipped (TaskManager's
+ *   committed offsets).
  * - Timers: a task whose earliest timer is due fires once its input is read up to the instant (input-barrier.ts,
  *   issue 8), with its clock held at the instant the barrier observed; without the barrier it fires at once.
  *   A task whose barrier is not yet passed makes the pass "waiting" (the loop polls again in 5 ms).
@@ -18,39 +23,86 @@ import type { TaskEntry, TaskManager } from './task-manager.ts'
 
 export interface TaskExecutorOptions {
   tasks: Pick<TaskManager, 'running' | 'assigned' | 'nextRetryMs'>
-  buffer: Pick<RecordBuffer, 'take'> & Parameters<InputBarrier['decide']>[2]
-  cycle: Pick<CommitCycle, 'uncommittedRecords' | 'consumed' | 'timersRan'>
+  buffer: Pick<RecordBuffer, 'take' | 'putBack'> & Parameters<InputBarrier['decide']>[2]
+  cycle: Pick<CommitCycle, 'uncommittedRecords' | 'uncommittedBytes' | 'consumed' | 'timersRan'>
   barrier: Pick<InputBarrier, 'decide'> | undefined
   /** The tasks' clock: held at the barrier's instant while timers fire. */
   clock: Pick<HoldableClock, 'runHeldAt'> & Clock
   events: RuntimeEvents
   maxRecordsPerCycle: number
+  maxBytesPerCycle: number
+  maxInputMsPerPass: number
+  /** The monotonic clock of the time budget, in ms. @default performance.now */
+  elapsedMs?: () => number
 }
+
+/** Records a task takes per turn: small, so turns interleave; large enough that a turn is not all overhead. */
+const recordsPerTurn = 16
 
 export class TaskExecutor {
   readonly #o: TaskExecutorOptions
+  /** Rotates which task takes the first turn of a pass. */
+  #turn = 0
 
   constructor(options: TaskExecutorOptions) {
     this.#o = options
   }
 
-  /** Processes buffered records, sharing the cycle's budget fairly between the running tasks. */
+  /**
+   * Processes buffered records within the pass's budgets (see the header), tasks taking turns. Returns how many
+   * were processed; the loop commits when the cycle is full (records or bytes) and runs due timers either way.
+   */
   async processRecords(): Promise<number> {
-    const { tasks, buffer, cycle } = this.#o
-    let processed = 0
+    const { tasks, cycle } = this.#o
     const running = tasks.running()
+    if (running.length === 0) return 0
+    const elapsedMs = this.#o.elapsedMs ?? (() => performance.now())
+    const deadline = elapsedMs() + this.#o.maxInputMsPerPass
     const budget = this.#o.maxRecordsPerCycle - cycle.uncommittedRecords
-    const perTask = Math.max(1, Math.ceil(budget / Math.max(1, running.length)))
-    for (const entry of running) {
-      for (const message of buffer.take(entry.partition, Math.min(perTask, budget - processed))) {
-        if (entry.status !== 'running' || entry.task === undefined) break
-        if (message.offset < (entry.committed.get(message.topic) ?? 0n)) continue
-        await entry.task.process(toRawRecord(message))
-        cycle.consumed(message)
-        processed++
+    const share = Math.max(1, Math.ceil(budget / running.length))
+    const taken = new Map<TaskEntry, number>()
+    const first = this.#turn++ % running.length
+    const order = [...running.slice(first), ...running.slice(0, first)]
+    let processed = 0
+    const spent = (): boolean =>
+      processed >= budget || cycle.uncommittedBytes >= this.#o.maxBytesPerCycle || elapsedMs() >= deadline
+    for (let active = order; active.length > 0 && !spent(); ) {
+      const next: TaskEntry[] = []
+      for (const entry of active) {
+        if (spent()) break
+        const max = Math.min(recordsPerTurn, share - (taken.get(entry) ?? 0), budget - processed)
+        const n = await this.#processTurn(entry, max, spent)
+        taken.set(entry, (taken.get(entry) ?? 0) + n.taken)
+        processed += n.processed
+        if (n.taken === max && n.taken > 0 && (taken.get(entry) ?? 0) < share) next.push(entry)
       }
+      active = next
     }
     return processed
+  }
+
+  /** One task's turn: up to `max` records, stopping early once `spent`; what it did not process goes back. */
+  async #processTurn(
+    entry: TaskEntry,
+    max: number,
+    spent: () => boolean,
+  ): Promise<{ taken: number; processed: number }> {
+    const { buffer, cycle } = this.#o
+    const messages = buffer.take(entry.partition, max)
+    let i = 0
+    let processed = 0
+    for (; i < messages.length; i++) {
+      // A task no longer running drops its records: its stream restarts from the committed offsets.
+      if (entry.status !== 'running' || entry.task === undefined) return { taken: messages.length, processed }
+      if (i > 0 && spent()) break
+      const message = messages[i] as (typeof messages)[number]
+      if (message.offset < (entry.committed.get(message.topic) ?? 0n)) continue
+      await entry.task.process(toRawRecord(message))
+      cycle.consumed(message)
+      processed++
+    }
+    buffer.putBack(entry.partition, messages.slice(i))
+    return { taken: i, processed }
   }
 
   /** Fires the due timers of the tasks whose input is read up to the instant. */
