@@ -31,7 +31,7 @@ export const configDefaults = {
     rebalanceTimeoutMs: 30_000,
     maxRecordsPerCycle: 5_000,
     maxBufferedRecords: 20_000,
-    maxBytesPerCycle: 16 * 1024 * 1024,
+    maxBytesPerCycle: 4 * 1024 * 1024,
     maxInputMsPerPass: 100,
     maxBufferedBytes: 64 * 1024 * 1024,
     outageGiveUpMs: 900_000,

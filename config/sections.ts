@@ -96,7 +96,7 @@ export interface RuntimeConfig {
   maxRecordsPerCycle: number
   /** FLEXTASK_MAX_BUFFERED_RECORDS, fetched records above which fetching pauses. @default 20000 */
   maxBufferedRecords: number
-  /** FLEXTASK_MAX_BYTES_PER_CYCLE, input bytes (keys and values) per transaction. @default 16777216 */
+  /** FLEXTASK_MAX_BYTES_PER_CYCLE, input bytes (keys and values) per transaction. @default 4194304 */
   maxBytesPerCycle: number
   /**
    * FLEXTASK_MAX_INPUT_MS_PER_PASS, longest a pass of the loop processes input before due timers get their turn

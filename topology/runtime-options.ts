@@ -36,7 +36,8 @@ export interface StreamRuntimeOptions {
   maxRecordsPerCycle?: number
   /**
    * Input bytes (keys and values of source records) processed per cycle before committing, so a flood of large
-   * records (and the dead letters they become) is carried by many small transactions. @default 16777216
+   * records (and the dead letters they become) is carried by many small transactions: a timer that fires in the
+   * same cycle waits for that cycle's commit (a 2 MB record's dead letter is ~1 MB). @default 4194304
    */
   maxBytesPerCycle?: number
   /**
@@ -91,7 +92,7 @@ export function resolveRuntimeOptions(options: StreamRuntimeOptions): ResolvedRu
     rebalanceTimeoutMs: 30_000,
     transactionTimeoutMs: 10_000,
     maxRecordsPerCycle: 5_000,
-    maxBytesPerCycle: 16 * 1024 * 1024,
+    maxBytesPerCycle: 4 * 1024 * 1024,
     maxInputMsPerPass: 100,
     maxBufferedRecords: 20_000,
     maxBufferedBytes: 64 * 1024 * 1024,
