@@ -1,8 +1,9 @@
 import type { Message } from '@platformatic/kafka'
 import { describe, expect, it } from 'vitest'
+import { ErrorCodes, FlextaskError } from '../../../errors.ts'
 import { ManualClock } from '../../../topology/clocks.ts'
 import { type BarrierDecision, HoldableClock } from '../../../topology/input-barrier.ts'
-import { type InputLateEvent, RuntimeEvents } from '../../../topology/runtime-events.ts'
+import { type InputLateEvent, type RetryingEvent, RuntimeEvents } from '../../../topology/runtime-events.ts'
 import type { RawRecord, StreamTask } from '../../../topology/stream-task.ts'
 import { TaskExecutor } from '../../../topology/task-executor.ts'
 import type { TaskEntry } from '../../../topology/task-manager.ts'
@@ -90,8 +91,9 @@ function setup(options: {
     maxBytesPerCycle: options.maxBytes ?? 1024 * 1024,
     maxInputMsPerPass: options.maxInputMs ?? 100,
     elapsedMs: () => (options.elapsed ?? new ManualClock(0)).nowMs(),
+    outageGiveUpMs: 60_000,
   })
-  return { executor, consumed, timers, late }
+  return { executor, consumed, timers, late, events }
 }
 
 const range = (partition: number, from: number, n: number) =>
@@ -205,5 +207,65 @@ describe('TaskExecutor: the records and timers of one pass', () => {
     expect(consumed.map((m) => m.offset)).toEqual([0n, 1n, 2n])
     expect(inbox.get(0)).toHaveLength(7)
     expect(await executor.processRecords()).toBe(0) // the cycle is full until it commits
+  })
+  it('a record whose writer schema cannot be looked up holds only its own partition, retried in order after a backoff', async () => {
+    const base = new ManualClock(0)
+    const clock = new HoldableClock(base)
+    let registryUp = false
+    const seen: bigint[] = []
+    const waiting = {
+      process: (r: RawRecord) => {
+        if (!registryUp && r.offset === 1n) {
+          const cause = new FlextaskError(ErrorCodes.registry, 'schema registry GET failed: ECONNREFUSED', {
+            retriable: true,
+          })
+          return Promise.reject(cause)
+        }
+        seen.push(r.offset)
+        return Promise.resolve()
+      },
+      nextWakeMs: () => undefined,
+      runDueTimers: () => Promise.resolve(0),
+      hasWork: () => seen.length > 0,
+    } as unknown as StreamTask
+    const other = fakeTask(clock)
+    const inbox = new Map([
+      [0, range(0, 0, 3)],
+      [1, range(1, 0, 3)],
+    ])
+    const retrying: RetryingEvent[] = []
+    const { executor, consumed, events } = setup({
+      entries: [entry(0, waiting), entry(1, other.task)],
+      inbox,
+      clock,
+      max: 5_000,
+      elapsed: base,
+    })
+    events.add({ onRetrying: (e) => retrying.push(e) })
+    expect(await executor.processRecords()).toBe(4) // partition 0 stops at offset 1; partition 1 goes on
+    expect(seen).toEqual([0n])
+    expect(other.processed).toEqual([0n, 1n, 2n])
+    expect(inbox.get(0)?.map((m) => m.offset)).toEqual([1n, 2n])
+    expect(retrying).toMatchObject([{ attempt: 1, backoffMs: 200, code: ErrorCodes.registry }])
+    expect(executor.msUntilNextWake()).toBe(200)
+    expect(await executor.processRecords()).toBe(0) // still backing off
+    base.advance(200)
+    expect(await executor.processRecords()).toBe(0) // the registry is still away: backoff doubles
+    expect(retrying.at(-1)).toMatchObject({ attempt: 2, backoffMs: 400, failingForMs: 200 })
+    registryUp = true
+    base.advance(400)
+    expect(await executor.processRecords()).toBe(2)
+    expect(seen).toEqual([0n, 1n, 2n])
+    expect(consumed.filter((m) => m.partition === 0).map((m) => m.offset)).toEqual([0n, 1n, 2n])
+  })
+
+  it('any other retriable error from a record is thrown: the runtime aborts the cycle', async () => {
+    const clock = new HoldableClock(new ManualClock(0))
+    const failing = {
+      process: () => Promise.reject(new FlextaskError(ErrorCodes.commitFailed, 'broker away', { retriable: true })),
+      nextWakeMs: () => undefined,
+    } as unknown as StreamTask
+    const { executor } = setup({ entries: [entry(0, failing)], inbox: new Map([[0, range(0, 0, 2)]]), clock })
+    await expect(executor.processRecords()).rejects.toMatchObject({ code: ErrorCodes.commitFailed })
   })
 })
