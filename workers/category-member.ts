@@ -1,7 +1,7 @@
 /**
  * One category's consumer-group membership (`<prefix>-workers-<category>`, read_committed, offsets committed by
  * hand): the consumer, the partitions it owns in its current generation, the offset tracker of that generation,
- * and the handover deadlines of partitions it gained. The runtime (worker-runtime.ts) decides what a rebalance
+ * and the handover deadlines of partitions it gained; re-opening its fetch stream after a transient failure. The runtime (worker-runtime.ts) decides what a rebalance
  * does to queued and running attempts; this module joins, and commits what the tracker allows.
  */
 import {
@@ -12,10 +12,12 @@ import {
   MessagesStreamFallbackModes,
   MessagesStreamModes,
 } from '@platformatic/kafka'
-import { coerceError } from '../errors.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { coerceError, ErrorCodes, type FlextaskError } from '../errors.ts'
 import type { KafkaClientFactory } from '../kafka-clients.ts'
 import type { Logger } from '../logger.ts'
 import { workerGroupId } from '../topics.ts'
+import { decideError } from '../topology/kafka-errors.ts'
 import { OffsetTracker } from './offset-tracker.ts'
 
 export interface CategoryMember {
@@ -123,6 +125,81 @@ export async function reopenStream(
   })
   stream.on('error', (error: unknown) => listener.onError(error, member, stream))
   return stream
+}
+
+/** What a stream re-opening asks of the runtime that owns the member. */
+export interface StreamOwner {
+  logger: Logger
+  /** Closing, or already failed: stop trying. */
+  cancelled(): boolean
+  /** Fetching is paused (queue full, or closing): a new stream starts paused. */
+  paused(): boolean
+  fail(error: FlextaskError): void
+}
+
+/**
+ * The member's fetch stream failed with `error`. A transient Kafka failure (the broker stopped or restarting: "fetch
+ * failed 4 times", connection closed) is waited out: the stream is replaced (replaceStream), and a redelivered
+ * execution runs again (at-least-once). Anything else is fatal and returned. Issue 15: the fault suite's broker
+ * restart used to stop every worker here.
+ */
+export function recoverStream(
+  member: CategoryMember,
+  listener: MemberListener,
+  error: unknown,
+  owner: StreamOwner,
+): FlextaskError | undefined {
+  const coded = decideError(error, ErrorCodes.unknown)
+  if (!coded.retriable) return coded
+  owner.logger.warn({ category: member.category, error: coded.message }, 'worker: fetch stream failed; re-opening it')
+  void replaceStream(member, listener, owner)
+  return undefined
+}
+
+/**
+ * Sets the member's stream aside (its records are ignored from now on) and opens a new one from the committed
+ * offsets, retrying a transient failure with a backoff of 200 ms doubling to 5 s; one re-opening at a time per
+ * member, so the last one always starts after the last call.
+ */
+export function replaceStream(member: CategoryMember, listener: MemberListener, owner: StreamOwner): Promise<void> {
+  const old = member.stream
+  member.stream = undefined
+  member.reopening = member.reopening.then(() => reopenWithBackoff(member, listener, owner, old))
+  return member.reopening
+}
+
+async function reopenWithBackoff(
+  member: CategoryMember,
+  listener: MemberListener,
+  owner: StreamOwner,
+  old: CategoryMember['stream'],
+): Promise<void> {
+  const stale = [old, member.stream]
+  member.stream = undefined
+  for (let attempt = 1; !owner.cancelled(); attempt++) {
+    try {
+      const stream = await reopenStream(member, listener)
+      if (owner.paused()) stream.pause()
+      if (attempt > 1)
+        owner.logger.info({ category: member.category, attempts: attempt }, 'worker: fetch stream re-opened')
+      break
+    } catch (error) {
+      const coded = decideError(error, ErrorCodes.unknown)
+      if (!coded.retriable) {
+        owner.fail(coded)
+        break
+      }
+      const delayMs = Math.min(5_000, 200 * 2 ** Math.min(attempt - 1, 10))
+      owner.logger.warn(
+        { category: member.category, attempt, delayMs, error: coded.message },
+        'worker: re-opening the fetch stream failed; retrying',
+      )
+      await sleep(delayMs)
+    }
+  }
+  // Closed after the new one opened: closing a member's only stream un-tracks its topic, and the next consume()
+  // then rejoins the group (a rebalance per re-opening, which would re-open again, for ever).
+  for (const stream of stale) await stream?.close().catch(() => undefined)
 }
 
 /**

@@ -13,8 +13,7 @@ import type { WorkerRuntime } from './worker-runtime.ts'
 type Executed = Pick<TaskExecution, 'category' | 'type' | 'attempt' | 'dueAtMs'>
 
 export function observeWorker(runtime: WorkerRuntime, metrics: WorkerMetrics, handlers: HandlerRegistry): void {
-  const typeLabel = (e: Executed): string =>
-    handlers.get(e.category, e.type) === undefined ? 'unregistered' : e.type
+  const typeLabel = (e: Executed): string => (handlers.get(e.category, e.type) === undefined ? 'unregistered' : e.type)
   runtime.on('started', (execution: Executed, startedAtMs: number) => {
     metrics.startLateness.observe({ category: execution.category }, Math.max(0, startedAtMs - execution.dueAtMs) / 1000)
     if (execution.attempt > 1) metrics.retries.inc({ category: execution.category, type: typeLabel(execution) })

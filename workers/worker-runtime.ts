@@ -8,7 +8,7 @@
  * - a crash (kill -9) redelivers, to whichever member owns the partition next, every execution without a
  *   committed terminal result, with the same executionId and attempt; the scheduler counts only the first
  *   terminal result of an attempt, so one that ran to completion twice is counted once;
- * - a redelivery to this same process of an attempt it is running or has finished (the client re-fetches from
+ * - a redelivery to this same process of an attempt it is running or has finished (a new fetch stream starts at
  *   the committed offset after every rebalance) never runs it again: it joins the running one, or is marked done.
  *
  * Rebalances (the client rejoins at once and has no blocking revoke callback): on `group:rebalance` this member
@@ -23,14 +23,11 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Message } from '@platformatic/kafka'
-import { coerceError, ErrorCodes, type FlextaskError } from '../errors.ts'
-import type { KafkaClientFactory } from '../kafka-clients.ts'
-import type { Logger } from '../logger.ts'
+import { coerceError, type FlextaskError } from '../errors.ts'
 import type { TaskExecution } from '../schemas/task-execution.ts'
 import type { TaskResult } from '../schemas/task-result.ts'
 import { topicNames, type TopicNames } from '../topics.ts'
-import { decideError } from '../topology/kafka-errors.ts'
-import { type AttemptLimits, defaultAttemptLimits, type RunningAttempt, runAttempt } from './attempt-runner.ts'
+import { type RunningAttempt, runAttempt } from './attempt-runner.ts'
 import {
   type CategoryMember,
   commitMember,
@@ -38,52 +35,20 @@ import {
   joinCategory,
   leaveCategory,
   type MemberListener,
-  reopenStream,
+  recoverStream,
+  replaceStream,
+  type StreamOwner,
 } from './category-member.ts'
 import { DispatchQueue } from './dispatch-queue.ts'
 import { decodeExecution, type ExecutionDecoderDeps } from './execution-decoder.ts'
-import type { HandlerRegistry } from './handler.ts'
-import { defaultLimits, Limiter, type WorkerLimits } from './limits.ts'
+import { Limiter } from './limits.ts'
 import { OffsetTracker } from './offset-tracker.ts'
 import { selectStartable } from './start-selection.ts'
-import { WorkerProducer, type WorkerSerdes } from './worker-producer.ts'
+import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.ts'
+import { WorkerProducer } from './worker-producer.ts'
 
+export type { WorkerOptions } from './worker-options.ts'
 export type { WorkerSerde, WorkerSerdes } from './worker-producer.ts'
-
-export interface WorkerOptions {
-  /** Reported in every result as workerId. */
-  workerId: string
-  /** Builds every Kafka client (connection and security from the kafka config section). */
-  kafka: KafkaClientFactory
-  /** @default flextask */
-  topicPrefix?: string
-  /** The categories this process consumes: one group membership each. */
-  categories: string[]
-  handlers: HandlerRegistry
-  serdes: WorkerSerdes
-  logger: Logger
-  limits?: Partial<WorkerLimits>
-  attempt?: Partial<AttemptLimits>
-  /** Executions fetched and not started, over all categories; fetching pauses above it. @default 1000 */
-  maxQueuedExecutions?: number
-  /** How long running attempts may finish on close before they are aborted. @default 10000 */
-  shutdownGraceMs?: number
-  /** Delay before starting records of a partition gained in a rebalance (see header). @default 1000 */
-  rebalanceHandoverMs?: number
-  /** @default 10000 */
-  sessionTimeoutMs?: number
-  /** @default 1000 */
-  heartbeatIntervalMs?: number
-  /** Spacing of offset commits while attempts finish. @default 100 */
-  commitIntervalMs?: number
-  nowMs?: () => number
-}
-
-type Resolved = Required<Omit<WorkerOptions, 'limits' | 'attempt' | 'nowMs'>> & {
-  limits: WorkerLimits
-  attempt: AttemptLimits
-  nowMs: () => number
-}
 
 interface Pending {
   key: string
@@ -103,7 +68,7 @@ interface Pending {
  * 'dead-letter' (reason code of an undecodable execution, once its dead letter is acknowledged), 'error' (fatal).
  */
 export class WorkerRuntime extends EventEmitter {
-  readonly #o: Resolved
+  readonly #o: ResolvedWorkerOptions
   readonly #topics: TopicNames
   readonly #members: CategoryMember[] = []
   readonly #producer: WorkerProducer
@@ -125,22 +90,17 @@ export class WorkerRuntime extends EventEmitter {
   #closing: Promise<void> | undefined
   #fatal: FlextaskError | undefined
   #listener: MemberListener | undefined
+  readonly #streamOwner: StreamOwner
   readonly stats = { started: 0, succeeded: 0, failed: 0, timedOut: 0, commits: 0 }
 
   constructor(options: WorkerOptions) {
     super()
-    this.#o = {
-      topicPrefix: 'flextask',
-      maxQueuedExecutions: 1000,
-      shutdownGraceMs: 10_000,
-      rebalanceHandoverMs: 1000,
-      sessionTimeoutMs: 10_000,
-      heartbeatIntervalMs: 1000,
-      commitIntervalMs: 100,
-      nowMs: Date.now,
-      ...options,
-      limits: { ...defaultLimits, ...options.limits },
-      attempt: { ...defaultAttemptLimits, ...options.attempt },
+    this.#o = resolveWorkerOptions(options)
+    this.#streamOwner = {
+      logger: this.#o.logger,
+      cancelled: () => this.#stopping || this.#fatal !== undefined,
+      paused: () => this.#paused || this.#stopping,
+      fail: (error) => this.#fail(error),
     }
     this.#topics = topicNames(this.#o.topicPrefix)
     this.#limiter = new Limiter(this.#o.limits)
@@ -202,65 +162,11 @@ export class WorkerRuntime extends EventEmitter {
     this.#started = true
   }
 
-  /**
-   * A fetch stream failed. A transient Kafka failure (the broker stopped or restarting: "fetch failed 4 times",
-   * connection closed) is waited out: the stream is re-opened from the committed offsets (#reopen, with backoff),
-   * and a redelivered execution runs again (at-least-once). Anything else is fatal. Issue 15: the fault suite's
-   * broker restart used to stop every worker here.
-   */
+  /** A fetch stream failed: re-opened after a transient failure, fatal otherwise (recoverStream). */
   #onStreamError(listener: MemberListener, member: CategoryMember, failed: unknown, error: unknown): void {
     if (member.stream !== failed || this.#stopping || this.#fatal) return
-    const coded = decideError(error, ErrorCodes.unknown)
-    if (!coded.retriable) {
-      this.#fail(coded)
-      return
-    }
-    this.#o.logger.warn(
-      { category: member.category, error: coded.message },
-      'worker: fetch stream failed; re-opening it',
-    )
-    void this.#reopen(member, listener)
-  }
-
-  /**
-   * Sets the member's stream aside (its records are ignored from now on) and opens a new one from the committed
-   * offsets, retrying a transient failure with a backoff of 200 ms doubling to 5 s; one re-opening at a time per
-   * member, so the last one always starts after the last call.
-   */
-  #reopen(member: CategoryMember, listener: MemberListener): Promise<void> {
-    const old = member.stream
-    member.stream = undefined
-    member.reopening = member.reopening.then(() => this.#reopenNow(member, listener, old))
-    return member.reopening
-  }
-
-  async #reopenNow(member: CategoryMember, listener: MemberListener, old: CategoryMember['stream']): Promise<void> {
-    const stale = [old, member.stream]
-    member.stream = undefined
-    for (let attempt = 1; !this.#stopping && !this.#fatal; attempt++) {
-      try {
-        const stream = await reopenStream(member, listener)
-        if (this.#paused || this.#stopping) stream.pause()
-        if (attempt > 1)
-          this.#o.logger.info({ category: member.category, attempts: attempt }, 'worker: fetch stream re-opened')
-        break
-      } catch (error) {
-        const coded = decideError(error, ErrorCodes.unknown)
-        if (!coded.retriable) {
-          this.#fail(coded)
-          break
-        }
-        const delayMs = Math.min(5_000, 200 * 2 ** Math.min(attempt - 1, 10))
-        this.#o.logger.warn(
-          { category: member.category, attempt, delayMs, error: coded.message },
-          'worker: re-opening the fetch stream failed; retrying',
-        )
-        await sleep(delayMs)
-      }
-    }
-    // Closed after the new one opened: closing a member's only stream un-tracks its topic, and the next consume()
-    // then rejoins the group (a rebalance per re-opening, which would re-open again, for ever).
-    for (const stream of stale) await stream?.close().catch(() => undefined)
+    const fatal = recoverStream(member, listener, error, this.#streamOwner)
+    if (fatal !== undefined) this.#fail(fatal)
   }
 
   /** Graceful shutdown (see header). Idempotent. */
@@ -290,7 +196,9 @@ export class WorkerRuntime extends EventEmitter {
     // position to its own end (messages-stream.js #pushRecords), and a partition with no committed offset keeps
     // its position: the records dropped above were then never fetched again, and a later commit of a higher
     // offset skipped them (issue 15: executions committed by the scheduler stayed PENDING for good).
-    if (member.stream !== undefined && this.#listener !== undefined) void this.#reopen(member, this.#listener)
+    if (member.stream !== undefined && this.#listener !== undefined) {
+      void replaceStream(member, this.#listener, this.#streamOwner)
+    }
     const first = previous.size === 0 && generation >= 0
     for (const p of mine) {
       if (!previous.has(p) && !first) member.handoverUntil.set(p, now + this.#o.rebalanceHandoverMs)
