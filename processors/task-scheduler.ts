@@ -12,6 +12,9 @@
  * Bounded cycles: a wake-up also stops when the partition's cycle holds maxRecordsPerWake records or
  * maxBytesPerWake output bytes (`context.pendingLoad()`), and a late timer's ledger is written in chunks of what
  * is left (misfire-engine), so a one-day outage becomes many small transactions, never one huge one (review C4).
+ * It also stops when the runtime asks it to yield (`context.shouldYield()`: this partition drains a backlog
+ * while another partition's timers are due, topology/timer-fairness.ts), so a herd here delays no other
+ * partition by more than a slice (issue 14).
  *
  * Isolation: each timer is one unit of work (`context.isolate`). A transient error aborts the cycle (retried);
  * any other error undoes that timer's effects and quarantines its task: a dead letter with the taskId and the
@@ -94,7 +97,7 @@ export class TaskScheduler implements Processor<string, SchedulerInput, string, 
     let deferred = false
     for (const [key, entry] of due) {
       budget.records = this.#recordsLeft()
-      if (budget.records <= 0) {
+      if (budget.records <= 0 || core.context.shouldYield()) {
         deferred = true
         break
       }
@@ -105,8 +108,8 @@ export class TaskScheduler implements Processor<string, SchedulerInput, string, 
       if (error !== undefined) await this.#quarantine(key, entry, error)
       else deferred = !done || deferred
     }
-    // A full batch, a spent budget or a deferred catch-up: more is due now; yield (the runtime commits) and
-    // come back at once.
+    // A full batch, a spent budget, a yield or a deferred catch-up: more is due now; yield (the runtime
+    // commits) and come back at once.
     if (due.length >= limit || deferred) core.wakeAt(nowMs)
     else await this.#armFromIndex()
   }

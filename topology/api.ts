@@ -116,6 +116,12 @@ export interface ProcessorContext<KOut = string, VOut = unknown> {
    * so each transaction stays small (well under the transaction timeout).
    */
   pendingLoad(): { records: number; bytes: number }
+  /**
+   * True when the runtime asks the running `wake()` to stop early, re-arm `wakeAt(now)` and let the cycle
+   * commit: this task is catching up on a backlog, has had its slice, and another task's timers are due
+   * (timer-fairness.ts). A processor draining a backlog checks it between items. False outside `wake()`.
+   */
+  shouldYield(): boolean
 }
 
 export interface Processor<KIn = string, VIn = unknown, KOut = string, VOut = unknown> {

@@ -130,6 +130,7 @@ export class StreamRuntime {
       cycle: this.#cycle,
       barrier: o.inputBarrier ? this.#barrier : undefined,
       clock,
+      wallClock: o.clock,
       events: this.#events,
     })
   }

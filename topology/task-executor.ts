@@ -7,14 +7,18 @@
  *   committed by a previous owner and is skipped (TaskManager's committed offsets).
  * - Timers: a task whose earliest timer is due fires once its input is read up to the instant (input-barrier.ts,
  *   issue 8), with its clock held at the instant the barrier observed; without the barrier it fires at once.
- *   A task whose barrier is not yet passed makes the pass "waiting" (the loop polls again in 5 ms).
+ *   A task whose barrier is not yet passed makes the pass "waiting" (the loop polls again in 5 ms). Tasks on
+ *   time fire before tasks catching up on a backlog, and those yield after a slice when others are due
+ *   (timer-fairness.ts, issue 14: a herd on one partition does not hold the others' timers).
  */
 import type { Clock } from './api.ts'
 import type { CommitCycle } from './commit-cycle.ts'
 import type { HoldableClock, InputBarrier } from './input-barrier.ts'
 import { type RecordBuffer, toRawRecord } from './record-buffer.ts'
 import type { RuntimeEvents } from './runtime-events.ts'
+import type { StreamTask } from './stream-task.ts'
 import type { TaskEntry, TaskManager } from './task-manager.ts'
+import { TimerFairness } from './timer-fairness.ts'
 
 export interface TaskExecutorOptions {
   tasks: Pick<TaskManager, 'running' | 'assigned' | 'nextRetryMs'>
@@ -23,15 +27,21 @@ export interface TaskExecutorOptions {
   barrier: Pick<InputBarrier, 'decide'> | undefined
   /** The tasks' clock: held at the barrier's instant while timers fire. */
   clock: Pick<HoldableClock, 'runHeldAt'> & Clock
+  /** The real clock, never held (timer-fairness.ts: is another task's timer due?). */
+  wallClock: Clock
   events: RuntimeEvents
   maxRecordsPerCycle: number
+  /** Records a catching-up task adds to a cycle before it yields to due timers of others (timer-fairness.ts). */
+  catchUpSliceRecords: number
 }
 
 export class TaskExecutor {
   readonly #o: TaskExecutorOptions
+  readonly #fairness: TimerFairness
 
   constructor(options: TaskExecutorOptions) {
     this.#o = options
+    this.#fairness = new TimerFairness(options.catchUpSliceRecords, options.wallClock)
   }
 
   /** Processes buffered records, sharing the cycle's budget fairly between the running tasks. */
@@ -53,16 +63,22 @@ export class TaskExecutor {
     return processed
   }
 
-  /** Fires the due timers of the tasks whose input is read up to the instant. */
+  /**
+   * Fires the due timers of the tasks whose input is read up to the instant, on-time tasks first and a
+   * catching-up task in slices while others are due (timer-fairness.ts).
+   */
   async runTimers(): Promise<{ ran: number; waiting: boolean }> {
     const { tasks, clock, barrier } = this.#o
     let ran = 0
+    let onTimeRan = false
     let waiting = false
     const now = clock.nowMs()
-    for (const entry of tasks.running()) {
-      const task = entry.task
-      const next = task?.nextWakeMs()
-      if (task === undefined || next === undefined || next > now) continue
+    const running = tasks.running().flatMap((entry) => (entry.task === undefined ? [] : [{ entry, task: entry.task }]))
+    const due = running.filter(({ task }) => (task.nextWakeMs() ?? Infinity) <= now)
+    const all = running.map((r) => r.task)
+    for (const { entry, task } of this.#fairness.order(due.map((d) => ({ ...d, ...fairView(d.task) })))) {
+      const next = task.nextWakeMs()
+      if (next === undefined || next > now) continue
       const decision = barrier
         ? barrier.decide(entry.partition, next, this.#o.buffer, tasks.assigned)
         : { fireAtMs: now }
@@ -72,7 +88,11 @@ export class TaskExecutor {
       }
       if (decision.lateMs !== undefined)
         this.#o.events.emit('onInputLate', { partition: entry.partition, waitedMs: decision.lateMs })
-      ran += await clock.runHeldAt(decision.fireAtMs, () => task.runDueTimers())
+      const shouldYield = this.#fairness.yieldPredicate(task, all, onTimeRan)
+      const onTime = !task.catchingUp
+      const fired = await clock.runHeldAt(decision.fireAtMs, () => task.runDueTimers(shouldYield))
+      ran += fired
+      if (onTime && fired > 0) onTimeRan = true
     }
     this.#o.cycle.timersRan(ran)
     return { ran, waiting }
@@ -89,4 +109,9 @@ export class TaskExecutor {
   hasWork(running: readonly TaskEntry[] = this.#o.tasks.running()): boolean {
     return running.some((e) => e.task?.hasWork())
   }
+}
+
+/** The task as the fairness policy sees it (its catching-up flag read now, before it fires). */
+function fairView(task: StreamTask): { partition: number; catchingUp: boolean } {
+  return { partition: task.partition, catchingUp: task.catchingUp }
 }

@@ -9,6 +9,8 @@ import { type Preset, type Scenario, Scenarios, Systems, type System, Targets } 
 import { formatNumber, formatRatio, median, ratio, summarize, type Summary } from './stats.ts'
 import { cdfSvg } from './svg.ts'
 import type { StateRun } from '../scenarios/flextask-state.ts'
+import type { IsolationRun } from '../scenarios/flextask-isolation.ts'
+import { isolationMarkdown, isolationSvg } from './isolation-report.ts'
 
 export interface DueFigures {
   system: System
@@ -41,6 +43,7 @@ export interface BenchResults {
   peers: System[]
   due: DueFigures[]
   state: (StateRun | { pending: number; failed: string })[]
+  isolation: (IsolationRun | { failed: string })[]
 }
 
 export function dueFigures(system: System, workload: DueWorkload, run: DueRun | string): DueFigures {
@@ -236,6 +239,7 @@ export function markdown(results: BenchResults): string {
     '',
   ]
   for (const scenario of ['a', 'b', 'f']) lines.push(...dueTable(results, scenario))
+  lines.push(...isolationMarkdown(results.isolation))
   lines.push(...stateTable(results), ...targetRows(results), '### How each system was configured', '')
   for (const system of [Systems.flextask, ...results.peers]) lines.push(`- **${system}**: ${results.configs[system]}`)
   return `${lines.join('\n')}\n`
@@ -266,5 +270,7 @@ export function writeResults(
     const title = `(${scenario}) ${Scenarios[scenario as Scenario]}${w === undefined ? '' : `: ${formatNumber(w.count)} jobs`}`
     write(`${name}-${scenario}.svg`, cdfSvg({ title, xLabel: 'lateness: observed − due (ms)', series }))
   }
+  const isolation = isolationSvg(results.isolation)
+  if (isolation !== undefined) write(`${name}-isolation.svg`, isolation)
   return { markdown: md, files }
 }

@@ -50,7 +50,9 @@ function setup(options: {
   uncommitted?: number
   decide?: () => BarrierDecision
   clock: HoldableClock
+  wallClock?: ManualClock
   max?: number
+  slice?: number
 }) {
   const inbox = options.inbox ?? new Map<number, Message[]>()
   const consumed: Message[] = []
@@ -72,8 +74,10 @@ function setup(options: {
     },
     barrier: options.decide === undefined ? undefined : { decide: options.decide },
     clock: options.clock,
+    wallClock: options.wallClock ?? options.clock,
     events,
     maxRecordsPerCycle: options.max ?? 10,
+    catchUpSliceRecords: options.slice ?? 100,
   })
   return { executor, consumed, timers, late }
 }
@@ -138,6 +142,32 @@ describe('TaskExecutor: the records and timers of one pass', () => {
     expect(late).toEqual([{ partition: 0, waitedMs: 5_000 }])
     expect(timers).toEqual([0, 1, 1])
     expect(clock.nowMs()).toBe(1_000) // released after the timers ran
+  })
+
+  it('fires on-time tasks before a catching-up one, whose wake-up then yields after its slice', async () => {
+    const clock = new HoldableClock(new ManualClock(1_000))
+    const order: number[] = []
+    let yieldedAfter = -1
+    const fair = (partition: number, catchingUp: boolean) => {
+      let records = 0
+      const task = {
+        partition,
+        catchingUp,
+        nextWakeMs: () => 1_000,
+        pendingLoad: () => ({ records, bytes: 0 }),
+        runDueTimers: (shouldYield: () => boolean) => {
+          order.push(partition)
+          for (records = 0; records < 1_000 && !shouldYield(); records += 10);
+          if (catchingUp) yieldedAfter = records
+          return Promise.resolve(1)
+        },
+      }
+      return task as unknown as StreamTask
+    }
+    const { executor } = setup({ entries: [entry(0, fair(0, true)), entry(1, fair(1, false))], clock, slice: 100 })
+    expect(await executor.runTimers()).toEqual({ ran: 2, waiting: false })
+    expect(order).toEqual([1, 0])
+    expect(yieldedAfter).toBe(100)
   })
 
   it('without the barrier fires at once; sleeps until the earliest timer, at most a second', async () => {
