@@ -139,8 +139,8 @@ function stateTable(results: BenchResults): string[] {
   const lines = [
     '### (c) ingest, (d) cold restore, (e) resident memory — flextask',
     '',
-    '| pending | ingest definitions/s | startup ms | RSS after ingest MiB | peak RSS (ingest) MiB | cold restore s | restored records | RSS after restore MiB | peak RSS (restore) MiB |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| pending | ingest definitions/s | startup ms | RSS after ingest MiB | peak RSS (ingest) MiB | heap used after GC (ingest) MiB | cold restore s | restored records | RSS after restore MiB | peak RSS (restore) MiB | heap used after GC (restore) MiB |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ]
   for (const s of results.state) {
     if ('failed' in s) {
@@ -149,8 +149,9 @@ function stateTable(results: BenchResults): string[] {
     }
     lines.push(
       `| ${formatNumber(s.pending)} | ${formatNumber(s.ingestPerS)} | ${formatNumber(s.startupMs)} | ` +
-        `${MiB(s.rssAfterIngestBytes)} | ${MiB(s.peakRssIngestBytes)} | ${(s.restoreMs / 1000).toFixed(1)} | ` +
-        `${formatNumber(s.restoredRecords)} | ${MiB(s.rssAfterRestoreBytes)} | ${MiB(s.peakRssRestoreBytes)} |`,
+        `${MiB(s.rssAfterIngestBytes)} | ${MiB(s.peakRssIngestBytes)} | ${MiB(s.heapAfterIngestBytes ?? NaN)} | ` +
+        `${(s.restoreMs / 1000).toFixed(1)} | ${formatNumber(s.restoredRecords)} | ${MiB(s.rssAfterRestoreBytes)} | ` +
+        `${MiB(s.peakRssRestoreBytes)} | ${MiB(s.heapAfterRestoreBytes ?? NaN)} |`,
     )
   }
   lines.push('')

@@ -160,6 +160,12 @@ export async function runFlextaskIsolation(
     await ingested(run, child, Date.now() + LOAD_TIMEOUT_MS)
     const observer = new IsolationObserver()
     closeObserver = await observe(run, observer)
+    // The baseline starts a second after the first cron execution arrives (the observer's join and first
+    // fetch are not the scheduler's lateness).
+    while (observer.cron.length === 0) {
+      child.throwIfFailed()
+      await sleep(20)
+    }
     const quietFromMs = Math.ceil((Date.now() + 1_000) / 1000) * 1000
     progress(`${cronIds.length} crons on partitions 1..${PARTITIONS - 1} ingested; ${options.quietMs} ms quiet`)
     await sleep(quietFromMs + options.quietMs - Date.now())
