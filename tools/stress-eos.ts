@@ -20,22 +20,24 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { parseArgs } from 'node:util'
+import { benchArgs, integerArg } from '../bench/lib/args.ts'
+import { kafkaBrokers } from '../test/helpers/env.ts'
 import { ownBroker, ownBrokerCommand, ownBrokerUsed, removeOwnBrokerData, Run } from './stress-eos-run.ts'
 
 const scenarios = ['kill', 'stop', 'rebalance', 'broker-restart'] as const
 type Scenario = (typeof scenarios)[number]
 
-const { values: args } = parseArgs({
-  options: {
+const args = benchArgs(
+  {
     iterations: { type: 'string', default: '50' },
     scenarios: { type: 'string', default: scenarios.join(',') },
     load: { type: 'string', default: '2' },
   },
-})
-const iterations = Number(args.iterations)
+  'Usage: npm run stress:eos -- [--iterations 50] [--scenarios kill,stop,rebalance,broker-restart] [--load 2]',
+)
+const iterations = integerArg('iterations', args.iterations, 1)
 const selected = args.scenarios.split(',').filter((s): s is Scenario => (scenarios as readonly string[]).includes(s))
-const sharedBrokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')
+const sharedBrokers = kafkaBrokers
 interface Outcome {
   duplicates: number
   missing: number
@@ -175,7 +177,7 @@ async function iteration(scenario: Scenario): Promise<Outcome> {
   }
 }
 
-const load = Array.from({ length: Number(args.load) }, () =>
+const load = Array.from({ length: integerArg('load', args.load) }, () =>
   spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
 )
 const cleanupLoad = (): void => {
