@@ -102,8 +102,9 @@ const instances: Instance[] = [
 /**
  * partition → the instants the executions received were seen at by this read_committed reader, for those fired
  * after `since` (firedAtMs). The reader's clock, not firedAtMs: a task that opens after a rebalance fires with
- * its clock held at the input barrier's observation (topology/input-barrier.ts), which can be seconds older
- * than the open, so firedAtMs made the gap look shorter than it was.
+ * Kept as the measure although firedAtMs is now the real instant of the fire (until 2026-12 it was the input
+ * barrier's held observation instant, which made the gap look shorter than it was): what a reader waits for
+ * also includes the commit and the fetch.
  */
 const fires = new Map<number, { firedAtMs: number; seenAtMs: number }[]>()
 const admin = new Admin({ clientId: `${prefix}-admin`, bootstrapBrokers: kafkaBrokers })

@@ -33,7 +33,7 @@ import { ChangelogRestorer } from './changelog-restorer.ts'
 import { CommitCycle } from './commit-cycle.ts'
 import { EosProducer } from './eos-producer.ts'
 import { GroupMembership } from './group-membership.ts'
-import { HoldableClock, InputBarrier } from './input-barrier.ts'
+import { InputBarrier } from './input-barrier.ts'
 import { ensureChangelogTopics } from './internal-topics.ts'
 import { decideError, isRebalance } from './kafka-errors.ts'
 import { LoopSignal } from './loop-signal.ts'
@@ -87,7 +87,7 @@ export class StreamRuntime {
     if (options.observer !== undefined) this.#events.add(options.observer)
     this.#ignored = (what) => (error) => logger?.debug({ err: error }, `ignored a failure ${what}`)
     const notify = (): void => this.#signal.notify()
-    const clock = new HoldableClock(o.clock)
+    const { clock } = o
     const { consumer, restoreConsumer, admin } = (this.#clients = createRuntimeClients(o, connection))
     this.#producer = new EosProducer({ ...o, connection })
     this.#fencer = new ZombieFencer({ ...o, admin, connection })

@@ -6,12 +6,13 @@
  *   fairly between the running tasks; a record below the task's committed offset was already processed and
  *   committed by a previous owner and is skipped (TaskManager's committed offsets).
  * - Timers: a task whose earliest timer is due fires once its input is read up to the instant (input-barrier.ts,
- *   issue 8), with its clock held at the instant the barrier observed; without the barrier it fires at once.
- *   A task whose barrier is not yet passed makes the pass "waiting" (the loop polls again in 5 ms).
+ *   issue 8): the timers due up to the instant the barrier observed fire (the due horizon, api.ts), on the real
+ *   clock, so firedAtMs, lateness and misfire see how late they really are; without the barrier the horizon
+ *   is now. A task whose barrier is not yet passed makes the pass "waiting" (the loop polls again in 5 ms).
  */
 import type { Clock } from './api.ts'
 import type { CommitCycle } from './commit-cycle.ts'
-import type { HoldableClock, InputBarrier } from './input-barrier.ts'
+import type { InputBarrier } from './input-barrier.ts'
 import { type RecordBuffer, toRawRecord } from './record-buffer.ts'
 import type { RuntimeEvents } from './runtime-events.ts'
 import type { TaskEntry, TaskManager } from './task-manager.ts'
@@ -21,8 +22,8 @@ export interface TaskExecutorOptions {
   buffer: Pick<RecordBuffer, 'take'> & Parameters<InputBarrier['decide']>[2]
   cycle: Pick<CommitCycle, 'uncommittedRecords' | 'consumed' | 'timersRan'>
   barrier: Pick<InputBarrier, 'decide'> | undefined
-  /** The tasks' clock: held at the barrier's instant while timers fire. */
-  clock: Pick<HoldableClock, 'runHeldAt'> & Clock
+  /** The tasks' wall clock (never held: the barrier bounds which timers are due, not what time it is). */
+  clock: Clock
   events: RuntimeEvents
   maxRecordsPerCycle: number
 }
@@ -65,14 +66,14 @@ export class TaskExecutor {
       if (task === undefined || next === undefined || next > now) continue
       const decision = barrier
         ? barrier.decide(entry.partition, next, this.#o.buffer, tasks.assigned)
-        : { fireAtMs: now }
+        : { dueUpToMs: now }
       if (decision === undefined) {
         waiting = true
         continue
       }
       if (decision.lateMs !== undefined)
         this.#o.events.emit('onInputLate', { partition: entry.partition, waitedMs: decision.lateMs })
-      ran += await clock.runHeldAt(decision.fireAtMs, () => task.runDueTimers())
+      ran += await task.runDueTimers(decision.dueUpToMs)
     }
     this.#o.cycle.timersRan(ran)
     return { ran, waiting }

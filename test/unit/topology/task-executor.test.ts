@@ -1,20 +1,20 @@
 import type { Message } from '@platformatic/kafka'
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../../topology/clocks.ts'
-import { type BarrierDecision, HoldableClock } from '../../../topology/input-barrier.ts'
+import type { BarrierDecision } from '../../../topology/input-barrier.ts'
 import { type InputLateEvent, RuntimeEvents } from '../../../topology/runtime-events.ts'
 import type { RawRecord, StreamTask } from '../../../topology/stream-task.ts'
 import { TaskExecutor } from '../../../topology/task-executor.ts'
 import type { TaskEntry } from '../../../topology/task-manager.ts'
 
-/** A fake task: records what it processed and the clock it saw when its timers ran. */
-function fakeTask(clock: HoldableClock, nextWakeMs?: number) {
+/** A fake task: records what it processed, and the due horizon and clock its timers ran with. */
+function fakeTask(clock: ManualClock, nextWakeMs?: number) {
   const processed: bigint[] = []
-  const firedAt: number[] = []
+  const firedAt: { dueUpToMs: number | undefined; clockMs: number }[] = []
   const task = {
     process: (r: RawRecord) => Promise.resolve(void processed.push(r.offset)),
     nextWakeMs: () => nextWakeMs,
-    runDueTimers: () => Promise.resolve(firedAt.push(clock.nowMs()) && 1),
+    runDueTimers: (dueUpToMs?: number) => Promise.resolve(firedAt.push({ dueUpToMs, clockMs: clock.nowMs() }) && 1),
     hasWork: () => processed.length > 0 || firedAt.length > 0,
   }
   return { task: task as unknown as StreamTask, processed, firedAt }
@@ -49,7 +49,7 @@ function setup(options: {
   inbox?: Map<number, Message[]>
   uncommitted?: number
   decide?: () => BarrierDecision
-  clock: HoldableClock
+  clock: ManualClock
   max?: number
 }) {
   const inbox = options.inbox ?? new Map<number, Message[]>()
@@ -83,7 +83,7 @@ const range = (partition: number, from: number, n: number) =>
 
 describe('TaskExecutor: the records and timers of one pass', () => {
   it('shares the cycle record budget fairly between the running tasks', async () => {
-    const clock = new HoldableClock(new ManualClock(0))
+    const clock = new ManualClock(0)
     const [a, b] = [fakeTask(clock), fakeTask(clock)]
     const inbox = new Map([
       [0, range(0, 0, 20)],
@@ -96,7 +96,7 @@ describe('TaskExecutor: the records and timers of one pass', () => {
   })
 
   it('counts what the cycle already holds against the budget', async () => {
-    const clock = new HoldableClock(new ManualClock(0))
+    const clock = new ManualClock(0)
     const a = fakeTask(clock)
     const { executor } = setup({
       entries: [entry(0, a.task)],
@@ -108,7 +108,7 @@ describe('TaskExecutor: the records and timers of one pass', () => {
   })
 
   it('skips records below the committed offset (processed and committed by a previous owner)', async () => {
-    const clock = new HoldableClock(new ManualClock(0))
+    const clock = new ManualClock(0)
     const a = fakeTask(clock)
     const inbox = new Map([[0, range(0, 3, 5)]])
     const { executor, consumed } = setup({ entries: [entry(0, a.task, [['in', 5n]])], inbox, clock })
@@ -117,9 +117,8 @@ describe('TaskExecutor: the records and timers of one pass', () => {
     expect(consumed.map((m) => m.offset)).toEqual([5n, 6n, 7n])
   })
 
-  it('fires due timers only past the input barrier, with the clock held at the observed instant', async () => {
-    const base = new ManualClock(1_000)
-    const clock = new HoldableClock(base)
+  it('fires due timers only past the input barrier, due up to the observed instant, on the real clock', async () => {
+    const clock = new ManualClock(1_000)
     const due = fakeTask(clock, 900)
     const notDue = fakeTask(clock, 1_500)
     let decision: BarrierDecision = undefined
@@ -129,22 +128,23 @@ describe('TaskExecutor: the records and timers of one pass', () => {
       clock,
     })
     expect(await executor.runTimers()).toEqual({ ran: 0, waiting: true })
-    decision = { fireAtMs: 950 }
+    decision = { dueUpToMs: 950 }
     expect(await executor.runTimers()).toEqual({ ran: 1, waiting: false })
-    expect(due.firedAt).toEqual([950])
+    // Due up to the observation (950), but the clock is not held there: lateness is judged on the real instant.
+    expect(due.firedAt).toEqual([{ dueUpToMs: 950, clockMs: 1_000 }])
     expect(notDue.firedAt).toEqual([])
-    decision = { fireAtMs: 1_000, lateMs: 5_000 }
+    decision = { dueUpToMs: 1_000, lateMs: 5_000 }
     await executor.runTimers()
     expect(late).toEqual([{ partition: 0, waitedMs: 5_000 }])
     expect(timers).toEqual([0, 1, 1])
-    expect(clock.nowMs()).toBe(1_000) // released after the timers ran
   })
 
   it('without the barrier fires at once; sleeps until the earliest timer, at most a second', async () => {
-    const clock = new HoldableClock(new ManualClock(1_000))
+    const clock = new ManualClock(1_000)
     const due = fakeTask(clock, 1_000)
     const { executor } = setup({ entries: [entry(0, due.task)], clock })
     expect(await executor.runTimers()).toEqual({ ran: 1, waiting: false })
+    expect(due.firedAt).toEqual([{ dueUpToMs: 1_000, clockMs: 1_000 }])
     expect(setup({ entries: [entry(0, fakeTask(clock, 1_200).task)], clock }).executor.msUntilNextWake()).toBe(200)
     expect(setup({ entries: [entry(0, fakeTask(clock, 9_000).task)], clock }).executor.msUntilNextWake()).toBe(1_000)
     expect(setup({ entries: [entry(0, fakeTask(clock, 10).task)], clock }).executor.msUntilNextWake()).toBe(0)
