@@ -195,13 +195,13 @@ try {
           .slice(linesBefore)
           .map((l) => {
             try {
-              const { time, msg, partition, records, durationMs, partitions, err } = JSON.parse(l) as Record<
-                string,
-                unknown
-              >
+              const fields = JSON.parse(l) as Record<string, unknown>
+              const { time, msg, partition, records, durationMs, partitions, err, instances, attempt, backoffMs } =
+                fields
               const t = typeof time === 'number' ? `+${time - killedAt} ms ` : ''
               const error = (err as { message?: string } | undefined)?.message?.slice(0, 120)
-              return t + JSON.stringify({ msg, partition, records, durationMs, partitions, error })
+              const shown = { msg, partition, records, durationMs, partitions, error, instances, attempt, backoffMs }
+              return t + JSON.stringify(shown)
             } catch {
               return l
             }

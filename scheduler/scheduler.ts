@@ -136,6 +136,10 @@ export class Scheduler implements Component {
           { partition, code, generation: this.#generation },
           `task could not open, retrying: ${message}`,
         ),
+      onFenced: ({ instances, durationMs, error }) =>
+        error === undefined
+          ? this.#logger.info({ instances, durationMs: Math.round(durationMs) }, 'fenced departed instances')
+          : this.#logger.warn({ err: error, durationMs: Math.round(durationMs) }, 'fencing departed instances failed'),
       onInputLate: ({ partition, waitedMs }) =>
         this.#logger.warn({ partition, waitedMs }, 'timers fired before an open input transaction resolved'),
       onFatal: (error) => this.#failed(error),

@@ -82,6 +82,13 @@ export interface InputLateEvent {
   waitedMs: number
 }
 
+/** Departed instances whose open transactions were aborted (zombie-fencer.ts), or the fence that failed. */
+export interface FencedEvent {
+  instances: readonly string[]
+  durationMs: number
+  error?: unknown
+}
+
 export interface RuntimeObserver {
   onAssigned?(event: AssignedEvent): void
   onRevoked?(event: RevokedEvent): void
@@ -92,6 +99,7 @@ export interface RuntimeObserver {
   /** A task could not be opened (it is retried with backoff while its partition stays assigned). */
   onTaskFailed?(event: TaskFailedEvent): void
   onInputLate?(event: InputLateEvent): void
+  onFenced?(event: FencedEvent): void
   /** The runtime stopped on an error it does not retry; `close()` still releases everything. */
   onFatal?(error: FlextaskError): void
 }

@@ -105,7 +105,7 @@ export class StreamRuntime {
       events: this.#events,
       notify,
       fail: (error) => this.#fail(error),
-      onUnstable: () => void this.#fencer.fenceDeparted().catch(this.#ignored('fencing departed instances')),
+      onUnstable: () => this.#fenceDeparted(),
     })
     this.#buffer = new RecordBuffer({
       consumer,
@@ -285,7 +285,7 @@ export class StreamRuntime {
     await this.#cycle.aborted(this.#tasks.running())
     // Our membership is gone or stale (the broker restarted, a rejoin failed during an outage): the next pass
     // joins the group again, unless a join is queued (group-membership.ts).
-    if (isRebalance(decided.cause ?? decided)) this.#group.needRejoin()
+    if (isRebalance(decided.cause ?? decided)) this.#group.needRejoin(this.#tasks.generation)
     this.#buffer.suspend()
     this.#events.emit('onAborted', {
       code: decided.code,
@@ -296,6 +296,19 @@ export class StreamRuntime {
       backoffMs,
     })
     await this.#outage.backOff(backoffMs)
+  }
+
+  /** A task open waits on an open transaction: fence the departed instances (zombie-fencer.ts), report it. */
+  #fenceDeparted(): void {
+    const startedAt = performance.now()
+    this.#fencer.fenceDeparted().then(
+      (instances) => {
+        if (instances.length > 0)
+          this.#events.emit('onFenced', { instances, durationMs: performance.now() - startedAt })
+      },
+      (error: unknown) =>
+        this.#events.emit('onFenced', { instances: [], durationMs: performance.now() - startedAt, error }),
+    )
   }
 
   #wait(ms: number): Promise<void> {

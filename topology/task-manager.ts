@@ -286,7 +286,7 @@ export class TaskManager {
     const o = this.#o
     const topics = [...o.topology.sourceTopics]
     const deadline = Date.now() + 2 * o.transactionTimeoutMs
-    let waited = false
+    let waited = 0
     let groups
     for (;;) {
       try {
@@ -299,8 +299,8 @@ export class TaskManager {
         break
       } catch (error) {
         if (!kafkaErrorIds(error).has('UNSTABLE_OFFSET_COMMIT') || Date.now() > deadline) throw error
-        if (!waited) o.onUnstable?.()
-        waited = true
+        // Asked again every second of the wait (zombie-fencer.ts: one fence run at a time).
+        if (waited++ % 10 === 0) o.onUnstable?.()
         await sleepUnless(100, signal)
         signal.throwIfAborted()
       }

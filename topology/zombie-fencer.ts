@@ -5,8 +5,10 @@
  * until the coordinator aborts it: transactionTimeoutMs after it began, plus up to the broker's abort check
  * interval (transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s by default) — 16 s were seen.
  *
- * The fencer remembers the static instance ids it has seen in the group (read on every join). When a task
- * open waits on an unstable offset, every remembered instance that is no longer a member is fenced:
+ * The fencer remembers the static instance ids it has seen in the group (read on every join, retried: an
+ * instance it never saw cannot be fenced, and its partitions would wait for the transaction timeout). While a
+ * task open waits on an unstable offset (asked again every second of the wait, so a fence that gave up or
+ * found nobody yet is tried again), every remembered instance that is no longer a member is fenced:
  * InitProducerId with its transactional id aborts its open transaction at once, exactly as that instance's
  * own restart would. An instance that is alive but was expelled is a zombie, and fencing it is what Kafka
  * Streams' EOS does too; if it comes back it gets PRODUCER_FENCED and re-opens its tasks.
@@ -36,9 +38,17 @@ export class ZombieFencer {
     this.#o = options
   }
 
-  /** Remembers the group's current static members. */
+  /** Remembers the group's current static members (three attempts: a join is when an instance is seen). */
   async observeMembers(): Promise<void> {
-    for (const id of await this.#members()) if (id !== this.#o.instanceId) this.#known.add(id)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for (const id of await this.#members()) if (id !== this.#o.instanceId) this.#known.add(id)
+        return
+      } catch (error) {
+        if (attempt >= 3) throw error
+        await sleep((this.#o.retryDelayMs ?? 200) * attempt)
+      }
+    }
   }
 
   /**
