@@ -198,9 +198,13 @@ try {
               const fields = JSON.parse(l) as Record<string, unknown>
               const { time, msg, partition, records, durationMs, partitions, err, instances, attempt, backoffMs } =
                 fields
+              const { waitingOn, report } = fields
               const t = typeof time === 'number' ? `+${time - killedAt} ms ` : ''
               const error = (err as { message?: string } | undefined)?.message?.slice(0, 120)
-              const shown = { msg, partition, records, durationMs, partitions, error, instances, attempt, backoffMs }
+              const shown = {
+                ...{ msg, partition, records, durationMs, partitions, error, instances, attempt, backoffMs },
+                ...{ waitingOn, report },
+              }
               return t + JSON.stringify(shown)
             } catch {
               return l

@@ -84,8 +84,13 @@ export interface InputLateEvent {
 
 /** Departed instances whose open transactions were aborted (zombie-fencer.ts), or the fence that failed. */
 export interface FencedEvent {
+  /** The task open that waited on an open transaction: its partition, and on what (offsets, changelog end). */
+  partition: number
+  waitingOn: 'offsets' | 'changelog'
   instances: readonly string[]
   durationMs: number
+  /** The instances the fencer knew, the group's members it read, its attempts and their errors. */
+  report?: { known: string[]; members: string[]; attempts: number; errors: string[] }
   error?: unknown
 }
 

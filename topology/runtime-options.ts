@@ -134,6 +134,18 @@ export function restoreConsumerOptions(
   }
 }
 
+/**
+ * The runtime's admin client: no retries inside the client. Every caller waits out failures itself
+ * (outage-policy.ts, the fencer, the task open's committed-offset wait), and the client's own retries hid
+ * UNSTABLE_OFFSET_COMMIT: a require_stable offset fetch retried by the client (3 retries of 1 s, nested in the
+ * group lookup's 3 retries of 1 s) blocked a task open for up to ~15 s without the open ever seeing the error,
+ * so the dead instance's transaction was never fenced and the open waited for its timeout (a 19.7 s failover
+ * gap in bench:failover, issue 7).
+ */
+export function adminOptions(o: ResolvedRuntimeOptions, connection: KafkaConnectionOptions = {}): AdminOptions {
+  return { ...connection, clientId: `${o.instanceId}-admin`, bootstrapBrokers: o.bootstrapBrokers, retries: 0 }
+}
+
 export interface RuntimeClients {
   consumer: Consumer
   restoreConsumer: Consumer
@@ -148,7 +160,7 @@ export function createRuntimeClients(
 ): RuntimeClients {
   const consumer = new Consumer(groupConsumerOptions(o, connection))
   const restoreConsumer = new Consumer(restoreConsumerOptions(o, connection))
-  const admin = new Admin({ ...connection, clientId: `${o.instanceId}-admin`, bootstrapBrokers: o.bootstrapBrokers })
+  const admin = new Admin(adminOptions(o, connection))
   return {
     consumer,
     restoreConsumer,

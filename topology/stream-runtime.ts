@@ -39,7 +39,7 @@ import { decideError, isRebalance } from './kafka-errors.ts'
 import { LoopSignal } from './loop-signal.ts'
 import { OutagePolicy } from './outage-policy.ts'
 import { RecordBuffer } from './record-buffer.ts'
-import { type RuntimeObserver, RuntimeEvents } from './runtime-events.ts'
+import { type FencedEvent, type RuntimeObserver, RuntimeEvents } from './runtime-events.ts'
 import {
   createRuntimeClients,
   type ResolvedRuntimeOptions,
@@ -105,7 +105,7 @@ export class StreamRuntime {
       events: this.#events,
       notify,
       fail: (error) => this.#fail(error),
-      onUnstable: () => this.#fenceDeparted(),
+      onUnstable: (partition, what) => this.#fenceDeparted(partition, what),
     })
     this.#buffer = new RecordBuffer({
       consumer,
@@ -299,15 +299,27 @@ export class StreamRuntime {
   }
 
   /** A task open waits on an open transaction: fence the departed instances (zombie-fencer.ts), report it. */
-  #fenceDeparted(): void {
+  #fenceDeparted(partition: number, what: 'offsets' | 'changelog'): void {
     const startedAt = performance.now()
+    const report = (): FencedEvent['report'] => this.#fencer.lastReport
     this.#fencer.fenceDeparted().then(
-      (instances) => {
-        if (instances.length > 0)
-          this.#events.emit('onFenced', { instances, durationMs: performance.now() - startedAt })
-      },
+      (instances) =>
+        this.#events.emit('onFenced', {
+          partition,
+          waitingOn: what,
+          instances,
+          durationMs: performance.now() - startedAt,
+          report: report(),
+        }),
       (error: unknown) =>
-        this.#events.emit('onFenced', { instances: [], durationMs: performance.now() - startedAt, error }),
+        this.#events.emit('onFenced', {
+          partition,
+          waitingOn: what,
+          instances: [],
+          durationMs: performance.now() - startedAt,
+          report: report(),
+          error,
+        }),
     )
   }
 

@@ -29,10 +29,19 @@ export interface ZombieFencerOptions {
   connection?: Pick<ProducerOptions<Buffer, Buffer, Buffer, Buffer>, 'sasl' | 'tls' | 'tlsServerName'>
 }
 
+/** What the last fence run saw and did (for the runtime's onFenced event: a failover's log explains itself). */
+export interface FenceReport {
+  known: string[]
+  members: string[]
+  attempts: number
+  errors: string[]
+}
+
 export class ZombieFencer {
   readonly #o: ZombieFencerOptions
   readonly #known = new Set<string>()
   #fencing: Promise<string[]> | undefined
+  lastReport: FenceReport = { known: [], members: [], attempts: 0, errors: [] }
 
   constructor(options: ZombieFencerOptions) {
     this.#o = options
@@ -65,9 +74,12 @@ export class ZombieFencer {
   async #fenceWithRetries(): Promise<string[]> {
     const deadline = Date.now() + this.#o.transactionTimeoutMs
     const fenced: string[] = []
+    const report: FenceReport = (this.lastReport = { known: [...this.#known], members: [], attempts: 0, errors: [] })
     for (let attempt = 1; ; attempt++) {
+      report.attempts = attempt
       try {
         const members = await this.#members()
+        report.members = [...members]
         const departed = [...this.#known].filter((id) => !members.has(id))
         for (const id of departed) {
           await this.#fence(id)
@@ -75,6 +87,7 @@ export class ZombieFencer {
         }
         return fenced
       } catch (error) {
+        report.errors.push(error instanceof Error ? error.message.slice(0, 160) : String(error))
         if (Date.now() + (this.#o.retryDelayMs ?? 200) > deadline) throw error
         await sleep(Math.min(2000, (this.#o.retryDelayMs ?? 200) * attempt))
       }

@@ -5,6 +5,7 @@ import { LoopSignal } from '../../../topology/loop-signal.ts'
 import {
   groupConsumerOptions,
   resolveRuntimeOptions,
+  adminOptions,
   restoreConsumerOptions,
 } from '../../../topology/runtime-options.ts'
 
@@ -43,6 +44,8 @@ describe('runtime options and clients', () => {
     })
     const dynamic = groupConsumerOptions(resolveRuntimeOptions({ ...base, staticMembership: false }))
     expect(dynamic.groupInstanceId).toBeUndefined()
+    // The admin client never retries by itself: the task open must see UNSTABLE_OFFSET_COMMIT (and fence).
+    expect(adminOptions(o, tls)).toMatchObject({ retries: 0, clientId: 'i-1-admin', ...tls })
     expect(restoreConsumerOptions(o)).toMatchObject({
       groupId: 'app-restore-never-joins',
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
