@@ -88,7 +88,7 @@ export class StreamRuntime {
     this.#ignored = (what) => (error) => logger?.debug({ err: error }, `ignored a failure ${what}`)
     const notify = (): void => this.#signal.notify()
     const { clock } = o
-    const { consumer, restoreConsumer, admin } = (this.#clients = createRuntimeClients(o, connection))
+    const { consumer, restoreConsumer, admin, offsetsAdmin } = (this.#clients = createRuntimeClients(o, connection))
     this.#producer = new EosProducer({ ...o, connection })
     this.#fencer = new ZombieFencer({ ...o, admin, connection })
     this.#outage = new OutagePolicy({ giveUpAfterMs: o.outageGiveUpMs, events: this.#events, stop: this.#stop.signal })
@@ -97,7 +97,7 @@ export class StreamRuntime {
       ...o,
       topology,
       clock,
-      admin,
+      admin: offsetsAdmin,
       restoreConsumer,
       restorer: new ChangelogRestorer({ consumer: restoreConsumer, stallTimeoutMs: o.restoreStallTimeoutMs }),
       changelogTopic: (store) => this.changelogTopic(store),
