@@ -156,7 +156,7 @@ it('aborts at once the open transaction of an instance that left the group, and 
       resolveRuntimeOptions({ applicationId: groupId, bootstrapBrokers: kafkaBrokers, stateDir: '/tmp' }),
     ),
   )
-  clients.push(offsetsAdmin)
+  clients.push({ close: () => offsetsAdmin.close() })
   askedAt = performance.now()
   const seen = await stableOffset(groupId, topic, deadMessage.partition, offsetsAdmin)
   const seenMs = performance.now() - askedAt
