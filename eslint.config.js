@@ -2,7 +2,8 @@
 // - nothing imports cli/ (argument parsing and signal handling only), tests and benchmarks included;
 // - processors/ import only the topology API, schemas/, errors.ts, each other and croner, and use no ambient
 //   time, randomness, timers or environment: everything comes through the ProcessorContext;
-// - schemas/ import only errors.ts, avsc and the file system (to load .avsc files);
+// - schemas/ import only errors.ts, avsc, the file system (to load .avsc files) and node:crypto (the SHA-256 a
+//   capped dead letter carries of its original: a pure function, issue 15);
 // - topology/ knows nothing of scheduling, schemas or the config (config.ts, config/);
 // - metrics.ts is the only importer of prom-client, config.ts the only reader of process.env
 //   (not config/: its sections, defaults and checks take values);
@@ -53,7 +54,7 @@ const processEnv = {
 
 // processors/: an allow-list, as a regex on the import specifier.
 const processorsAllowed = String.raw`^(?!(\./[^/]+|\.\./topology/api\.ts|\.\./schemas/[^/]+|\.\./errors\.ts|croner)$)`
-const schemasAllowed = String.raw`^(?!(\./[^/]+|\.\./errors\.ts|avsc|node:fs|node:path|node:url)$)`
+const schemasAllowed = String.raw`^(?!(\./[^/]+|\.\./errors\.ts|avsc|node:crypto|node:fs|node:path|node:url)$)`
 
 export default tseslint.config(
   {
@@ -134,7 +135,8 @@ export default tseslint.config(
         patterns: [
           {
             regex: schemasAllowed,
-            message: 'schemas/ import only ../errors.ts, avsc, ./* and the file system (loading .avsc files).',
+            message:
+              'schemas/ import only ../errors.ts, avsc, ./*, node:crypto and the file system (loading .avsc files).',
           },
         ],
       }),

@@ -144,114 +144,108 @@ export function createMetrics(
   const registers = [new Registry()]
   const [register] = registers as [Registry]
   if (options.processMetrics === true) collectDefaultMetrics({ register })
+  // One registry for every instrument; labels typed from the label names (prom-client's own generics).
+  const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) =>
+    new Counter<L>({ name, help, labelNames, registers })
+  const gauge = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) =>
+    new Gauge<L>({ name, help, labelNames, registers })
+  const histogram = <L extends string = never>(
+    name: string,
+    help: string,
+    buckets: number[],
+    labelNames: readonly L[] = [],
+  ) => new Histogram<L>({ name, help, labelNames, buckets, registers })
   const scheduler: SchedulerMetrics = {
-    fires: new Counter({
-      name: 'flextask_scheduler_fires_total',
-      help: 'Executions the scheduler emitted (committed), by category and trigger.',
-      labelNames: ['category', 'trigger'],
-      registers,
-    }),
-    fireLateness: new Histogram({
-      name: 'flextask_scheduler_fire_lateness_seconds',
-      help: 'firedAtMs - dueAtMs of each committed execution.',
-      labelNames: ['category'],
-      buckets: latenessBucketsSeconds,
-      registers,
-    }),
-    fireLatenessMax: new Gauge({
-      name: 'flextask_scheduler_fire_lateness_max_seconds',
-      help: 'Largest firedAtMs - dueAtMs of the executions committed in the last 60 s, by category.',
-      labelNames: ['category'],
-      registers,
-    }),
-    occurrences: new Counter({
-      name: 'flextask_scheduler_occurrences_total',
-      help: 'Occurrences recorded (committed), by outcome and reason.',
-      labelNames: ['outcome', 'reason'],
-      registers,
-    }),
-    deadLetters: new Counter({
-      name: 'flextask_scheduler_dead_letters_total',
-      help: 'Records the scheduler wrote to the dead-letter topic (committed), by reason code.',
-      labelNames: ['reason'],
-      registers,
-    }),
-    transactions: new Counter({
-      name: 'flextask_scheduler_transactions_total',
-      help: 'Scheduler transactions, by outcome (committed, aborted).',
-      labelNames: ['outcome'],
-      registers,
-    }),
-    commitDuration: new Histogram({
-      name: 'flextask_scheduler_commit_duration_seconds',
-      help: 'Duration of committed scheduler transactions, begin to commit.',
-      buckets: commitBucketsSeconds,
-      registers,
-    }),
-    restoreDuration: new Histogram({
-      name: 'flextask_scheduler_restore_duration_seconds',
-      help: "Time from a partition task's open to running: committed offsets, stable end offsets, changelog restore.",
-      buckets: restoreBucketsSeconds,
-      registers,
-    }),
-    restoreRecords: new Counter({
-      name: 'flextask_scheduler_restore_records_total',
-      help: 'Changelog records applied while restoring partition tasks.',
-      registers,
-    }),
-    partitions: new Gauge({
-      name: 'flextask_scheduler_partitions',
-      help: 'Scheduler partitions of this process, by state (assigned; running = restored and serving).',
-      labelNames: ['state'],
-      registers,
-    }),
-    timersPending: new Gauge({
-      name: 'flextask_scheduler_timers_pending',
-      help: 'Wake-up timers in the timer store of each running scheduler partition (read at scrape time).',
-      labelNames: ['partition'],
-      registers,
-    }),
-    timerOverdue: new Gauge({
-      name: 'flextask_scheduler_timer_overdue_seconds',
-      help: 'Now minus the due time of the earliest timer of each running scheduler partition (0 if not yet due).',
-      labelNames: ['partition'],
-      registers,
-    }),
-    consumerLag: new Gauge({
-      name: 'flextask_scheduler_consumer_lag_records',
-      help: "Records between the scheduler group's committed offset and the end of each input partition.",
-      labelNames: ['topic', 'partition'],
-      registers,
-    }),
+    fires: counter(
+      'flextask_scheduler_fires_total',
+      'Executions the scheduler emitted (committed), by category and trigger.',
+      ['category', 'trigger'],
+    ),
+    fireLateness: histogram(
+      'flextask_scheduler_fire_lateness_seconds',
+      'firedAtMs - dueAtMs of each committed execution.',
+      latenessBucketsSeconds,
+      ['category'],
+    ),
+    fireLatenessMax: gauge(
+      'flextask_scheduler_fire_lateness_max_seconds',
+      'Largest firedAtMs - dueAtMs of the executions committed in the last 60 s, by category.',
+      ['category'],
+    ),
+    occurrences: counter(
+      'flextask_scheduler_occurrences_total',
+      'Occurrences recorded (committed), by outcome and reason.',
+      ['outcome', 'reason'],
+    ),
+    deadLetters: counter(
+      'flextask_scheduler_dead_letters_total',
+      'Records the scheduler wrote to the dead-letter topic (committed), by reason code.',
+      ['reason'],
+    ),
+    transactions: counter(
+      'flextask_scheduler_transactions_total',
+      'Scheduler transactions, by outcome (committed, aborted).',
+      ['outcome'],
+    ),
+    commitDuration: histogram(
+      'flextask_scheduler_commit_duration_seconds',
+      'Duration of committed scheduler transactions, begin to commit.',
+      commitBucketsSeconds,
+    ),
+    restoreDuration: histogram(
+      'flextask_scheduler_restore_duration_seconds',
+      "Time from a partition task's open to running: committed offsets, stable end offsets, changelog restore.",
+      restoreBucketsSeconds,
+    ),
+    restoreRecords: counter(
+      'flextask_scheduler_restore_records_total',
+      'Changelog records applied while restoring partition tasks.',
+    ),
+    partitions: gauge(
+      'flextask_scheduler_partitions',
+      'Scheduler partitions of this process, by state (assigned; running = restored and serving).',
+      ['state'],
+    ),
+    timersPending: gauge(
+      'flextask_scheduler_timers_pending',
+      'Wake-up timers in the timer store of each running scheduler partition (read at scrape time).',
+      ['partition'],
+    ),
+    timerOverdue: gauge(
+      'flextask_scheduler_timer_overdue_seconds',
+      'Now minus the due time of the earliest timer of each running scheduler partition (0 if not yet due).',
+      ['partition'],
+    ),
+    consumerLag: gauge(
+      'flextask_scheduler_consumer_lag_records',
+      "Records between the scheduler group's committed offset and the end of each input partition.",
+      ['topic', 'partition'],
+    ),
   }
   const api: ApiMetrics = {
-    requests: new Counter({
-      name: 'flextask_api_requests_total',
-      help: 'HTTP requests the API answered, by method, route template and status code.',
-      labelNames: ['method', 'route', 'status'],
-      registers,
-    }),
-    requestDuration: new Histogram({
-      name: 'flextask_api_request_duration_seconds',
-      help: 'HTTP request duration in the API, received to response sent, by method and route template.',
-      labelNames: ['method', 'route'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    }),
+    requests: counter(
+      'flextask_api_requests_total',
+      'HTTP requests the API answered, by method, route template and status code.',
+      ['method', 'route', 'status'],
+    ),
+    requestDuration: histogram(
+      'flextask_api_request_duration_seconds',
+      'HTTP request duration in the API, received to response sent, by method and route template.',
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      ['method', 'route'],
+    ),
   }
   const consumerLag: ConsumerLagMetrics = {
-    worker: new Gauge({
-      name: 'flextask_worker_consumer_lag_records',
-      help: "Records between a category's worker group committed offset and the end of its executions topic.",
-      labelNames: ['category', 'partition'],
-      registers,
-    }),
-    sink: new Gauge({
-      name: 'flextask_sink_consumer_lag_records',
-      help: "Records between the sink group's committed offset and the end of each topic it projects.",
-      labelNames: ['topic', 'partition'],
-      registers,
-    }),
+    worker: gauge(
+      'flextask_worker_consumer_lag_records',
+      "Records between a category's worker group committed offset and the end of its executions topic.",
+      ['category', 'partition'],
+    ),
+    sink: gauge(
+      'flextask_sink_consumer_lag_records',
+      "Records between the sink group's committed offset and the end of each topic it projects.",
+      ['topic', 'partition'],
+    ),
   }
   const collectors = new Set<Collector>()
   const runCollector = async (collector: Collector): Promise<void> => {
@@ -271,64 +265,55 @@ export function createMetrics(
     }
   }
   const sink: SinkMetrics = {
-    records: new Counter({
-      name: 'flextask_sink_records_total',
-      help: 'Records the Postgres sink wrote (committed), by kind (execution, result, log, occurrence, ...).',
-      labelNames: ['kind'],
-      registers,
-    }),
-    batches: new Counter({
-      name: 'flextask_sink_batches_total',
-      help: 'Postgres sink transactions, by outcome (committed, retried, fenced).',
-      labelNames: ['outcome'],
-      registers,
-    }),
-    batchDuration: new Histogram({
-      name: 'flextask_sink_batch_duration_seconds',
-      help: 'Duration of committed Postgres sink batches (rows and offsets), begin to commit.',
-      buckets: commitBucketsSeconds,
-      registers,
-    }),
-    deadLetters: new Counter({
-      name: 'flextask_sink_dead_letters_total',
-      help: 'Undecodable records the Postgres sink sent to the dead-letter topic, by reason code.',
-      labelNames: ['reason'],
-      registers,
-    }),
+    records: counter(
+      'flextask_sink_records_total',
+      'Records the Postgres sink wrote (committed), by kind (execution, result, log, occurrence, ...).',
+      ['kind'],
+    ),
+    batches: counter(
+      'flextask_sink_batches_total',
+      'Postgres sink transactions, by outcome (committed, retried, fenced).',
+      ['outcome'],
+    ),
+    batchDuration: histogram(
+      'flextask_sink_batch_duration_seconds',
+      'Duration of committed Postgres sink batches (rows and offsets), begin to commit.',
+      commitBucketsSeconds,
+    ),
+    deadLetters: counter(
+      'flextask_sink_dead_letters_total',
+      'Undecodable records the Postgres sink sent to the dead-letter topic, by reason code.',
+      ['reason'],
+    ),
   }
   const worker: WorkerMetrics = {
-    executions: new Counter({
-      name: 'flextask_worker_executions_total',
-      help: 'Terminal results a worker produced, by category, handler type and status.',
-      labelNames: ['category', 'type', 'status'],
-      registers,
-    }),
-    retries: new Counter({
-      name: 'flextask_worker_retries_total',
-      help: 'Attempts a worker started after the first one of their execution (attempt > 1).',
-      labelNames: ['category', 'type'],
-      registers,
-    }),
-    deadLetters: new Counter({
-      name: 'flextask_worker_dead_letters_total',
-      help: 'Undecodable executions a worker sent to the dead-letter topic, by reason code.',
-      labelNames: ['reason'],
-      registers,
-    }),
-    startLateness: new Histogram({
-      name: 'flextask_worker_start_lateness_seconds',
-      help: 'Handler start minus dueAtMs of each attempt.',
-      labelNames: ['category'],
-      buckets: latenessBucketsSeconds,
-      registers,
-    }),
-    duration: new Histogram({
-      name: 'flextask_worker_execution_duration_seconds',
-      help: 'startedAt to finishedAt of each terminal result, by category.',
-      labelNames: ['category'],
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
-      registers,
-    }),
+    executions: counter(
+      'flextask_worker_executions_total',
+      'Terminal results a worker produced, by category, handler type and status.',
+      ['category', 'type', 'status'],
+    ),
+    retries: counter(
+      'flextask_worker_retries_total',
+      'Attempts a worker started after the first one of their execution (attempt > 1).',
+      ['category', 'type'],
+    ),
+    deadLetters: counter(
+      'flextask_worker_dead_letters_total',
+      'Undecodable executions a worker sent to the dead-letter topic, by reason code.',
+      ['reason'],
+    ),
+    startLateness: histogram(
+      'flextask_worker_start_lateness_seconds',
+      'Handler start minus dueAtMs of each attempt.',
+      latenessBucketsSeconds,
+      ['category'],
+    ),
+    duration: histogram(
+      'flextask_worker_execution_duration_seconds',
+      'startedAt to finishedAt of each terminal result, by category.',
+      [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      ['category'],
+    ),
   }
   return {
     scheduler,

@@ -2,7 +2,7 @@
  * The REST API's Fastify instance: one error shape (problems.ts), API-key auth with scopes on everything under
  * /api (an encapsulated scope, so /health/* and /metrics stay open for probes and Prometheus), a per-key rate
  * limit, CORS off unless origins are configured, a body limit, OpenAPI at /docs, and the routes of
- * task-routes.ts, history-routes.ts and live-events.ts.
+ * task-routes.ts, task-command-routes.ts, history-routes.ts and live-events.ts.
  *
  * Hook order inside /api (why: @fastify/rate-limit counts on its hook, so it runs at preHandler, after
  * authentication, scope check and validation — a 401, 403 or 400 never uses up a key's quota, and the limit is
@@ -32,6 +32,7 @@ import { IdempotencyCache } from './idempotency.ts'
 import { registerLiveEvents, type LiveEventSource } from './live-events.ts'
 import { ApiErrorCodes, apiError, clientErrorAnswer, problemContentType, toProblem } from './problems.ts'
 import type { ReadModel } from './read-model.ts'
+import { registerTaskCommandRoutes } from './task-command-routes.ts'
 import { registerTaskRoutes } from './task-routes.ts'
 import type { TaskWriter } from './task-writer.ts'
 
@@ -153,6 +154,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<ApiServer> {
   await app.register(async (api) => {
     await registerAuth(api, options)
     registerTaskRoutes(api, context)
+    registerTaskCommandRoutes(api, context)
     registerHistoryRoutes(api, context)
     if (deps.liveEvents !== undefined) registerLiveEvents(api, deps.liveEvents, log)
   })

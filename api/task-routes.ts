@@ -1,17 +1,16 @@
 /**
- * Task routes: create, read, list, update, pause/resume, trigger, cancel, retry, delete. Writes produce to Kafka
+ * Task definition routes: create, read, list, update, pause/resume, delete. Writes produce to Kafka
  * (task-writer.ts) and, unless `?wait=false`, wait until the projection shows them (201/200), else answer 202 with
  * the position to pass as `minOffset` on a later read. Pause and resume are definition updates (`paused`), so they
- * are as durable and as visible in the read model as any update; trigger, cancel and retry are commands.
+ * are as durable and as visible in the read model as any update; trigger, cancel and retry are commands
+ * (task-command-routes.ts).
  */
 import { randomUUID } from 'node:crypto'
-import type { CommandKind } from '../schemas/task-command.ts'
+import type { Static, TSchema } from 'typebox'
 import type { TaskDefinition } from '../schemas/task-definition.ts'
 import type { ApiServer, RouteContext } from './api-server.ts'
 import {
-  CommandAnswer,
   CreateTaskBody,
-  ExecutionRefBody,
   ListTasksQuery,
   Problem,
   ReadQuery,
@@ -37,8 +36,8 @@ import {
 } from './task-input.ts'
 import type { WritePosition } from './task-writer.ts'
 
-const writeProblems = { 400: Problem, 404: Problem, 409: Problem, 413: Problem, ...authProblems }
-const tags = ['tasks']
+export const writeProblems = { 400: Problem, 404: Problem, 409: Problem, 413: Problem, ...authProblems }
+export const tags = ['tasks']
 
 export function registerTaskRoutes(api: ApiServer, ctx: RouteContext): void {
   const { deps } = ctx
@@ -51,40 +50,13 @@ export function registerTaskRoutes(api: ApiServer, ctx: RouteContext): void {
       (await waitForProjection(deps.readModel, position, { timeoutMs: deps.options.readYourWritesTimeoutMs }))
     const task = projected ? await deps.readModel.getTask(taskId) : null
     return {
-      status: projected ? 200 : 202,
+      status: projected ? (200 as const) : (202 as const),
       body: {
         taskId,
         position: { ...position, token: `${position.partition}:${position.offset}` },
         projected,
         task: task === null ? null : publicTask(task),
       },
-    }
-  }
-
-  async function existingTask(taskId: string): Promise<TaskView & { definition: TaskDefinition }> {
-    const task = await deps.readModel.getTask(taskId)
-    if (task === null || task.definition === null) {
-      throw apiError(ApiErrorCodes.taskNotFound, `no task ${JSON.stringify(taskId)}`, 'id')
-    }
-    return task as TaskView & { definition: TaskDefinition }
-  }
-
-  async function sendCommand(taskId: string, kind: CommandKind, executionId: string | null, by: string | undefined) {
-    const commandId = randomUUID()
-    const position = await deps.writer.sendCommand({
-      commandId,
-      taskId,
-      kind,
-      executionId,
-      requestedAtMs: ctx.nowMs(),
-      requestedBy: by === undefined ? null : `api-key:${by}`,
-    })
-    // A manual run's execution id derives from the command (README, Commands): tell the caller which it is.
-    return {
-      commandId,
-      kind,
-      executionId: kind === 'TRIGGER_NOW' ? `${taskId}:manual:${commandId}` : executionId,
-      position: { ...position, token: `${position.partition}:${position.offset}` },
     }
   }
 
@@ -195,65 +167,75 @@ export function registerTaskRoutes(api: ApiServer, ctx: RouteContext): void {
     },
     async (request) => {
       await waitForMinOffset(ctx, request.query.minOffset)
-      return publicTask(await existingTask(request.params.id))
+      return publicTask(await existingTask(ctx, request.params.id))
     },
   )
+
+  /**
+   * Replaces a task's definition: If-Match is checked against the stored version, then `change` builds the new
+   * definition, or returns null when it would change nothing (200 with the task as it is, nothing produced).
+   */
+  async function updateDefinition(
+    taskId: string,
+    ifMatch: string | undefined,
+    wait: boolean | undefined,
+    change: (current: TaskDefinition) => TaskDefinition | null,
+  ): Promise<{ status: 200 | 202; body: Static<typeof WriteAnswer> }> {
+    const existing = await existingTask(ctx, taskId)
+    checkIfMatch(ifMatch, existing.definition.version)
+    const definition = change(existing.definition)
+    if (definition === null) {
+      return {
+        status: 200,
+        body: { taskId: existing.taskId, position: null, projected: true, task: publicTask(existing) },
+      }
+    }
+    return answerWrite(existing.taskId, await deps.writer.putDefinition(definition), wait)
+  }
+
+  const updateSchema = <Body extends TSchema>(summary: string, body: Body) => ({
+    config: { scope: 'write' as const },
+    schema: {
+      tags,
+      summary,
+      params: TaskParams,
+      body,
+      querystring: WriteQuery,
+      response: { 200: WriteAnswer, 202: WriteAnswer, ...writeProblems },
+    },
+  })
 
   api.put(
     '/api/tasks/:id',
-    {
-      config: { scope: 'write' },
-      schema: {
-        tags,
-        summary: 'Replace a task definition (If-Match: "<version>" guards against lost updates)',
-        params: TaskParams,
-        body: UpdateTaskBody,
-        querystring: WriteQuery,
-        response: { 200: WriteAnswer, 202: WriteAnswer, ...writeProblems },
-      },
-    },
+    updateSchema('Replace a task definition (If-Match: "<version>" guards against lost updates)', UpdateTaskBody),
     async (request, reply) => {
-      const existing = await existingTask(request.params.id)
-      checkIfMatch(request.headers['if-match'], existing.definition.version)
-      const definition = definitionFromInput(existing.taskId, request.body, ctx.nowMs(), existing.definition)
-      assertValidDefinition(definition, limits)
-      const answer = await answerWrite(existing.taskId, await deps.writer.putDefinition(definition), request.query.wait)
+      const answer = await updateDefinition(
+        request.params.id,
+        request.headers['if-match'],
+        request.query.wait,
+        (current) => {
+          const definition = definitionFromInput(current.taskId, request.body, ctx.nowMs(), current)
+          assertValidDefinition(definition, limits)
+          return definition
+        },
+      )
       return reply.code(answer.status).send(answer.body)
     },
   )
 
-  api.put(
-    '/api/tasks/:id/status',
-    {
-      config: { scope: 'write' },
-      schema: {
-        tags,
-        summary: 'Pause or resume a task',
-        params: TaskParams,
-        body: StatusBody,
-        querystring: WriteQuery,
-        response: { 200: WriteAnswer, 202: WriteAnswer, ...writeProblems },
-      },
-    },
-    async (request, reply) => {
-      const existing = await existingTask(request.params.id)
-      checkIfMatch(request.headers['if-match'], existing.definition.version)
-      const paused = request.body.status === 'PAUSED'
-      if (existing.definition.paused === paused) {
-        return reply
-          .code(200)
-          .send({ taskId: existing.taskId, position: null, projected: true, task: publicTask(existing) })
-      }
-      const definition: TaskDefinition = {
-        ...existing.definition,
-        paused,
-        updatedAtMs: ctx.nowMs(),
-        version: existing.definition.version + 1,
-      }
-      const answer = await answerWrite(existing.taskId, await deps.writer.putDefinition(definition), request.query.wait)
-      return reply.code(answer.status).send(answer.body)
-    },
-  )
+  api.put('/api/tasks/:id/status', updateSchema('Pause or resume a task', StatusBody), async (request, reply) => {
+    const paused = request.body.status === 'PAUSED'
+    const answer = await updateDefinition(
+      request.params.id,
+      request.headers['if-match'],
+      request.query.wait,
+      (current) =>
+        current.paused === paused
+          ? null
+          : { ...current, paused, updatedAtMs: ctx.nowMs(), version: current.version + 1 },
+    )
+    return reply.code(answer.status).send(answer.body)
+  })
 
   api.delete(
     '/api/tasks/:id',
@@ -268,66 +250,13 @@ export function registerTaskRoutes(api: ApiServer, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const existing = await existingTask(request.params.id)
+      const existing = await existingTask(ctx, request.params.id)
       const answer = await answerWrite(
         existing.taskId,
         await deps.writer.deleteDefinition(existing.taskId),
         request.query.wait,
       )
       return reply.code(answer.status).send({ ...answer.body, task: null })
-    },
-  )
-
-  const commandSchema = (summary: string) => ({
-    config: { scope: 'write' as const },
-    schema: {
-      tags,
-      summary,
-      params: TaskParams,
-      body: ExecutionRefBody,
-      response: { 202: CommandAnswer, ...writeProblems },
-    },
-  })
-
-  api.post(
-    '/api/tasks/:id/trigger',
-    {
-      config: { scope: 'write' },
-      schema: {
-        tags,
-        summary: 'Fire the task now (TRIGGER_NOW); no body',
-        params: TaskParams,
-        response: { 202: CommandAnswer, ...writeProblems },
-      },
-    },
-    async (request, reply) => {
-      const task = await existingTask(request.params.id)
-      const command = await sendCommand(task.taskId, 'TRIGGER_NOW', null, request.apiKey?.id)
-      return reply.code(202).send({ taskId: task.taskId, commands: [command] })
-    },
-  )
-
-  api.post(
-    '/api/tasks/:id/cancel',
-    commandSchema('Cancel one execution by id, or (without one) every execution in flight, or else the next slot'),
-    async (request, reply) => {
-      const task = await existingTask(request.params.id)
-      const targets = await cancelTargets(ctx, task, request.body?.executionId)
-      const commands = []
-      for (const executionId of targets)
-        commands.push(await sendCommand(task.taskId, 'CANCEL_EXECUTION', executionId, request.apiKey?.id))
-      return reply.code(202).send({ taskId: task.taskId, commands })
-    },
-  )
-
-  api.post(
-    '/api/tasks/:id/retry',
-    commandSchema('Retry a DEAD or FAILED execution by id, or the latest one'),
-    async (request, reply) => {
-      const task = await existingTask(request.params.id)
-      const executionId = await retryTarget(ctx, task.taskId, request.body?.executionId)
-      const command = await sendCommand(task.taskId, 'RETRY_EXECUTION', executionId, request.apiKey?.id)
-      return reply.code(202).send({ taskId: task.taskId, commands: [command] })
     },
   )
 }
@@ -358,49 +287,14 @@ export async function waitForMinOffset(ctx: RouteContext, token: string | undefi
   }
 }
 
-function assertOwnExecution(taskId: string, executionId: string): void {
-  if (!executionId.startsWith(`${taskId}:`)) {
-    throw apiError(
-      ApiErrorCodes.requestInvalid,
-      `executionId: ${JSON.stringify(executionId)} is not an execution of ${taskId} (<taskId>:<slot ms>)`,
-      'executionId',
-    )
+/** The task with a live definition, or 404 (TASK_NOT_FOUND). */
+export async function existingTask(
+  ctx: RouteContext,
+  taskId: string,
+): Promise<TaskView & { definition: TaskDefinition }> {
+  const task = await ctx.deps.readModel.getTask(taskId)
+  if (task === null || task.definition === null) {
+    throw apiError(ApiErrorCodes.taskNotFound, `no task ${JSON.stringify(taskId)}`, 'id')
   }
-}
-
-async function cancelTargets(ctx: RouteContext, task: TaskView, executionId: string | undefined): Promise<string[]> {
-  if (executionId !== undefined) {
-    assertOwnExecution(task.taskId, executionId)
-    return [executionId]
-  }
-  const runs = await ctx.deps.readModel.listRuns(task.taskId, { page: 0, size: 200 })
-  const inFlight = [
-    ...new Set(runs.items.filter((r) => r.status === 'PENDING' || r.status === 'PROCESSING').map((r) => r.executionId)),
-  ]
-  if (inFlight.length > 0) return inFlight
-  if (task.nextFireAtMs !== null) return [`${task.taskId}:${task.nextFireAtMs}`]
-  throw apiError(ApiErrorCodes.conflict, `task ${task.taskId} has no execution in flight and no next slot to cancel`)
-}
-
-async function retryTarget(ctx: RouteContext, taskId: string, executionId: string | undefined): Promise<string> {
-  const retriable = new Set(['DEAD', 'FAILED'])
-  if (executionId !== undefined) {
-    assertOwnExecution(taskId, executionId)
-    const execution = await ctx.deps.readModel.getExecution(executionId)
-    if (execution === null)
-      throw apiError(ApiErrorCodes.executionNotFound, `no execution ${JSON.stringify(executionId)}`, 'executionId')
-    const latest = execution.attempts.at(-1)!
-    if (!retriable.has(latest.status)) {
-      throw apiError(
-        ApiErrorCodes.conflict,
-        `execution ${executionId} is ${latest.status}; only DEAD or FAILED executions can be retried`,
-      )
-    }
-    return executionId
-  }
-  const runs = await ctx.deps.readModel.listRuns(taskId, { page: 0, size: 200 })
-  const latestAttempt = new Map<string, string>()
-  for (const run of runs.items) if (!latestAttempt.has(run.executionId)) latestAttempt.set(run.executionId, run.status)
-  for (const [id, status] of latestAttempt) if (retriable.has(status)) return id
-  throw apiError(ApiErrorCodes.conflict, `task ${taskId} has no DEAD or FAILED execution to retry`)
+  return task as TaskView & { definition: TaskDefinition }
 }

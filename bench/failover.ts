@@ -20,23 +20,15 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { parseArgs } from 'node:util'
-import {
-  Admin,
-  Consumer,
-  FetchIsolationLevels,
-  type Message,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
-  Producer,
-} from '@platformatic/kafka'
+import { Admin, type Message, Producer } from '@platformatic/kafka'
 import { topicNames } from '../topics.ts'
-import { partitionForKey } from '../topology/partitioner.ts'
 import { kafkaBrokers, schemaRegistryUrl } from '../test/helpers/env.ts'
-import { taskDefinition, testSerdes } from '../test/helpers/scheduler.ts'
+import { produceDefinitions, taskDefinition, testSerdes } from '../test/helpers/scheduler.ts'
+import { benchArgs, integerArg } from './lib/args.ts'
+import { committedReader, readFrom } from './lib/committed-reader.ts'
 
-const { values: args } = parseArgs({ options: { kills: { type: 'string', default: '20' } } })
-const KILLS = Number(args.kills)
+const args = benchArgs({ kills: { type: 'string', default: '20' } }, 'Usage: node bench/failover.ts [--kills 20]')
+const KILLS = integerArg('kills', args.kills, 1)
 const PARTITIONS = 4
 const TASKS = 200
 const EVERY_MS = 1000
@@ -108,14 +100,7 @@ const instances: Instance[] = [
  */
 const fires = new Map<number, { firedAtMs: number; seenAtMs: number }[]>()
 const admin = new Admin({ clientId: `${prefix}-admin`, bootstrapBrokers: kafkaBrokers })
-const consumer = new Consumer({
-  clientId: `${prefix}-reader`,
-  groupId: `${prefix}-reader`,
-  bootstrapBrokers: kafkaBrokers,
-  autocommit: false,
-  isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-  maxWaitTime: 100,
-})
+const consumer = committedReader({ brokers: kafkaBrokers, groupId: `${prefix}-reader` })
 try {
   // One after the other: two schedulers registering the same schemas at once can hit a registry 409 (a known
   // startup issue handled in another part of issue 7).
@@ -132,20 +117,9 @@ try {
       phaseMs: Math.floor((i * EVERY_MS) / TASKS),
     }),
   )
-  await producer.send({
-    messages: definitions.map((d) => ({
-      topic: topics.definitions,
-      partition: partitionForKey(d.taskId, PARTITIONS),
-      key: Buffer.from(d.taskId),
-      value: serdes.definition.serialize(d),
-    })),
-  })
+  await produceDefinitions(producer, serdes.definition, topics.definitions, definitions, PARTITIONS)
   await producer.close()
-  const stream = await consumer.consume({
-    topics: [topics.executions('http')],
-    mode: MessagesStreamModes.LATEST,
-    fallbackMode: MessagesStreamFallbackModes.LATEST,
-  })
+  const stream = await readFrom(consumer, [topics.executions('http')], 'latest')
   stream.on('data', (m: Message) => {
     if (m.value === undefined || m.value === null) return
     void serdes.execution.deserialize(m.value).then((e) => {

@@ -16,23 +16,15 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  Admin,
-  Consumer,
-  FetchIsolationLevels,
-  type Message,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
-  Producer,
-} from '@platformatic/kafka'
+import { Admin, type Message, Producer } from '@platformatic/kafka'
 import { ensureSchedulerTopics } from '../scheduler/scheduler-topics.ts'
 import { buildSchedulerTopology } from '../scheduler/scheduler-topology.ts'
 import { schedulerApplicationId, topicNames } from '../topics.ts'
 import { StreamRuntime } from '../topology/stream-runtime.ts'
-import { partitionForKey } from '../topology/partitioner.ts'
 import { kafkaBrokers, schemaRegistryUrl } from '../test/helpers/env.ts'
-import { taskDefinition, testSerdes } from '../test/helpers/scheduler.ts'
+import { produceDefinitions, taskDefinition, testSerdes } from '../test/helpers/scheduler.ts'
 import { benchArgs, integerArg } from './lib/args.ts'
+import { committedReader, readFrom } from './lib/committed-reader.ts'
 
 const args = benchArgs(
   {
@@ -70,24 +62,13 @@ async function round(barrier: boolean): Promise<Sample> {
   })
   await runtime.start()
   const app = { runtime, serdes, close: () => runtime.close() }
-  const consumer = new Consumer({
-    clientId: `${prefix}-reader`,
-    groupId: `${prefix}-reader`,
-    bootstrapBrokers: kafkaBrokers,
-    autocommit: false,
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-    maxWaitTime: 100,
-  })
+  const consumer = committedReader({ brokers: kafkaBrokers, groupId: `${prefix}-reader` })
   const producer = new Producer({ clientId: `${prefix}-producer`, bootstrapBrokers: kafkaBrokers })
   const admin = new Admin({ clientId: `${prefix}-admin`, bootstrapBrokers: kafkaBrokers })
   const received: { value: Buffer; atMs: number }[] = []
   try {
     await app.runtime.waitUntilRunning()
-    const stream = await consumer.consume({
-      topics: [topics.executions('http')],
-      mode: MessagesStreamModes.EARLIEST,
-      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
-    })
+    const stream = await readFrom(consumer, [topics.executions('http')], 'earliest')
     stream.on('data', (m: Message) => {
       if (m.value) received.push({ value: m.value, atMs: Date.now() })
     })
@@ -100,14 +81,7 @@ async function round(barrier: boolean): Promise<Sample> {
         startAtMs: startMs,
       }),
     )
-    await producer.send({
-      messages: definitions.map((d) => ({
-        topic: topics.definitions,
-        partition: partitionForKey(d.taskId, PARTITIONS),
-        key: Buffer.from(d.taskId),
-        value: serdes.definition.serialize(d),
-      })),
-    })
+    await produceDefinitions(producer, serdes.definition, topics.definitions, definitions, PARTITIONS)
     await sleep(2_000 + SECONDS * 1000 + 2_000)
     await stream.close()
     const sample: Sample = { fire: [], visible: [] }

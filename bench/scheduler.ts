@@ -16,7 +16,7 @@
  *    on that clock). The step stays below the broker's message.timestamp.after.max.ms (1 h default in Kafka 4),
  *    because records are stamped with the scheduler's clock.
  *    A read_committed consumer in a worker thread (its own event loop, so it neither slows the scheduler's
- *    loop nor gets delayed by it) reads `<prefix>.executions.http` and stamps each execution on receipt.
+ *    loop nor gets delayed by it) reads `<prefix>.executions.http` and stamps each execution on receipt (lib/execution-receipts.ts).
  *    fires/s = N / (last − first firedAtMs); lateness = firedAtMs − dueAtMs (the scheduler's stamp) and
  *    visibility lateness = receipt − dueAtMs (includes the transaction commit and the fetch). Every bulk task
  *    must fire exactly once with its own dueAtMs.
@@ -27,21 +27,12 @@
  *          [--max-fires-per-wake F] [--commit-interval-ms MS]
  */
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
-import {
-  type Admin,
-  Consumer,
-  FetchIsolationLevels,
-  type Message,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
-  type Producer,
-} from '@platformatic/kafka'
-import avro from 'avsc'
+import type { Worker } from 'node:worker_threads'
+import type { Admin, Producer } from '@platformatic/kafka'
 import { resolveConfig } from '../config.ts'
 import { createProcessDeps } from '../host/flextask-process.ts'
 import { silentLogger } from '../logger.ts'
@@ -52,12 +43,14 @@ import type { SerdeRegistry } from '../schemas/serde-registry.ts'
 import type { SchedulerConfig } from '../processors/task-state.ts'
 import type { TaskDefinition } from '../schemas/task-definition.ts'
 import { buildTaskDefinition } from '../schemas/task-definition-builder.ts'
-import { taskExecutionSchema, type TaskExecution } from '../schemas/task-execution.ts'
 import { schedulerApplicationId, topicNames, type TopicNames } from '../topics.ts'
 import type { Clock } from '../topology/api.ts'
-import { countingObserver, type RuntimeCounters } from '../topology/runtime-events.ts'
 import { kafkaBrokers, schemaRegistryUrl, testKafka } from '../test/helpers/env.ts'
-import { benchArgs, environment, hardStop, integerArg } from './lib/args.ts'
+import { benchArgs, hardStop, integerArg, withTimeout } from './lib/args.ts'
+import { cpuMeter } from './lib/cpu-meter.ts'
+import { BULK_PREFIX, bulkDueMs, Counter, finishWorker, PROBE_PREFIX, startWorker } from './lib/execution-receipts.ts'
+import { statsOf, watchRuntime } from './lib/runtime-watch.ts'
+import { report, type RunFigures } from './lib/scheduler-report.ts'
 import {
   benchEnvironment,
   committedOffsets,
@@ -73,8 +66,6 @@ const PARTITIONS = 3
 const CATEGORY = 'http'
 /** The bulk window starts this far after the run starts (scheduler clock); < the broker's 1 h timestamp limit. */
 const BULK_AHEAD_MS = 45 * 60_000
-/** Width of the bulk due window. */
-const SPREAD_MS = 1_000
 /** The clock step leaves the scheduler this long before T. */
 const STEP_LEAD_MS = 3_000
 /** The first probe is due this long after it is produced; the probes are PROBE_GAP_MS apart. */
@@ -84,168 +75,6 @@ const POLL_INTERVAL_MS = 50
 const PROGRESS_EVERY_MS = 10_000
 const HARD_STOP_GRACE_MS = 120_000
 const CLEANUP_TIMEOUT_MS = 60_000
-/** Aborted transactions in a row, with no commit between, after which the run is declared a livelock. */
-const MAX_CONSECUTIVE_ABORTS = 5
-const BULK_PREFIX = 'b-'
-const PROBE_PREFIX = 'p-'
-
-// ---------------------------------------------------------------------------------------------------------
-// Consumer worker: reads the executions topic and stamps receipt times.
-
-/** Shared counters between the main thread and the worker (Int32Array indices). */
-const Counter = { bulk: 0, probes: 1, duplicates: 2, unexpected: 3, catchUp: 4 } as const
-
-interface WorkerInput {
-  brokers: string[]
-  topic: string
-  groupId: string
-  schemaId: number
-  bulk: number
-  probes: number
-  /** Float64Array[1]: the scheduler clock's offset from Date.now(). */
-  offset: SharedArrayBuffer
-  counters: SharedArrayBuffer
-}
-
-interface Distribution {
-  p50: number
-  p99: number
-  max: number
-  min: number
-}
-
-interface ConsumerSummary {
-  bulk: number
-  firstFiredMs: number
-  lastFiredMs: number
-  firstReceivedMs: number
-  lastReceivedMs: number
-  fireLateness: Distribution
-  visibleLateness: Distribution
-  probes: { taskId: string; dueAtMs: number; firedAtMs: number; receivedMs: number }[]
-  probeFireLateness: Distribution
-  probeVisibleLateness: Distribution
-  /** Bulk executions whose dueAtMs or scheduledForMs is not their definition's atMs. */
-  wrongDue: number
-}
-
-type WorkerMessage =
-  { type: 'ready' } | { type: 'summary'; summary: ConsumerSummary } | { type: 'error'; message: string }
-
-/** Bulk task i is due at T + floor(i * SPREAD_MS / n): the same formula on both sides. */
-function bulkDueMs(t: number, i: number, n: number): number {
-  return t + Math.floor((i * SPREAD_MS) / n)
-}
-
-function distribution(values: Float64Array): Distribution {
-  if (values.length === 0) return { p50: NaN, p99: NaN, max: NaN, min: NaN }
-  const sorted = values.slice().sort()
-  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
-  return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? NaN, min: sorted[0] ?? NaN }
-}
-
-async function consumerWorker(input: WorkerInput): Promise<void> {
-  const port = parentPort
-  if (port === null) throw new Error('consumerWorker runs in a worker thread')
-  const offset = new Float64Array(input.offset)
-  const counters = new Int32Array(input.counters)
-  const type = avro.Type.forSchema(taskExecutionSchema)
-  const n = input.bulk
-  const seen = new Uint8Array(n)
-  const fireLate = new Float64Array(n)
-  const visibleLate = new Float64Array(n)
-  let bulk = 0
-  let wrongDue = 0
-  let firstFiredMs = Infinity
-  let lastFiredMs = -Infinity
-  let firstReceivedMs = Infinity
-  let lastReceivedMs = -Infinity
-  const probes: ConsumerSummary['probes'] = []
-  let bulkT: number | undefined
-  const consumer = new Consumer({
-    clientId: `${input.groupId}-client`,
-    groupId: input.groupId,
-    bootstrapBrokers: input.brokers,
-    autocommit: false,
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-    maxWaitTime: 100,
-  })
-  const stream = await consumer.consume({
-    topics: [input.topic],
-    mode: MessagesStreamModes.EARLIEST,
-    fallbackMode: MessagesStreamFallbackModes.EARLIEST,
-  })
-  let failure: string | undefined
-  stream.on('data', (message: Message) => {
-    const receivedMs = Date.now() + (offset[0] ?? 0)
-    const bytes = message.value as Buffer | null
-    if (bytes === null || bytes.length < 5 || bytes[0] !== 0 || bytes.readInt32BE(1) !== input.schemaId) {
-      failure ??= `unexpected record on ${input.topic}: not framed with schema id ${input.schemaId}`
-      Atomics.add(counters, Counter.unexpected, 1)
-      return
-    }
-    const e = type.fromBuffer(bytes.subarray(5)) as TaskExecution
-    if (e.trigger === 'CATCH_UP') Atomics.add(counters, Counter.catchUp, 1)
-    if (e.taskId.startsWith(PROBE_PREFIX)) {
-      probes.push({ taskId: e.taskId, dueAtMs: e.dueAtMs, firedAtMs: e.firedAtMs, receivedMs })
-      Atomics.add(counters, Counter.probes, 1)
-      return
-    }
-    const i = e.taskId.startsWith(BULK_PREFIX) ? Number(e.taskId.slice(BULK_PREFIX.length)) : NaN
-    if (!Number.isSafeInteger(i) || i < 0 || i >= n) {
-      Atomics.add(counters, Counter.unexpected, 1)
-      return
-    }
-    if (seen[i] === 1) {
-      Atomics.add(counters, Counter.duplicates, 1)
-      return
-    }
-    seen[i] = 1
-    // Task 0 is due exactly at T.
-    bulkT ??= e.dueAtMs - Math.floor((i * SPREAD_MS) / n)
-    if (e.dueAtMs !== bulkDueMs(bulkT, i, n) || e.scheduledForMs !== e.dueAtMs) wrongDue++
-    fireLate[bulk] = e.firedAtMs - e.dueAtMs
-    visibleLate[bulk] = receivedMs - e.dueAtMs
-    bulk++
-    if (e.firedAtMs < firstFiredMs) firstFiredMs = e.firedAtMs
-    if (e.firedAtMs > lastFiredMs) lastFiredMs = e.firedAtMs
-    if (receivedMs < firstReceivedMs) firstReceivedMs = receivedMs
-    if (receivedMs > lastReceivedMs) lastReceivedMs = receivedMs
-    Atomics.store(counters, Counter.bulk, bulk)
-  })
-  stream.on('error', (error: unknown) => (failure ??= `consumer stream failed: ${String(error)}`))
-  port.postMessage({ type: 'ready' } satisfies WorkerMessage)
-  port.on('message', (command: { type: 'finish' }) => {
-    if (command.type !== 'finish') return
-    void (async () => {
-      await stream.close().catch(() => {})
-      await consumer.close(true).catch(() => {})
-      if (failure !== undefined) {
-        port.postMessage({ type: 'error', message: failure } satisfies WorkerMessage)
-        return
-      }
-      const probeFire = Float64Array.from(probes, (p) => p.firedAtMs - p.dueAtMs)
-      const probeVisible = Float64Array.from(probes, (p) => p.receivedMs - p.dueAtMs)
-      const summary: ConsumerSummary = {
-        bulk,
-        firstFiredMs,
-        lastFiredMs,
-        firstReceivedMs,
-        lastReceivedMs,
-        fireLateness: distribution(fireLate.subarray(0, bulk)),
-        visibleLateness: distribution(visibleLate.subarray(0, bulk)),
-        probes,
-        probeFireLateness: distribution(probeFire),
-        probeVisibleLateness: distribution(probeVisible),
-        wrongDue,
-      }
-      port.postMessage({ type: 'summary', summary } satisfies WorkerMessage)
-    })()
-  })
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Main thread.
 
 interface BenchOptions {
   pending: number[]
@@ -282,67 +111,6 @@ function parseOptions(): BenchOptions {
     scheduler: maxFires === undefined ? {} : { maxFiresPerWake: integer('max-fires-per-wake', maxFires, 1) },
     commitIntervalMs: commitInterval === undefined ? undefined : integer('commit-interval-ms', commitInterval, 0),
   }
-}
-
-/** A phase's CPU: this process (scheduler + consumer worker + bench) and the broker JVM, in ms. */
-interface Cpu {
-  processMs: number
-  brokerMs: number | undefined
-}
-
-const brokerPid = ((): number | undefined => {
-  try {
-    const port = kafkaBrokers[0]?.split(':')[1] ?? '9092'
-    const file = new URL(`../.tools/kafka/kafka-${port}.pid`, import.meta.url)
-    const pid = Number(readFileSync(file, 'utf8').trim())
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined
-  } catch {
-    return undefined
-  }
-})()
-
-/** utime + stime of the local broker in ms (Linux /proc; clock ticks assumed 100 Hz), or undefined. */
-function brokerCpuMs(): number | undefined {
-  if (brokerPid === undefined) return undefined
-  try {
-    const stat = readFileSync(`/proc/${brokerPid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) * 10
-  } catch {
-    return undefined
-  }
-}
-
-function cpuMeter(): () => Cpu {
-  const before = process.cpuUsage()
-  const brokerBefore = brokerCpuMs()
-  return () => {
-    const used = process.cpuUsage(before)
-    const brokerAfter = brokerCpuMs()
-    return {
-      processMs: (used.user + used.system) / 1000,
-      brokerMs: brokerBefore === undefined || brokerAfter === undefined ? undefined : brokerAfter - brokerBefore,
-    }
-  }
-}
-
-interface RunFigures {
-  n: number
-  produceMs: number
-  produceBytes: number
-  startupMs: number
-  ingestMs: number
-  ingestWallMs: number
-  ingestTransactions: number
-  ingestAborted: number
-  ingestCpu: Cpu
-  fireTransactions: number
-  fireAborted: number
-  fireCpu: Cpu
-  /** Scheduler-clock instant of the bulk window start. */
-  bulkT: number
-  catchUp: number
-  consumer: ConsumerSummary
 }
 
 interface Run {
@@ -402,72 +170,6 @@ function produceRunDefinitions(
 ): Promise<number> {
   const producer = (run.producer ??= testKafka.producer({ clientId: `${run.prefix}-producer` }))
   return produceDefinitions(producer, serdes, { topic: run.topics.definitions, partitions: PARTITIONS }, count, build)
-}
-
-function startWorker(run: Run, input: WorkerInput): Promise<{ worker: Worker; failure: () => Error | undefined }> {
-  const worker = new Worker(new URL(import.meta.url), { workerData: input })
-  run.worker = worker
-  let failure: Error | undefined
-  worker.on('error', (error: Error) => (failure ??= new Error(`consumer worker failed: ${error.message}`)))
-  worker.on('exit', (code: number) => {
-    if (code !== 0) failure ??= new Error(`consumer worker exited with code ${code}`)
-  })
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('consumer worker not ready within 60 s')), 60_000)
-    worker.once('message', (message: WorkerMessage) => {
-      clearTimeout(timer)
-      if (message.type === 'ready') resolve({ worker, failure: () => failure })
-      else reject(new Error(`consumer worker: ${message.type === 'error' ? message.message : 'unexpected message'}`))
-    })
-    worker.once('error', (error: Error) => {
-      clearTimeout(timer)
-      reject(error)
-    })
-  })
-}
-
-function finishWorker(worker: Worker): Promise<ConsumerSummary> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('consumer worker did not report within 60 s')), 60_000)
-    worker.once('message', (message: WorkerMessage) => {
-      clearTimeout(timer)
-      if (message.type === 'summary') resolve(message.summary)
-      else reject(new Error(`consumer worker: ${message.type === 'error' ? message.message : 'unexpected message'}`))
-    })
-    worker.postMessage({ type: 'finish' })
-  })
-}
-
-const runtimeCounters = new WeakMap<object, RuntimeCounters>()
-
-function statsOf(runtime: object): RuntimeCounters {
-  const counters = runtimeCounters.get(runtime)
-  if (counters === undefined) throw new Error('watchRuntime was not called for this runtime')
-  return counters
-}
-
-/** Watches the runtime for a fatal error or a livelock of aborted transactions. */
-function watchRuntime(app: Scheduler): { failure: () => Error | undefined; lastCommitAt: () => number } {
-  let fatal: Error | undefined
-  let abortsInARow = 0
-  let lastCommitAt = performance.now()
-  const counting = countingObserver()
-  runtimeCounters.set(app.runtime, counting.counters)
-  app.runtime.observe(counting)
-  app.runtime.observe({
-    onFatal: (error) => (fatal ??= error),
-    onCommitted: () => {
-      abortsInARow = 0
-      lastCommitAt = performance.now()
-    },
-    onAborted: (event) => {
-      abortsInARow++
-      if (abortsInARow >= MAX_CONSECUTIVE_ABORTS && fatal === undefined) {
-        fatal = new Error(`livelock: ${abortsInARow} transactions aborted in a row; last: ${event.message}`)
-      }
-    },
-  })
-  return { failure: () => fatal, lastCommitAt: () => lastCommitAt }
 }
 
 async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
@@ -629,20 +331,6 @@ async function runOnce(n: number, options: BenchOptions): Promise<RunFigures> {
   }
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)
-      }),
-    ])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 async function cleanup(run: Run): Promise<void> {
   await run.worker?.terminate().catch(() => {})
   await run.app?.close().catch(() => {})
@@ -653,52 +341,6 @@ async function cleanup(run: Run): Promise<void> {
   await run.admin.close().catch(() => {})
   await deleteSubjects(schemaRegistryUrl, run.prefix)
   rmSync(run.stateDir, { recursive: true, force: true })
-}
-
-function report(options: BenchOptions, runs: RunFigures[], failed: { n: number; reason: string } | undefined): void {
-  const int = (v: number): string => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a')
-  const rate = (count: number, ms: number): string => (ms > 0 ? `${int((count * 1000) / ms)}/s` : 'n/a')
-  const dist = (d: Distribution): string => `${int(d.p50)} / ${int(d.p99)} / ${int(d.max)}`
-  const cpu = (c: Cpu, count: number): string =>
-    `${int((1000 * c.processMs) / count)} / ${c.brokerMs === undefined ? 'n/a' : int((1000 * c.brokerMs) / count)}`
-  const rows: [string, (r: RunFigures) => string][] = [
-    ['pending one-shot definitions (N)', (r) => int(r.n)],
-    ['pre-produce (plain producer)', (r) => `${int(r.produceMs)} ms, ${rate(r.n, r.produceMs)}`],
-    ['  definition record size (key + value)', (r) => `${int(r.produceBytes / r.n)} B`],
-    ['ingest: start() → all committed', (r) => `${int(r.ingestWallMs)} ms`],
-    ['  startup (→ 3 partitions running)', (r) => `${int(r.startupMs)} ms`],
-    ['  definitions ingested per second', (r) => rate(r.n, r.ingestMs)],
-    ['  transactions committed / aborted', (r) => `${r.ingestTransactions} / ${r.ingestAborted}`],
-    ['  CPU ms per 1k: bench process / broker', (r) => cpu(r.ingestCpu, r.n)],
-    [`near tasks with N pending (${options.probes})`, () => ''],
-    ['  fire lateness p50 / p99 / max ms', (r) => dist(r.consumer.probeFireLateness)],
-    ['  visibility lateness p50 / p99 / max ms', (r) => dist(r.consumer.probeVisibleLateness)],
-    [`fire: N due in a ${SPREAD_MS} ms window`, () => ''],
-    ['  fires per second (N / first→last fire)', (r) => rate(r.n, r.consumer.lastFiredMs - r.consumer.firstFiredMs)],
-    [
-      '  first fire / last fire − window start ms',
-      (r) => `${int(r.consumer.firstFiredMs - r.bulkT)} / ${int(r.consumer.lastFiredMs - r.bulkT)}`,
-    ],
-    ['  last visible − window start ms', (r) => int(r.consumer.lastReceivedMs - r.bulkT)],
-    ['  lateness firedAt − dueAt p50 / p99 / max', (r) => dist(r.consumer.fireLateness)],
-    ['  visibility receipt − dueAt p50/p99/max', (r) => dist(r.consumer.visibleLateness)],
-    ['  fired as CATCH_UP (> 60 s late)', (r) => int(r.catchUp)],
-    ['  transactions committed / aborted', (r) => `${r.fireTransactions} / ${r.fireAborted}`],
-    ['  CPU ms per 1k: bench process / broker', (r) => cpu(r.fireCpu, r.n)],
-  ]
-  const width = Math.max(...rows.map(([label]) => label.length))
-  const columns = runs.map((r) => rows.map(([, value]) => value(r)))
-  const colWidth = Math.max(12, ...columns.flat().map((v) => v.length))
-  console.log(`\nflextask scheduler benchmark (exactly-once) — ${environment(kafkaBrokers)}`)
-  console.log(
-    `3 partitions, category ${CATEGORY}, maxFiresPerWake ${options.scheduler.maxFiresPerWake ?? 'default (1000)'}, ` +
-      `commitIntervalMs ${options.commitIntervalMs ?? 'default (100)'}; fire phase: scheduler clock stepped to ` +
-      `${STEP_LEAD_MS} ms before the window after ingestion`,
-  )
-  rows.forEach(([label], i) => {
-    console.log(`${label.padEnd(width)}  ${columns.map((c) => (c[i] ?? '').padStart(colWidth)).join('  ')}`)
-  })
-  if (failed !== undefined) console.log(`N=${int(failed.n)}: DID NOT FINISH: ${failed.reason}`)
 }
 
 async function main(): Promise<number> {
@@ -718,17 +360,23 @@ async function main(): Promise<number> {
       break
     }
   }
-  report(options, runs, failed)
+  report(
+    {
+      probes: options.probes,
+      category: CATEGORY,
+      stepLeadMs: STEP_LEAD_MS,
+      maxFiresPerWake: options.scheduler.maxFiresPerWake,
+      commitIntervalMs: options.commitIntervalMs,
+    },
+    runs,
+    failed,
+  )
   return failed === undefined ? 0 : 1
 }
 
-if (isMainThread) {
-  try {
-    process.exit(await main())
-  } catch (error) {
-    console.error(`bench: FAILED: ${error instanceof Error ? error.message : String(error)}`)
-    process.exit(1)
-  }
-} else {
-  await consumerWorker(workerData as WorkerInput)
+try {
+  process.exit(await main())
+} catch (error) {
+  console.error(`bench: FAILED: ${error instanceof Error ? error.message : String(error)}`)
+  process.exit(1)
 }

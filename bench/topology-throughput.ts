@@ -17,21 +17,16 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  Admin,
-  Consumer,
-  FetchIsolationLevels,
-  ListOffsetTimestamps,
-  Producer,
-  protocolErrorsCodesById,
-} from '@platformatic/kafka'
+import { Admin, Consumer, FetchIsolationLevels, ListOffsetTimestamps, Producer } from '@platformatic/kafka'
 import type { KeyValueStore, Processor, ProcessorContext, StreamRecord } from '../topology/api.ts'
 import { jsonSerde, stringSerde } from '../topology/serdes.ts'
 import { countingObserver, type RuntimeCounters } from '../topology/runtime-events.ts'
 import { StreamRuntime, type StreamRuntimeOptions } from '../topology/stream-runtime.ts'
 import { TopologyBuilder, type Topology } from '../topology/topology-builder.ts'
 import { kafkaBrokers } from '../test/helpers/env.ts'
-import { benchArgs, environment, hardStop, integerArg } from './lib/args.ts'
+import { benchArgs, hardStop, integerArg } from './lib/args.ts'
+import { describeKafkaError } from './lib/kafka-error-detail.ts'
+import { type ProcessFigures, report, type RestoreFigures } from './lib/topology-report.ts'
 
 const PARTITIONS = 3
 const VALUE_BYTES = 100
@@ -186,27 +181,6 @@ function newRuntime(run: Run, options: BenchOptions): Watched {
   return { runtime, stats, failure: () => fatal }
 }
 
-/** The error's message plus every non-zero per-partition error code in nested Kafka responses. */
-function describeKafkaError(error: unknown): string {
-  const codes = new Set<string>()
-  const visit = (value: unknown, depth: number): void => {
-    if (typeof value !== 'object' || value === null || depth > 6) return
-    const v = value as { errors?: unknown[]; response?: { responses?: unknown[] } }
-    for (const topic of (v.response?.responses ?? []) as { name?: string; partitionResponses?: unknown[] }[]) {
-      for (const p of (topic.partitionResponses ?? []) as { index: number; errorCode: number }[]) {
-        if (p.errorCode !== 0) {
-          const name = protocolErrorsCodesById[p.errorCode] ?? 'UNKNOWN'
-          codes.add(`${topic.name}[${p.index}]: ${name} (${p.errorCode})`)
-        }
-      }
-    }
-    for (const inner of v.errors ?? []) visit(inner, depth + 1)
-  }
-  visit(error, 0)
-  const message = error instanceof Error ? error.message : String(error)
-  return codes.size === 0 ? message : `${message} ${[...codes].join(', ')}`
-}
-
 /** Polls `probe` until it returns a value, the runtime fails, or the deadline passes. */
 async function until<T>(
   what: string,
@@ -223,17 +197,6 @@ async function until<T>(
     if (performance.now() > deadlineMs) throw new Error(`timed out waiting for ${what}`)
     await sleep(POLL_INTERVAL_MS)
   }
-}
-
-interface ProcessFigures {
-  wallMs: number
-  startupMs: number
-  processingMs: number
-  transactions: number
-  aborted: number
-  producedMessages: number
-  commitMs: number[]
-  cpuMs: number
 }
 
 async function processPhase(run: Run, options: BenchOptions, deadlineMs: number): Promise<ProcessFigures> {
@@ -283,14 +246,6 @@ async function processPhase(run: Run, options: BenchOptions, deadlineMs: number)
   }
 }
 
-interface RestoreFigures {
-  wallMs: number
-  records: number
-  partitionMs: number[]
-  storeEntries: number
-  countSum: number
-}
-
 async function restorePhase(run: Run, options: BenchOptions, deadlineMs: number): Promise<RestoreFigures> {
   const previous = run.runtimes.at(-1)
   if (previous !== undefined) await previous.close()
@@ -320,66 +275,6 @@ async function restorePhase(run: Run, options: BenchOptions, deadlineMs: number)
     storeEntries,
     countSum,
   }
-}
-
-function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return 0
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
-}
-
-function report(options: BenchOptions, produceMs: number, p: ProcessFigures, r: RestoreFigures): void {
-  const rate = (n: number, ms: number): string => (ms > 0 ? Math.round((n * 1000) / ms).toLocaleString('en-US') : 'n/a')
-  const fixed = (n: number, digits = 1): string => n.toFixed(digits)
-  const sorted = [...p.commitMs].sort((a, b) => a - b)
-  const commitTotalMs = sorted.reduce((a, b) => a + b, 0)
-  const rows: [string, string][] = [
-    [
-      'records (N) / keys',
-      `${options.records} / ${options.keys}, ${VALUE_BYTES}-byte values, ${PARTITIONS} partitions`,
-    ],
-    [
-      'runtime options',
-      Object.entries(options.runtime)
-        .map(([k, v]) => `${k}=${String(v)}`)
-        .join(', ') || 'defaults',
-    ],
-    ['pre-produce (non-transactional)', `${fixed(produceMs, 0)} ms, ${rate(options.records, produceMs)} records/s`],
-    ['process: wall from start()', `${fixed(p.wallMs, 0)} ms → ${rate(options.records, p.wallMs)} records/s`],
-    ['  startup (start → all tasks running)', `${fixed(p.startupMs, 0)} ms`],
-    [
-      '  processing (running → last commit)',
-      `${fixed(p.processingMs, 0)} ms → ${rate(options.records, p.processingMs)} records/s`,
-    ],
-    ['  transactions committed / aborted', `${p.transactions} / ${p.aborted}`],
-    ['  input records per transaction', fixed(options.records / Math.max(1, p.transactions))],
-    [
-      '  messages produced per transaction',
-      `${fixed(p.producedMessages / Math.max(1, p.transactions))} (outputs + changelog)`,
-    ],
-    [
-      '  commit ms mean / p50 / p95 / max',
-      [
-        commitTotalMs / Math.max(1, sorted.length),
-        percentile(sorted, 0.5),
-        percentile(sorted, 0.95),
-        sorted.at(-1) ?? 0,
-      ]
-        .map((v) => fixed(v))
-        .join(' / '),
-    ],
-    [
-      '  time in commits / wall',
-      `${fixed(commitTotalMs, 0)} ms (${fixed((100 * commitTotalMs) / Math.max(1, p.wallMs), 0)}%)`,
-    ],
-    ['  process CPU / wall', `${fixed(p.cpuMs, 0)} ms (${fixed((100 * p.cpuMs) / Math.max(1, p.wallMs), 0)}%)`],
-    ['restore: changelog records restored', String(r.records)],
-    ['  wall from start() to all restored', `${fixed(r.wallMs, 0)} ms → ${rate(r.records, r.wallMs)} records/s`],
-    ['  per-partition restore ms', r.partitionMs.map((ms) => fixed(ms, 0)).join(' / ')],
-    ['  restored state check', `${r.storeEntries} entries, counts sum ${r.countSum}`],
-  ]
-  const width = Math.max(...rows.map(([label]) => label.length))
-  console.log(`\nflextask topology throughput (exactly-once) — ${environment(kafkaBrokers)}`)
-  for (const [label, value] of rows) console.log(`${label.padEnd(width)}  ${value}`)
 }
 
 async function cleanup(run: Run): Promise<void> {
@@ -423,7 +318,7 @@ async function main(): Promise<void> {
     const processed = await processPhase(run, options, deadlineMs)
     console.error('restoring from the changelog …')
     const restored = await restorePhase(run, options, deadlineMs)
-    report(options, produceMs, processed, restored)
+    report({ ...options, valueBytes: VALUE_BYTES, partitions: PARTITIONS }, produceMs, processed, restored)
     if (restored.countSum !== options.records) {
       throw new Error(
         `restored counts sum to ${restored.countSum}, expected ${options.records} (lost or duplicated updates)`,

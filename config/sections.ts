@@ -96,6 +96,15 @@ export interface RuntimeConfig {
   maxRecordsPerCycle: number
   /** FLEXTASK_MAX_BUFFERED_RECORDS, fetched records above which fetching pauses. @default 20000 */
   maxBufferedRecords: number
+  /** FLEXTASK_MAX_BYTES_PER_CYCLE, input bytes (keys and values) per transaction. @default 4194304 */
+  maxBytesPerCycle: number
+  /**
+   * FLEXTASK_MAX_INPUT_MS_PER_PASS, longest a pass of the loop processes input before due timers get their turn
+   * (a flood of bad input cannot hold timers). @default 100
+   */
+  maxInputMsPerPass: number
+  /** FLEXTASK_MAX_BUFFERED_BYTES, fetched bytes above which fetching pauses. @default 67108864 */
+  maxBufferedBytes: number
   /**
    * FLEXTASK_OUTAGE_GIVE_UP_MS, how long the runtime waits out retriable failures (broker unreachable,
    * coordinator loading) with no commit in between before it stops with FLEXTASK_TOPOLOGY_GAVE_UP. @default 900000

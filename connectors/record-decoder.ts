@@ -6,7 +6,7 @@
  */
 import type { Message } from '@platformatic/kafka'
 import { coerceError, ErrorCodes } from '../errors.ts'
-import type { DeadLetter } from '../schemas/dead-letter.ts'
+import { cappedDeadLetter, type DeadLetter } from '../schemas/dead-letter.ts'
 import type { TaskDefinition } from '../schemas/task-definition.ts'
 import type { SinkRecord, SinkValue } from './projection.ts'
 
@@ -47,7 +47,8 @@ export async function decodeRecord(
   } catch (error) {
     const coded = coerceError(error, ErrorCodes.serdeDecode)
     if (coded.retriable || coded.code === ErrorCodes.registry) throw coded
-    const deadLetter: DeadLetter = {
+    // Capped (a prefix, size and SHA-256 of an oversized original), so the broker never refuses it forever.
+    const deadLetter: DeadLetter = cappedDeadLetter({
       sourceTopic: message.topic,
       sourcePartition: message.partition,
       sourceOffset: Number(message.offset),
@@ -58,7 +59,7 @@ export async function decodeRecord(
       failedAtMs: nowMs(),
       taskId: key?.toString('utf8') ?? null,
       executionId: null,
-    }
+    })
     // A dead letter that does not decode is recorded in place, not sent to its own topic again.
     if (kind === 'deadLetter') return { value: { kind: 'deadLetter', value: deadLetter } }
     return { deadLetter }
@@ -68,7 +69,7 @@ export async function decodeRecord(
 /** The dead letter of a record whose row Postgres refused (reason PROCESSING_FAILED). */
 export function refusedRowDeadLetter(record: SinkRecord, why: string, failedAtMs: number): DeadLetter {
   const key = record.source?.key ?? null
-  return {
+  return cappedDeadLetter({
     sourceTopic: record.topic,
     sourcePartition: record.partition,
     sourceOffset: Number(record.offset),
@@ -79,7 +80,7 @@ export function refusedRowDeadLetter(record: SinkRecord, why: string, failedAtMs
     failedAtMs,
     taskId: key?.toString('utf8') ?? null,
     executionId: null,
-  }
+  })
 }
 
 export function nonEmpty(bytes: Buffer | null | undefined): Buffer | null {

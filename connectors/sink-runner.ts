@@ -4,7 +4,7 @@
  *
  * Loop (all state changes happen here, never in a client callback):
  *   assignment pending → close the task's partitions, open the new ones (offsets read from the task's store),
- *     re-create the fetch stream from exactly those offsets (the client has no seek; MANUAL mode takes offsets);
+ *     re-create the fetch stream from exactly those offsets (sink-fetcher.ts: the client has no seek);
  *   else take buffered messages → decode → undecodable ones go to the dead-letter topic (awaited) and are passed to
  *     the task as `skipped`, so their offsets advance with the batch → task.put → flush when the batch is full,
  *     the fetch buffer is empty, or flushIntervalMs passed.
@@ -15,14 +15,7 @@
  * scheduler's): an execution, its results, logs and occurrences are written by the same sink.
  */
 import { EventEmitter } from 'node:events'
-import {
-  type Consumer,
-  type Message,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
-  type MessagesStream,
-  type Producer,
-} from '@platformatic/kafka'
+import type { Consumer, Message, Producer } from '@platformatic/kafka'
 import { coerceError, type FlextaskError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { silentLogger } from '../logger.ts'
@@ -32,6 +25,7 @@ import { backoffMs, sleepUnless } from '../topology/backoff.ts'
 import { decideError } from '../topology/kafka-errors.ts'
 import { DeadLetterSender } from './dead-letter-sender.ts'
 import type { SinkRecord, SinkValue } from './projection.ts'
+import { SinkFetcher } from './sink-fetcher.ts'
 import { decodeRecord, nonEmpty, refusedRowDeadLetter } from './record-decoder.ts'
 import { SinkErrorCodes } from './sink-errors.ts'
 import {
@@ -53,15 +47,12 @@ export class SinkRunner extends EventEmitter {
   readonly #consumer: Consumer
   readonly #producer: Producer
   readonly #deadLetters: DeadLetterSender
-  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
-  #epoch = 0
-  #inbox: Message[] = []
+  readonly #fetch: SinkFetcher
   #open: TopicPartition[] = []
   #assigned = new Set<string>()
   #pendingAssignment: TopicPartition[] | undefined
   #reopen = false
   #joined = false
-  #paused = false
   #stopping = false
   #retryStreak = 0
   #firstBufferedAt = 0
@@ -91,6 +82,15 @@ export class SinkRunner extends EventEmitter {
       this.#logger,
       this.#metrics,
     )
+    this.#fetch = new SinkFetcher(this.#consumer, [...o.topics.keys()], o.maxBufferedRecords, {
+      retrying: () => this.#retryStreak > 0,
+      onData: () => this.#notify(),
+      onError: (error) => {
+        this.#logger.warn({ error: coerceError(error).message }, 'postgres sink: fetch stream failed; re-opening')
+        this.#reopen = true
+        this.#notify()
+      },
+    })
     this.#consumer.on('consumer:group:join', (event: { assignments?: { topic: string; partitions: number[] }[] }) => {
       const mine: TopicPartition[] = []
       for (const a of event.assignments ?? []) {
@@ -121,15 +121,7 @@ export class SinkRunner extends EventEmitter {
 
   /** Joins the group (the first assignment is handled by the loop) and starts the loop. */
   async start(): Promise<void> {
-    // A first stream joins the group; the loop replaces it with one positioned at the task's offsets.
-    const initial = await this.#consumer.consume({
-      topics: [...this.#o.topics.keys()],
-      mode: MessagesStreamModes.MANUAL,
-      offsets: [],
-      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
-    })
-    initial.pause()
-    this.#stream = initial
+    await this.#fetch.subscribe()
     this.#loop = this.#run().catch((error: unknown) => this.#fail(error))
   }
 
@@ -155,7 +147,7 @@ export class SinkRunner extends EventEmitter {
     const loop = this.#loop
     this.#loop = undefined
     await loop
-    await this.#stream?.close().catch(() => {})
+    await this.#fetch.close()
     await this.#consumer.close(true).catch(() => {})
     await this.#producer.close().catch(() => {})
     await this.#o.task.stop()
@@ -179,9 +171,9 @@ export class SinkRunner extends EventEmitter {
       const taken = await this.#take()
       const buffered = this.#o.task.buffered()
       const due = this.#o.nowMs() - this.#firstBufferedAt >= this.#o.flushIntervalMs
-      if (buffered > 0 && (buffered >= this.#o.batchSize || this.#inbox.length === 0 || due)) await this.#flush()
+      if (buffered > 0 && (buffered >= this.#o.batchSize || this.#fetch.inboxSize === 0 || due)) await this.#flush()
       else if (taken === 0) await this.#wait(buffered > 0 ? this.#o.flushIntervalMs : 1000)
-      this.#applyBackpressure()
+      this.#fetch.applyBackpressure()
     }
     if (this.#o.task.buffered() > 0 && this.#fatal === undefined) await this.#o.task.flush().catch(() => {})
   }
@@ -189,8 +181,8 @@ export class SinkRunner extends EventEmitter {
   /** Moves up to a batch of fetched messages into the task, dead-lettering what does not decode. */
   async #take(): Promise<number> {
     const room = this.#o.batchSize - this.#o.task.buffered()
-    if (room <= 0 || this.#inbox.length === 0) return 0
-    const messages = this.#inbox.splice(0, room)
+    if (room <= 0 || this.#fetch.inboxSize === 0) return 0
+    const messages = this.#fetch.take(room)
     const records: (SinkRecord & { timestampMs: number })[] = []
     const deadLetters: { message: Message; value: DeadLetter }[] = []
     try {
@@ -204,7 +196,7 @@ export class SinkRunner extends EventEmitter {
       if (deadLetters.length > 0) await this.#sendDeadLetters(deadLetters)
     } catch (error) {
       // Registry or broker unreachable: nothing of this take is kept; the same messages are retried.
-      this.#inbox.unshift(...messages)
+      this.#fetch.putBack(messages)
       await this.#backoff(coerceError(error), 'decoding')
       return 0
     }
@@ -296,7 +288,7 @@ export class SinkRunner extends EventEmitter {
       `postgres sink: ${what} failed, retrying the same batch: ${error.message}`,
     )
     this.emit('retrying', { error, attempt: this.#retryStreak, delayMs })
-    this.#pause()
+    this.#fetch.pause()
     await this.#wait(delayMs)
   }
 
@@ -306,8 +298,7 @@ export class SinkRunner extends EventEmitter {
     this.#pendingAssignment = undefined
     this.#reopen = false
     this.#joined = false
-    this.#epoch++
-    this.#inbox = []
+    this.#fetch.reset()
     await this.#o.task.close(this.#open)
     this.#open = []
     this.#assigned = new Set()
@@ -326,7 +317,7 @@ export class SinkRunner extends EventEmitter {
     this.#open = assignment
     this.#assigned = new Set(assignment.map((tp) => `${tp.topic}:${tp.partition}`))
     try {
-      await this.#restartStream(offsets)
+      await this.#fetch.restart(assignment, offsets)
     } catch (error) {
       // A broker stopped or restarting fails the (re)join with the client's own errors (ECONNREFUSED, "joinGroup
       // failed 4 times"): wait it out and open the assignment again, as a Postgres outage is (issue 15: the fault
@@ -339,49 +330,6 @@ export class SinkRunner extends EventEmitter {
     }
     this.#joined = true
     this.emit('assigned', { partitions: assignment, offsets })
-  }
-
-  async #restartStream(offsets: Map<string, bigint>): Promise<void> {
-    const epoch = this.#epoch
-    const old = this.#stream
-    // Created before the old one closes: the subscription never drops to zero topics, so no rejoin is triggered.
-    const stream = await this.#consumer.consume({
-      topics: [...this.#o.topics.keys()],
-      mode: MessagesStreamModes.MANUAL,
-      offsets: this.#open.map((tp) => ({ ...tp, offset: offsets.get(`${tp.topic}:${tp.partition}`) ?? 0n })),
-      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
-    })
-    this.#stream = stream
-    this.#paused = false
-    await old?.close().catch(() => {})
-    stream.on('data', (message: Message) => {
-      if (epoch !== this.#epoch || !this.#assigned.has(`${message.topic}:${message.partition}`)) return
-      this.#inbox.push(message)
-      this.#applyBackpressure()
-      // While a failure is waited out, new data must not cut the backoff short.
-      if (this.#retryStreak === 0) this.#notify()
-    })
-    stream.on('error', (error: unknown) => {
-      if (epoch !== this.#epoch) return
-      this.#logger.warn({ error: coerceError(error).message }, 'postgres sink: fetch stream failed; re-opening')
-      this.#reopen = true
-      this.#notify()
-    })
-  }
-
-  #applyBackpressure(): void {
-    if (this.#retryStreak > 0) return this.#pause()
-    if (!this.#paused && this.#inbox.length >= this.#o.maxBufferedRecords) this.#pause()
-    else if (this.#paused && this.#inbox.length < this.#o.maxBufferedRecords / 2) {
-      this.#paused = false
-      this.#stream?.resume()
-    }
-  }
-
-  #pause(): void {
-    if (this.#paused) return
-    this.#paused = true
-    this.#stream?.pause()
   }
 
   #notify(): void {

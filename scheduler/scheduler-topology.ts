@@ -11,8 +11,7 @@
  * Sources are co-partitioned by taskId; sinks write to the task's own partition. The processors stay in
  * processors/ (pure, topology API only); this wiring uses the runtime's builder, partitioner and serdes.
  */
-import { createHash } from 'node:crypto'
-import type { DeadLetter } from '../schemas/dead-letter.ts'
+import { cappedDeadLetter, type DeadLetter } from '../schemas/dead-letter.ts'
 import type { Occurrence } from '../schemas/occurrence.ts'
 import type { TaskCommand } from '../schemas/task-command.ts'
 import type { TaskDefinition } from '../schemas/task-definition.ts'
@@ -88,48 +87,30 @@ export function resolveSchedulerConfig(config: SchedulerTopologyOptions['config'
 }
 
 /**
- * Bytes of the original key and of the message a dead letter carries at most; the original value gets what is
- * left under maxRecordBytes (less 1 KiB for the other fields), so it is kept whole whenever it can be produced.
- */
-export const deadLetterCaps = { key: 4096, message: 8192, otherFields: 1024 } as const
-
-/**
- * The dead letter for a failed input record. An original too large to produce again (e.g. a 2 MB definition
- * on a topic that accepts it, while the dead-letter topic does not) is carried as a capped prefix, and the
- * message gives its full size and SHA-256, so the dead letter itself can always be produced (DeadLetter v1 has
- * no fields for this; the message is free text).
+ * The dead letter for a failed input record, capped so that it can always be produced (schemas/dead-letter.ts
+ * cappedDeadLetter: a prefix of an oversized original, with its size and SHA-256 in the message).
  */
 function deadLetterRecord(
   failed: FailedRecord,
   serde: Serde<DeadLetter>,
   maxRecordBytes: number,
 ): { key: Buffer | null; value: Buffer } {
-  const notes: string[] = []
-  const key = capped(failed.key, deadLetterCaps.key, 'key', notes)
-  // The key is in the record twice (record key and field); the message is at most its cap plus the notes.
-  const valueRoom = maxRecordBytes - 2 * deadLetterCaps.key - deadLetterCaps.message - deadLetterCaps.otherFields
-  const originalValue = capped(failed.value, valueRoom, 'originalValue', notes)
-  const message = [failed.message.slice(0, deadLetterCaps.message), ...notes].join(' ')
-  const value: DeadLetter = {
-    sourceTopic: failed.topic,
-    sourcePartition: failed.partition,
-    sourceOffset: Number(failed.offset),
-    key,
-    originalValue,
-    reasonCode: failed.reasonCode,
-    message,
-    failedAtMs: failed.failedAtMs,
-    taskId: key?.toString('utf8') ?? null,
-    executionId: null,
-  }
-  return { key, value: serde.serialize(value) }
-}
-
-function capped(bytes: Buffer | null, maxBytes: number, what: string, notes: string[]): Buffer | null {
-  if (bytes === null || bytes.length <= maxBytes) return bytes
-  const sha256 = createHash('sha256').update(bytes).digest('hex')
-  notes.push(`[${what} truncated: ${bytes.length} bytes, sha256 ${sha256}; the first ${maxBytes} bytes are kept]`)
-  return bytes.subarray(0, maxBytes)
+  const value = cappedDeadLetter(
+    {
+      sourceTopic: failed.topic,
+      sourcePartition: failed.partition,
+      sourceOffset: Number(failed.offset),
+      key: failed.key,
+      originalValue: failed.value,
+      reasonCode: failed.reasonCode,
+      message: failed.message,
+      failedAtMs: failed.failedAtMs,
+      taskId: null,
+      executionId: null,
+    },
+    maxRecordBytes,
+  )
+  return { key: value.key, value: serde.serialize({ ...value, taskId: value.key?.toString('utf8') ?? null }) }
 }
 
 export function buildSchedulerTopology(options: SchedulerTopologyOptions): Topology {

@@ -74,9 +74,16 @@ export class Scheduler implements Component {
     const applicationId = schedulerApplicationId(config.topics.prefix)
     // The process logger carries the instance id; the component binds its name.
     this.#logger = deps.logger.child({ component: this.name })
+    this.#outputMetrics = new SchedulerOutputMetrics({
+      metrics: deps.metrics.scheduler,
+      nowMs: () => (deps.clock ?? systemClock).nowMs(),
+      serdes: deps.serdes,
+      topics: this.topics,
+    })
     const topology = buildSchedulerTopology({
       topics: this.topics,
-      serdes: deps.serdes,
+      // Wrapped so that the metrics count each committed record from its value, without decoding it back.
+      serdes: this.#outputMetrics.noting(deps.serdes),
       config: { ...config.scheduler, categories: config.topics.categories },
     })
     const { instanceId, stateDir, startTimeoutMs: _start, shutdownGraceMs: _grace, ...timings } = config.runtime
@@ -90,12 +97,6 @@ export class Scheduler implements Component {
       instanceId,
       clock: deps.clock ?? systemClock,
       logger: this.#logger.child({ applicationId }),
-    })
-    this.#outputMetrics = new SchedulerOutputMetrics({
-      metrics: deps.metrics.scheduler,
-      nowMs: () => (deps.clock ?? systemClock).nowMs(),
-      serdes: deps.serdes,
-      topics: this.topics,
     })
     observeRuntime(this.runtime, {
       onAssigned: ({ generation, partitions }) => {

@@ -5,7 +5,9 @@
  * loop (and allocate) synchronously for tens of seconds, and a count near 2^60 never ends: one bad record froze
  * the whole scheduler or worker process (found by the fuzz suite, test/faults/fuzz-kafka.test.ts). Here every count
  * and length is checked against the bytes left before anything is read, so the walk costs at most one step per
- * byte, and a body that cannot fit its own counts is refused as undecodable.
+ * byte, and a body that cannot fit its own counts is refused as undecodable. An int outside int32 and a long past
+ * 2^53 (a flipped varint continuation bit, issue 15) are refused too: avsc would decode them to a value its own
+ * type refuses to write.
  */
 import type { Type } from 'avsc'
 
@@ -92,11 +94,21 @@ function walk(type: Type, c: Cursor): void {
       return
     case 'boolean':
       return take(c, 1, 'boolean')
-    case 'int':
-    case 'long':
-    case 'abstract:long':
-      readLong(c)
+    case 'int': {
+      // avsc reads an int as a long: a flipped continuation bit would decode to a number that is no int32 (and
+      // fail only later, when the value is written again, e.g. at every fire of a definition that carries it).
+      const at = c.pos
+      const value = readLong(c)
+      if (value < -0x80000000 || value > 0x7fffffff) throw new BoundsError(`int ${value} out of range at byte ${at}`)
       return
+    }
+    case 'long':
+    case 'abstract:long': {
+      const at = c.pos
+      const value = readLong(c)
+      if (!Number.isSafeInteger(value)) throw new BoundsError(`long past 2^53 at byte ${at}`)
+      return
+    }
     case 'float':
       return take(c, 4, 'float')
     case 'double':

@@ -8,7 +8,8 @@
  * and registers the reader schema, so the registry refuses any later schema the current readers cannot read.
  *
  * Serialization is synchronous (Kafka client serializers are); registry I/O happens in `init()` and, once per
- * writer id, in `deserialize`. Errors: FLEXTASK_SERDE_ENCODE_FAILED (value does not match; names the field path),
+ * writer id, in `deserialize` (an unknown id is remembered for a while by the RegistryClient, which every serde of
+ * a process shares: scheduler, worker and sink decode through the same instances). Errors: FLEXTASK_SERDE_ENCODE_FAILED (value does not match; names the field path),
  * FLEXTASK_SERDE_DECODE_FAILED (bad framing, bad body, or a writer schema the reader cannot resolve),
  * FLEXTASK_SERDE_UNKNOWN_SCHEMA (the id is not in the registry), FLEXTASK_REGISTRY_REQUEST_FAILED (registry
  * unreachable etc.; retriable when transient). None of the serde codes is retriable.
@@ -172,7 +173,8 @@ export class AvroSerde<T> {
     try {
       writerSchema = await this.registry.getSchemaById(id)
     } catch (error) {
-      if (error instanceof FlextaskError && error.context.status === 404) {
+      // Only the registry's definitive "not found" (404, not retriable: registry-client.ts) makes input bad.
+      if (error instanceof FlextaskError && error.context.status === 404 && !error.retriable) {
         throw new FlextaskError(ErrorCodes.serdeUnknownSchema, `schema id ${id} is not in the registry`, {
           cause: error,
           context: { subject: this.subject, schemaId: id },

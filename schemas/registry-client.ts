@@ -7,6 +7,13 @@
  * status, absent for network errors) and `context.registryErrorCode` (e.g. 40403 schema not found). Network
  * errors, timeouts, 408, 429 and 5xx are retriable; other 4xx (e.g. 409 incompatible schema) are not.
  *
+ * Schema ids (issue 15): a found schema is cached for good (ids are immutable); a "not found" answer is cached for
+ * `unknownIdTtlMs` (at most `maxUnknownIds` ids, the oldest forgotten first), so a flood of records carrying an
+ * unknown id costs one request per id and TTL, not one per record. Only the registry's own answer counts as not
+ * found: 404 with error_code 40403 (Confluent, Apicurio's ccompat API, Karapace and Redpanda all answer so). Any
+ * other 404 (a proxy, a wrong base path) says nothing about the id: it is retriable, is not cached, and so never
+ * turns good input into a dead letter; neither does a network error, a timeout, 408, 429 or a 5xx.
+ *
  * Startup (`register`, `setCompatibility`, what a serde's init does) waits out a registry that is down or
  * starting: retriable failures are retried with backoff (200 ms doubling to 5 s, ±20 %) until
  * `startupGiveUpAfterMs`, each retry reported to `onRetry`. Two instances starting at the same moment race on
@@ -41,7 +48,16 @@ export interface RegistryClientOptions {
   startupGiveUpAfterMs?: number
   /** Told about each startup retry (the process host logs it as a warning). Default: nothing. */
   onRetry?: (event: { what: string; attempt: number; delayMs: number; error: FlextaskError }) => void
+  /** How long a "schema id not found" answer is remembered, in ms. Default 30000. */
+  unknownIdTtlMs?: number
+  /** Most unknown ids remembered at once (the oldest is forgotten first). Default 10000. */
+  maxUnknownIds?: number
+  /** The clock of the unknown-id cache. Default `Date.now`. */
+  nowMs?: () => number
 }
+
+/** The registry's error_code for "schema not found" (GET /schemas/ids/{id}). */
+export const schemaNotFoundErrorCode = 40403
 
 const registerConflictRetries = 3
 
@@ -60,6 +76,13 @@ export class RegistryClient {
   private readonly startupGiveUpAfterMs: number
   private readonly onRetry: NonNullable<RegistryClientOptions['onRetry']>
   private readonly schemasById = new Map<number, schema.AvroSchema>()
+  /** id → the registry's "not found" answer and when it stops counting; insertion order is age order. */
+  private readonly unknownIds = new Map<number, { error: FlextaskError; untilMs: number }>()
+  private readonly unknownIdTtlMs: number
+  private readonly maxUnknownIds: number
+  private readonly nowMs: () => number
+  /** Requests for GET /schemas/ids/{id} sent so far (tests and metrics). */
+  schemaLookups = 0
 
   /** @param baseUrl e.g. `http://127.0.0.1:8081/apis/ccompat/v7` (SCHEMA_REGISTRY_URL). */
   constructor(baseUrl: string, options: RegistryClientOptions = {}) {
@@ -68,6 +91,9 @@ export class RegistryClient {
     this.fetch = options.fetch ?? ((url, init) => fetch(url, init))
     this.startupGiveUpAfterMs = options.startupGiveUpAfterMs ?? 120_000
     this.onRetry = options.onRetry ?? (() => undefined)
+    this.unknownIdTtlMs = options.unknownIdTtlMs ?? 30_000
+    this.maxUnknownIds = options.maxUnknownIds ?? 10_000
+    this.nowMs = options.nowMs ?? Date.now
   }
 
   /** Registers the schema under the subject (idempotent: identical content gets the same id) and returns its id. */
@@ -111,14 +137,39 @@ export class RegistryClient {
     }
   }
 
-  /** The schema with this id; a 404 (unknown id) throws with `context.status` 404. Cached. */
+  /**
+   * The schema with this id. An id the registry does not know throws with `context.status` 404 and
+   * `context.registryErrorCode` 40403, also from the unknown-id cache (see the header); any other failure is
+   * thrown as the request's, retriable when transient. Found schemas are cached for good.
+   */
   async getSchemaById(id: number): Promise<schema.AvroSchema> {
     const cached = this.schemasById.get(id)
     if (cached !== undefined) return cached
-    const body = await this.request<{ schema: string }>('GET', `/schemas/ids/${id}`)
+    const unknown = this.unknownIds.get(id)
+    if (unknown !== undefined && unknown.untilMs > this.nowMs()) throw unknown.error
+    this.unknownIds.delete(id)
+    let body: { schema: string }
+    try {
+      this.schemaLookups++
+      body = await this.request<{ schema: string }>('GET', `/schemas/ids/${id}`)
+    } catch (error) {
+      throw this.schemaLookupFailed(id, error)
+    }
     const parsed = parseSchema(body.schema, `/schemas/ids/${id}`)
     this.schemasById.set(id, parsed)
     return parsed
+  }
+
+  /** Remembers a definitive "not found"; makes any other 404 retriable (it says nothing about the id). */
+  private schemaLookupFailed(id: number, error: unknown): unknown {
+    if (!isStatus(error, 404)) return error
+    if (error.context.registryErrorCode !== schemaNotFoundErrorCode) return asRetriable(error)
+    if (this.unknownIds.size >= this.maxUnknownIds) {
+      const oldest = this.unknownIds.keys().next().value
+      if (oldest !== undefined) this.unknownIds.delete(oldest)
+    }
+    this.unknownIds.set(id, { error, untilMs: this.nowMs() + this.unknownIdTtlMs })
+    return error
   }
 
   async getLatest(subject: string): Promise<RegisteredSchema> {

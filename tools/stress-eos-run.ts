@@ -11,15 +11,8 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Kafka, logLevel } from 'kafkajs'
-import {
-  Admin,
-  Consumer,
-  FetchIsolationLevels,
-  type Message,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
-  Producer,
-} from '@platformatic/kafka'
+import { Admin, type Message, Producer } from '@platformatic/kafka'
+import { committedReader, readFrom } from '../bench/lib/committed-reader.ts'
 import { freePorts } from '../test/helpers/free-port.ts'
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)))
@@ -62,19 +55,12 @@ export class Run {
 
   async setup(): Promise<void> {
     await this.#admin.createTopics({ topics: [this.input, this.output], partitions: 6, replicas: 1 })
-    const consumer = new Consumer({
-      clientId: `${this.applicationId}-collector`,
+    const consumer = committedReader({
+      brokers: this.brokers,
       groupId: `${this.applicationId}-collector`,
-      bootstrapBrokers: this.brokers,
-      autocommit: false,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      maxWaitTime: 200,
+      maxWaitTimeMs: 200,
     })
-    const stream = await consumer.consume({
-      topics: [this.output],
-      mode: MessagesStreamModes.EARLIEST,
-      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
-    })
+    const stream = await readFrom(consumer, [this.output], 'earliest')
     stream.on('data', (m: Message) => this.records.push(`${m.key?.toString() ?? ''} ${m.value?.toString() ?? ''}`))
     // A destroyed stream would read nothing more: count it (retriable failures are waited out inside the stream,
     // scripts/patch-platformatic-kafka.ts). A failed rejoin is emitted on the consumer; without a listener it

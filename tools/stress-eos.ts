@@ -24,7 +24,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { parseArgs } from 'node:util'
+import { benchArgs, integerArg } from '../bench/lib/args.ts'
+import { kafkaBrokers } from '../test/helpers/env.ts'
 import {
   chooseOwnBrokerPorts,
   ownBroker,
@@ -37,24 +38,26 @@ import {
 const scenarios = ['kill', 'stop', 'rebalance', 'broker-restart'] as const
 type Scenario = (typeof scenarios)[number]
 
-const { values: args } = parseArgs({
-  options: {
+const args = benchArgs(
+  {
     iterations: { type: 'string', default: '50' },
     scenarios: { type: 'string', default: scenarios.join(',') },
     load: { type: 'string', default: '2' },
   },
-})
+  'Usage: npm run stress:eos -- [--iterations 50 | --iterations kill=50,stop=50,rebalance=15,broker-restart=9]\n' +
+    '                         [--scenarios kill,stop,rebalance,broker-restart] [--load 2]',
+)
 const selected = args.scenarios.split(',').filter((s): s is Scenario => (scenarios as readonly string[]).includes(s))
 /** Iterations per scenario: one number for all, or `scenario=n,…` (a scenario not named runs 0 times). */
 const planned = new Map<Scenario, number>(
-  /^\d+$/.test(args.iterations)
-    ? selected.map((s) => [s, Number(args.iterations)])
+  /^[\d_]+$/.test(args.iterations)
+    ? selected.map((s) => [s, integerArg('iterations', args.iterations, 1)])
     : args.iterations.split(',').map((pair) => {
         const [name = '', n = ''] = pair.split('=')
-        if (!selected.includes(name as Scenario) || !/^\d+$/.test(n)) {
+        if (!selected.includes(name as Scenario)) {
           throw new Error(`--iterations: expected N or scenario=N,… over ${selected.join(', ')}, got '${pair}'`)
         }
-        return [name as Scenario, Number(n)]
+        return [name as Scenario, integerArg(`iterations ${name}`, n)]
       }),
 )
 const iterations = Math.max(0, ...planned.values())
@@ -62,7 +65,7 @@ const loadAverage = (): string =>
   loadavg()
     .map((l) => l.toFixed(1))
     .join(' ')
-const sharedBrokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')
+const sharedBrokers = kafkaBrokers
 interface Outcome {
   duplicates: number
   missing: number
@@ -202,7 +205,7 @@ async function iteration(scenario: Scenario): Promise<Outcome> {
   }
 }
 
-const load = Array.from({ length: Number(args.load) }, () =>
+const load = Array.from({ length: integerArg('load', args.load) }, () =>
   spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
 )
 const cleanupLoad = (): void => {

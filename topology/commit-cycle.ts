@@ -15,6 +15,7 @@
 import type { Consumer, Message } from '@platformatic/kafka'
 import type { Clock } from './api.ts'
 import type { EosProducer, TransactionRecord } from './eos-producer.ts'
+import { messageBytes } from './record-buffer.ts'
 import type { CommittedEvent } from './runtime-events.ts'
 import type { OutputRecord } from './stream-task.ts'
 import type { TaskEntry } from './task-manager.ts'
@@ -26,6 +27,7 @@ export class CommitCycle {
   /** topic\0partition → the last message processed since the last commit. */
   readonly #lastMessages = new Map<string, Message>()
   #records = 0
+  #bytes = 0
   #timers = 0
 
   constructor(options: { producer: EosProducer; consumer: Consumer; clock: Clock }) {
@@ -39,9 +41,15 @@ export class CommitCycle {
     return this.#records
   }
 
+  /** Bytes (keys and values) of the source records processed since the last commit. */
+  get uncommittedBytes(): number {
+    return this.#bytes
+  }
+
   consumed(message: Message): void {
     this.#lastMessages.set(`${message.topic}\u0000${message.partition}`, message)
     this.#records++
+    this.#bytes += messageBytes(message)
   }
 
   timersRan(count: number): void {
@@ -52,6 +60,7 @@ export class CommitCycle {
   reset(): void {
     this.#lastMessages.clear()
     this.#records = 0
+    this.#bytes = 0
     this.#timers = 0
   }
 

@@ -3,7 +3,8 @@
  * re-created on every join and after every abort (the client has no seek; a new stream starts from the
  * committed offsets), and an inbox per partition of the records fetched under the current generation.
  *
- * Owner of: the stream, its epoch, the inbox and backpressure. Records of an older stream (epoch), of
+ * Owner of: the stream, its epoch, the inbox and backpressure (by records and by bytes: a paused stream starts no
+ * new fetch, so memory stays within the inbox's limits plus one fetch response). Records of an older stream (epoch), of
  * another generation or of a partition not assigned are dropped: they are fetched again from the committed
  * offsets by the new stream.
  *
@@ -26,6 +27,8 @@ export interface RecordBufferOptions {
   topics: readonly string[]
   /** Buffered records above which fetching pauses (resumes below half). */
   maxBufferedRecords: number
+  /** Buffered bytes (keys and values) above which fetching pauses (resumes below half). */
+  maxBufferedBytes: number
   /** Called when records arrive. */
   onRecords: () => void
   /** Called when the stream fails (the runtime decides: restart with backoff, or fatal). */
@@ -40,6 +43,8 @@ export class RecordBuffer {
   #epoch = 0
   #generation = -1
   #assigned: ReadonlySet<number> = new Set()
+  /** Bytes of the keys and values in the inbox. */
+  #bytes = 0
   #paused = false
   #suspended = false
 
@@ -57,7 +62,7 @@ export class RecordBuffer {
     const epoch = ++this.#epoch
     this.#generation = generation
     this.#assigned = assigned
-    this.#inbox.clear()
+    this.#clearInbox()
     const stream = await this.#options.consumer.consume({
       topics: [...this.#options.topics],
       mode: MessagesStreamModes.COMMITTED,
@@ -72,7 +77,7 @@ export class RecordBuffer {
     this.#stream = stream
     this.#paused = false
     this.#suspended = false
-    this.#inbox.clear()
+    this.#clearInbox()
     stream.on('data', (message: Message) => this.#accept(epoch, message))
     stream.on('fetch', () => {
       if (epoch === this.#epoch) this.#options.onRecords()
@@ -94,7 +99,7 @@ export class RecordBuffer {
    */
   suspend(): void {
     this.#epoch++
-    this.#inbox.clear()
+    this.#clearInbox()
     this.#suspended = true
     this.#stream?.pause()
   }
@@ -109,7 +114,7 @@ export class RecordBuffer {
     this.#epoch++
     const old = this.#stream
     this.#stream = undefined
-    this.#inbox.clear()
+    this.#clearInbox()
     await old?.close().catch(() => {})
   }
 
@@ -120,6 +125,7 @@ export class RecordBuffer {
     let queue = this.#inbox.get(message.partition)
     if (queue === undefined) this.#inbox.set(message.partition, (queue = []))
     queue.push(message)
+    this.#bytes += messageBytes(message)
     this.applyBackpressure()
     this.#options.onRecords()
   }
@@ -128,7 +134,28 @@ export class RecordBuffer {
   take(partition: number, max: number): Message[] {
     const queue = this.#inbox.get(partition)
     if (queue === undefined || queue.length === 0 || max <= 0) return []
-    return queue.splice(0, max)
+    const taken = queue.splice(0, max)
+    for (const m of taken) this.#bytes -= messageBytes(m)
+    return taken
+  }
+
+  /** Puts records taken but not processed back at the head of their partition's queue, in their order. */
+  putBack(partition: number, messages: readonly Message[]): void {
+    if (messages.length === 0) return
+    let queue = this.#inbox.get(partition)
+    if (queue === undefined) this.#inbox.set(partition, (queue = []))
+    queue.unshift(...messages)
+    for (const m of messages) this.#bytes += messageBytes(m)
+  }
+
+  /** Bytes of the keys and values buffered in the inbox. */
+  bytes(): number {
+    return this.#bytes
+  }
+
+  #clearInbox(): void {
+    this.#inbox.clear()
+    this.#bytes = 0
   }
 
   size(): number {
@@ -153,17 +180,24 @@ export class RecordBuffer {
     return stream.offsetsToFetch.get(`${topic}:${partition}`)
   }
 
+  /** Pauses fetching at maxBufferedRecords or maxBufferedBytes; resumes once both are below half. */
   applyBackpressure(): void {
     const buffered = this.size()
     const max = this.#options.maxBufferedRecords
-    if (!this.#paused && buffered >= max) {
+    const maxBytes = this.#options.maxBufferedBytes
+    if (!this.#paused && (buffered >= max || this.#bytes >= maxBytes)) {
       this.#paused = true
       this.#stream?.pause()
-    } else if (this.#paused && buffered < max / 2) {
+    } else if (this.#paused && buffered < max / 2 && this.#bytes < maxBytes / 2) {
       this.#paused = false
       this.#stream?.resume()
     }
   }
+}
+
+/** Bytes of a record's key and value, what the buffer and the cycle count against their byte limits. */
+export function messageBytes(message: Pick<Message, 'key' | 'value'>): number {
+  return (message.key?.length ?? 0) + (message.value?.length ?? 0)
 }
 
 export function toRawRecord(message: Message): RawRecord {

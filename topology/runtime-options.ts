@@ -34,8 +34,21 @@ export interface StreamRuntimeOptions {
   transactionTimeoutMs?: number
   /** Records processed per cycle before committing. @default 5000 */
   maxRecordsPerCycle?: number
+  /**
+   * Input bytes (keys and values of source records) processed per cycle before committing, so a flood of large
+   * records (and the dead letters they become) is carried by many small transactions: a timer that fires in the
+   * same cycle waits for that cycle's commit (a 2 MB record's dead letter is ~1 MB). @default 4194304
+   */
+  maxBytesPerCycle?: number
+  /**
+   * Longest one pass of the loop processes input records before due timers get their turn (issue 15): a flood of
+   * slow or bad input delays a timer by about this much per pass, not by a whole cycle's records. @default 100
+   */
+  maxInputMsPerPass?: number
   /** Buffered records above which fetching pauses. @default 20000 */
   maxBufferedRecords?: number
+  /** Buffered bytes (keys and values) above which fetching pauses: bounds memory under 2 MB records. @default 67108864 */
+  maxBufferedBytes?: number
   /** Use static membership (groupInstanceId = instanceId). @default true */
   staticMembership?: boolean
   /**
@@ -79,7 +92,10 @@ export function resolveRuntimeOptions(options: StreamRuntimeOptions): ResolvedRu
     rebalanceTimeoutMs: 30_000,
     transactionTimeoutMs: 10_000,
     maxRecordsPerCycle: 5_000,
+    maxBytesPerCycle: 4 * 1024 * 1024,
+    maxInputMsPerPass: 100,
     maxBufferedRecords: 20_000,
+    maxBufferedBytes: 64 * 1024 * 1024,
     staticMembership: true,
     outageGiveUpMs: 15 * 60_000,
     inputBarrier: true,

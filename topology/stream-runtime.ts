@@ -9,10 +9,13 @@
  *
  * One pass of the loop (runOnce):
  *   apply a queued join (keep the tasks of partitions held throughout, close the others, drop the cycle,
- *   restart the stream; while the client syncs a newer generation, wait for its join) → close tasks not assigned, open assigned ones (concurrently, off the loop) → process
- *   buffered records of running tasks → fire due timers of tasks whose input is read up to the instant → if
- *   anything was produced, consumed or written: commit one transaction (outputs + changelog + consumed offsets
- *   under the applied generation) → otherwise wait for records, a timer or a state change.
+ *   restart the stream; while the client syncs a newer generation, wait for its join) → close tasks not assigned,
+ *   open assigned ones (concurrently, off the loop) → process buffered records of running tasks (within the
+ *   cycle's record and byte caps and the pass's time budget, so a flood of input holds due timers for about
+ *   maxInputMsPerPass per pass, not for a whole cycle of records) → fire due timers of tasks whose input is read
+ *   up to the instant → if anything was produced, consumed or written: commit one transaction (outputs +
+ *   changelog + consumed offsets under the applied generation) → otherwise wait for records, a timer or a state
+ *   change.
  *
  * Errors decide (kafka-errors.ts decideError, outage-policy.ts): a retriable error anywhere in a pass (a Kafka
  * fault, a refused record, a fenced producer, a retriable FlextaskError from a task, the input stream failing)
@@ -111,6 +114,7 @@ export class StreamRuntime {
       consumer,
       topics: topology.sourceTopics,
       maxBufferedRecords: o.maxBufferedRecords,
+      maxBufferedBytes: o.maxBufferedBytes,
       onRecords: notify,
       onError: (error) => this.#group.reportError(error),
     })
@@ -235,7 +239,9 @@ export class StreamRuntime {
     const processed = await this.#executor.processRecords()
     const { ran, waiting } = await this.#executor.runTimers()
     const intervalDue = this.#o.clock.nowMs() - this.#lastCommitAt >= this.#o.commitIntervalMs
-    const full = this.#cycle.uncommittedRecords >= this.#o.maxRecordsPerCycle
+    const full =
+      this.#cycle.uncommittedRecords >= this.#o.maxRecordsPerCycle ||
+      this.#cycle.uncommittedBytes >= this.#o.maxBytesPerCycle
     const idle = this.#buffer.size() === 0
     if (this.#executor.hasWork() && (ran > 0 || intervalDue || full || idle)) await this.#commit()
     else if (processed === 0 && ran === 0) await this.#wait(waiting ? 5 : this.#executor.msUntilNextWake())

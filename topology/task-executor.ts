@@ -2,14 +2,27 @@
  * The work of one pass on the running tasks (≈ Kafka Streams' TaskExecutor): hand buffered records to their
  * tasks, then fire due timers, and say how long the loop may sleep.
  *
- * - Records: the cycle's record budget (maxRecordsPerCycle minus what the cycle already holds) is shared
- *   fairly between the running tasks; a record below the task's committed offset was already processed and
- *   committed by a previous owner and is skipped (TaskManager's committed offsets).
+ * - Records: each pass processes input within three budgets, then lets due timers have their turn (issue 15):
+ *   the cycle's records (maxRecordsPerCycle minus what the cycle already holds), the cycle's input bytes
+ *   (maxBytesPerCycle) and the pass's time (maxInputMsPerPass, on a monotonic clock). Tasks take turns in rounds of
+ *   a few records, the first turn rotating from pass to pass, so no partition's flood holds another's input; a
+ *   record is the unit (one slow record can overrun the time budget by its own cost, no more). Records taken but
+ *   not processed go back to the head of their queue, so offset order is kept. A record below the task's
+ *   committed offset was already processed and committed by a previous owner and is skipped (TaskManager's
+ *   committed offsets).
+ * - A record whose writer schema cannot be looked up now (FLEXTASK_REGISTRY_REQUEST_FAILED, retriable: the registry
+ *   is away) holds only its own partition: it goes back to the head of its queue and that partition's input waits
+ *   a backoff (200 ms doubling to 5 s, `onRetrying`) while the other partitions' records and every due timer go on
+ *   (the partition's own timers wait for it at the input barrier, up to its maxWaitMs). Decoding is the first step
+ *   of a record (stream-task.ts) and the record's unit was undone, so nothing else needs rolling back. Any other
+ *   retriable error is thrown (the runtime aborts the cycle), and so is this one once the partition has waited
+ *   outageGiveUpMs (the runtime's outage policy then decides).
  * - Timers: a task whose earliest timer is due fires once its input is read up to the instant (input-barrier.ts,
  *   issue 8): the timers due up to the instant the barrier observed fire (the due horizon, api.ts), on the real
  *   clock, so firedAtMs, lateness and misfire see how late they really are; without the barrier the horizon
  *   is now. A task whose barrier is not yet passed makes the pass "waiting" (the loop polls again in 5 ms).
  */
+import { coerceError, ErrorCodes } from '../errors.ts'
 import type { Clock } from './api.ts'
 import type { CommitCycle } from './commit-cycle.ts'
 import type { InputBarrier } from './input-barrier.ts'
@@ -19,39 +32,132 @@ import type { TaskEntry, TaskManager } from './task-manager.ts'
 
 export interface TaskExecutorOptions {
   tasks: Pick<TaskManager, 'running' | 'assigned' | 'nextRetryMs'>
-  buffer: Pick<RecordBuffer, 'take'> & Parameters<InputBarrier['decide']>[2]
-  cycle: Pick<CommitCycle, 'uncommittedRecords' | 'consumed' | 'timersRan'>
+  buffer: Pick<RecordBuffer, 'take' | 'putBack'> & Parameters<InputBarrier['decide']>[2]
+  cycle: Pick<CommitCycle, 'uncommittedRecords' | 'uncommittedBytes' | 'consumed' | 'timersRan'>
   barrier: Pick<InputBarrier, 'decide'> | undefined
   /** The tasks' wall clock (never held: the barrier bounds which timers are due, not what time it is). */
   clock: Clock
   events: RuntimeEvents
   maxRecordsPerCycle: number
+  maxBytesPerCycle: number
+  maxInputMsPerPass: number
+  /** The monotonic clock of the time budget and input backoffs, in ms. @default performance.now */
+  elapsedMs?: () => number
+  /** How long a partition's input waits out an unreachable registry before the error aborts the cycle. */
+  outageGiveUpMs: number
 }
+
+/** A partition whose next record waits for the registry (see the header). */
+interface ParkedInput {
+  untilMs: number
+  attempt: number
+  sinceMs: number
+}
+
+/** Records a task takes per turn: small, so turns interleave; large enough that a turn is not all overhead. */
+const recordsPerTurn = 16
 
 export class TaskExecutor {
   readonly #o: TaskExecutorOptions
+  /** Rotates which task takes the first turn of a pass. */
+  #turn = 0
+  readonly #parked = new WeakMap<TaskEntry, ParkedInput>()
 
   constructor(options: TaskExecutorOptions) {
     this.#o = options
   }
 
-  /** Processes buffered records, sharing the cycle's budget fairly between the running tasks. */
+  /**
+   * Processes buffered records within the pass's budgets (see the header), tasks taking turns. Returns how many
+   * were processed; the loop commits when the cycle is full (records or bytes) and runs due timers either way.
+   */
   async processRecords(): Promise<number> {
-    const { tasks, buffer, cycle } = this.#o
-    let processed = 0
-    const running = tasks.running()
+    const { tasks, cycle } = this.#o
+    const elapsedMs = this.#elapsedMs
+    const startedMs = elapsedMs()
+    const running = tasks.running().filter((e) => (this.#parked.get(e)?.untilMs ?? 0) <= startedMs)
+    if (running.length === 0) return 0
+    const deadline = startedMs + this.#o.maxInputMsPerPass
     const budget = this.#o.maxRecordsPerCycle - cycle.uncommittedRecords
-    const perTask = Math.max(1, Math.ceil(budget / Math.max(1, running.length)))
-    for (const entry of running) {
-      for (const message of buffer.take(entry.partition, Math.min(perTask, budget - processed))) {
-        if (entry.status !== 'running' || entry.task === undefined) break
-        if (message.offset < (entry.committed.get(message.topic) ?? 0n)) continue
-        await entry.task.process(toRawRecord(message))
-        cycle.consumed(message)
-        processed++
+    const share = Math.max(1, Math.ceil(budget / running.length))
+    const taken = new Map<TaskEntry, number>()
+    const first = this.#turn++ % running.length
+    const order = [...running.slice(first), ...running.slice(0, first)]
+    let processed = 0
+    const spent = (): boolean =>
+      processed >= budget || cycle.uncommittedBytes >= this.#o.maxBytesPerCycle || elapsedMs() >= deadline
+    for (let active = order; active.length > 0 && !spent();) {
+      const next: TaskEntry[] = []
+      for (const entry of active) {
+        if (spent()) break
+        const max = Math.min(recordsPerTurn, share - (taken.get(entry) ?? 0), budget - processed)
+        const n = await this.#processTurn(entry, max, spent)
+        taken.set(entry, (taken.get(entry) ?? 0) + n.taken)
+        processed += n.processed
+        if (n.taken === max && n.taken > 0 && (taken.get(entry) ?? 0) < share) next.push(entry)
       }
+      active = next
     }
     return processed
+  }
+
+  /** One task's turn: up to `max` records, stopping early once `spent`; what it did not process goes back. */
+  async #processTurn(
+    entry: TaskEntry,
+    max: number,
+    spent: () => boolean,
+  ): Promise<{ taken: number; processed: number }> {
+    const { buffer, cycle } = this.#o
+    const messages = buffer.take(entry.partition, max)
+    let i = 0
+    let processed = 0
+    for (; i < messages.length; i++) {
+      // A task no longer running drops its records: its stream restarts from the committed offsets.
+      if (entry.status !== 'running' || entry.task === undefined) return { taken: messages.length, processed }
+      if (i > 0 && spent()) break
+      const message = messages[i] as (typeof messages)[number]
+      if (message.offset < (entry.committed.get(message.topic) ?? 0n)) continue
+      try {
+        await entry.task.process(toRawRecord(message))
+      } catch (error) {
+        if (!this.#waitsOut(entry, error)) throw error
+        buffer.putBack(entry.partition, messages.slice(i))
+        return { taken: i, processed }
+      }
+      this.#parked.delete(entry)
+      cycle.consumed(message)
+      processed++
+    }
+    buffer.putBack(entry.partition, messages.slice(i))
+    return { taken: i, processed }
+  }
+
+  get #elapsedMs(): () => number {
+    return this.#o.elapsedMs ?? (() => performance.now())
+  }
+
+  /** Parks the partition's input when `error` is a registry lookup that failed transiently (see the header). */
+  #waitsOut(entry: TaskEntry, error: unknown): boolean {
+    const e = coerceError(error)
+    if (!e.retriable || e.code !== ErrorCodes.registry) return false
+    const nowMs = this.#elapsedMs()
+    const previous = this.#parked.get(entry)
+    const sinceMs = previous?.sinceMs ?? nowMs
+    const failingForMs = nowMs - sinceMs
+    if (failingForMs >= this.#o.outageGiveUpMs) return false
+    const attempt = (previous?.attempt ?? 0) + 1
+    const backoffMs = Math.min(5_000, 200 * 2 ** (attempt - 1))
+    this.#parked.set(entry, { untilMs: nowMs + backoffMs, attempt, sinceMs })
+    this.#o.events.emit('onRetrying', {
+      step: `decoding the input of partition ${entry.partition}`,
+      code: e.code,
+      message: e.message,
+      attempt,
+      backoffMs,
+      failingForMs,
+      giveUpInMs: this.#o.outageGiveUpMs - failingForMs,
+    })
+    return true
   }
 
   /** Fires the due timers of the tasks whose input is read up to the instant. */
@@ -79,11 +185,16 @@ export class TaskExecutor {
     return { ran, waiting }
   }
 
-  /** How long the loop may sleep: until the earliest timer or task-open retry, at most 1 s. */
+  /** How long the loop may sleep: until the earliest timer, task-open retry or parked input, at most 1 s. */
   msUntilNextWake(): number {
     let next = this.#o.tasks.nextRetryMs() ?? Infinity
-    for (const entry of this.#o.tasks.running()) next = Math.min(next, entry.task?.nextWakeMs() ?? Infinity)
-    return Math.max(0, Math.min(next - this.#o.clock.nowMs(), 1000))
+    let parkedMs = Infinity
+    for (const entry of this.#o.tasks.running()) {
+      next = Math.min(next, entry.task?.nextWakeMs() ?? Infinity)
+      const parked = this.#parked.get(entry)
+      if (parked !== undefined) parkedMs = Math.min(parkedMs, parked.untilMs - this.#elapsedMs())
+    }
+    return Math.max(0, Math.min(next - this.#o.clock.nowMs(), parkedMs, 1000))
   }
 
   /** True when a running task holds uncommitted work. */

@@ -1,7 +1,7 @@
 /**
  * One category's consumer-group membership (`<prefix>-workers-<category>`, read_committed, offsets committed by
  * hand): the consumer, the partitions it owns in its current generation, the offset tracker of that generation,
- * and the handover deadlines of partitions it gained. The runtime (worker-runtime.ts) decides what a rebalance
+ * and the handover deadlines of partitions it gained; re-opening its fetch stream after a transient failure. The runtime (worker-runtime.ts) decides what a rebalance
  * does to queued and running attempts; this module joins, and commits what the tracker allows.
  */
 import {
@@ -12,10 +12,12 @@ import {
   MessagesStreamFallbackModes,
   MessagesStreamModes,
 } from '@platformatic/kafka'
-import { coerceError } from '../errors.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { coerceError, ErrorCodes, type FlextaskError } from '../errors.ts'
 import type { KafkaClientFactory } from '../kafka-clients.ts'
 import type { Logger } from '../logger.ts'
 import { workerGroupId } from '../topics.ts'
+import { decideError } from '../topology/kafka-errors.ts'
 import { OffsetTracker } from './offset-tracker.ts'
 
 export interface CategoryMember {
@@ -111,6 +113,41 @@ export async function reopenStream(member: CategoryMember, listener: MemberListe
   member.stream = stream
   stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => listener.onRecord(member, message))
   stream.on('error', (error: unknown) => listener.onError(error, member, stream))
+}
+
+/**
+ * The member's fetch stream failed with `error`. A transient Kafka failure (the broker stopped or restarting: "fetch
+ * failed 4 times", connection closed) is waited out: the stream is re-opened from the committed offsets with a
+ * backoff of 200 ms doubling to 5 s, and a redelivered execution runs again (at-least-once). Anything else is fatal
+ * and returned. Issue 15: the fault suite's broker restart used to stop every worker here. Returns undefined once
+ * re-opened, or when `cancelled()` (closing, or already failed) says to give up.
+ */
+export async function recoverStream(
+  member: CategoryMember,
+  listener: MemberListener,
+  error: unknown,
+  logger: Logger,
+  cancelled: () => boolean,
+): Promise<FlextaskError | undefined> {
+  let coded = decideError(error, ErrorCodes.unknown)
+  await member.stream?.close().catch(() => undefined)
+  for (let attempt = 1; coded.retriable; attempt++) {
+    const delayMs = Math.min(5_000, 200 * 2 ** Math.min(attempt - 1, 10))
+    logger.warn(
+      { category: member.category, attempt, delayMs, error: coded.message },
+      'worker: fetch stream failed; re-opening it',
+    )
+    await sleep(delayMs)
+    if (cancelled()) return undefined
+    try {
+      await reopenStream(member, listener)
+      logger.info({ category: member.category, attempts: attempt }, 'worker: fetch stream re-opened')
+      return undefined
+    } catch (reopenError) {
+      coded = decideError(reopenError, ErrorCodes.unknown)
+    }
+  }
+  return coded
 }
 
 /**

@@ -8,7 +8,7 @@
 import type { Message } from '@platformatic/kafka'
 import { coerceError, ErrorCodes, type FlextaskError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
-import type { DeadLetter } from '../schemas/dead-letter.ts'
+import { cappedDeadLetter, type DeadLetter } from '../schemas/dead-letter.ts'
 import type { TaskExecution } from '../schemas/task-execution.ts'
 import type { WorkerSerde } from './worker-producer.ts'
 
@@ -65,7 +65,8 @@ async function sendDeadLetter(
   const key = message.key ?? null
   const reasonCode: WorkerDeadLetterReason =
     error.code === ErrorCodes.serdeUnknownSchema ? 'UNKNOWN_SCHEMA' : 'UNDECODABLE'
-  const deadLetter: DeadLetter = {
+  // Capped (a prefix, size and SHA-256 of an oversized original), so the broker never refuses it forever.
+  const deadLetter: DeadLetter = cappedDeadLetter({
     sourceTopic: topic,
     sourcePartition: message.partition,
     sourceOffset: Number(message.offset),
@@ -76,7 +77,7 @@ async function sendDeadLetter(
     failedAtMs: (deps.nowMs ?? Date.now)(),
     taskId: key?.toString('utf8') ?? null,
     executionId: null,
-  }
+  })
   for (let attempt = 0; ; attempt++) {
     try {
       await deps.send(deadLetter)

@@ -23,14 +23,11 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Message } from '@platformatic/kafka'
-import { coerceError, ErrorCodes, type FlextaskError } from '../errors.ts'
-import type { KafkaClientFactory } from '../kafka-clients.ts'
-import type { Logger } from '../logger.ts'
+import { coerceError, type FlextaskError } from '../errors.ts'
 import type { TaskExecution } from '../schemas/task-execution.ts'
 import type { TaskResult } from '../schemas/task-result.ts'
 import { topicNames, type TopicNames } from '../topics.ts'
-import { decideError } from '../topology/kafka-errors.ts'
-import { type AttemptLimits, defaultAttemptLimits, type RunningAttempt, runAttempt } from './attempt-runner.ts'
+import { type RunningAttempt, runAttempt } from './attempt-runner.ts'
 import {
   type CategoryMember,
   commitMember,
@@ -38,52 +35,18 @@ import {
   joinCategory,
   leaveCategory,
   type MemberListener,
-  reopenStream,
+  recoverStream,
 } from './category-member.ts'
 import { DispatchQueue } from './dispatch-queue.ts'
 import { decodeExecution, type ExecutionDecoderDeps } from './execution-decoder.ts'
-import type { HandlerRegistry } from './handler.ts'
-import { defaultLimits, Limiter, type WorkerLimits } from './limits.ts'
+import { Limiter } from './limits.ts'
 import { OffsetTracker } from './offset-tracker.ts'
 import { selectStartable } from './start-selection.ts'
-import { WorkerProducer, type WorkerSerdes } from './worker-producer.ts'
+import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.ts'
+import { WorkerProducer } from './worker-producer.ts'
 
+export type { WorkerOptions } from './worker-options.ts'
 export type { WorkerSerde, WorkerSerdes } from './worker-producer.ts'
-
-export interface WorkerOptions {
-  /** Reported in every result as workerId. */
-  workerId: string
-  /** Builds every Kafka client (connection and security from the kafka config section). */
-  kafka: KafkaClientFactory
-  /** @default flextask */
-  topicPrefix?: string
-  /** The categories this process consumes: one group membership each. */
-  categories: string[]
-  handlers: HandlerRegistry
-  serdes: WorkerSerdes
-  logger: Logger
-  limits?: Partial<WorkerLimits>
-  attempt?: Partial<AttemptLimits>
-  /** Executions fetched and not started, over all categories; fetching pauses above it. @default 1000 */
-  maxQueuedExecutions?: number
-  /** How long running attempts may finish on close before they are aborted. @default 10000 */
-  shutdownGraceMs?: number
-  /** Delay before starting records of a partition gained in a rebalance (see header). @default 1000 */
-  rebalanceHandoverMs?: number
-  /** @default 10000 */
-  sessionTimeoutMs?: number
-  /** @default 1000 */
-  heartbeatIntervalMs?: number
-  /** Spacing of offset commits while attempts finish. @default 100 */
-  commitIntervalMs?: number
-  nowMs?: () => number
-}
-
-type Resolved = Required<Omit<WorkerOptions, 'limits' | 'attempt' | 'nowMs'>> & {
-  limits: WorkerLimits
-  attempt: AttemptLimits
-  nowMs: () => number
-}
 
 interface Pending {
   key: string
@@ -103,7 +66,7 @@ interface Pending {
  * 'dead-letter' (reason code of an undecodable execution, once its dead letter is acknowledged), 'error' (fatal).
  */
 export class WorkerRuntime extends EventEmitter {
-  readonly #o: Resolved
+  readonly #o: ResolvedWorkerOptions
   readonly #topics: TopicNames
   readonly #members: CategoryMember[] = []
   readonly #producer: WorkerProducer
@@ -128,19 +91,7 @@ export class WorkerRuntime extends EventEmitter {
 
   constructor(options: WorkerOptions) {
     super()
-    this.#o = {
-      topicPrefix: 'flextask',
-      maxQueuedExecutions: 1000,
-      shutdownGraceMs: 10_000,
-      rebalanceHandoverMs: 1000,
-      sessionTimeoutMs: 10_000,
-      heartbeatIntervalMs: 1000,
-      commitIntervalMs: 100,
-      nowMs: Date.now,
-      ...options,
-      limits: { ...defaultLimits, ...options.limits },
-      attempt: { ...defaultAttemptLimits, ...options.attempt },
-    }
+    this.#o = resolveWorkerOptions(options)
     this.#topics = topicNames(this.#o.topicPrefix)
     this.#limiter = new Limiter(this.#o.limits)
     this.#producer = new WorkerProducer({
@@ -200,33 +151,11 @@ export class WorkerRuntime extends EventEmitter {
     this.#started = true
   }
 
-  /**
-   * A fetch stream failed. A transient Kafka failure (the broker stopped or restarting: "fetch failed 4 times",
-   * connection closed) is waited out: the stream is re-opened from the committed offsets with a backoff of 200 ms
-   * doubling to 5 s, and a redelivered execution runs again (at-least-once). Anything else is fatal. Issue 15: the
-   * fault suite's broker restart used to stop every worker here.
-   */
+  /** A fetch stream failed: re-opened after a transient failure, fatal otherwise (recoverStream). */
   async #onStreamError(listener: MemberListener, member: CategoryMember, failed: unknown, error: unknown) {
     if (member.stream !== failed || this.#stopping || this.#fatal) return
-    let coded = decideError(error, ErrorCodes.unknown)
-    await member.stream?.close().catch(() => undefined)
-    for (let attempt = 1; coded.retriable; attempt++) {
-      const delayMs = Math.min(5_000, 200 * 2 ** Math.min(attempt - 1, 10))
-      this.#o.logger.warn(
-        { category: member.category, attempt, delayMs, error: coded.message },
-        'worker: fetch stream failed; re-opening it',
-      )
-      await sleep(delayMs)
-      if (this.#stopping || this.#fatal) return
-      try {
-        await reopenStream(member, listener)
-        this.#o.logger.info({ category: member.category, attempts: attempt }, 'worker: fetch stream re-opened')
-        return
-      } catch (reopenError) {
-        coded = decideError(reopenError, ErrorCodes.unknown)
-      }
-    }
-    this.#fail(coded)
+    const fatal = await recoverStream(member, listener, error, this.#o.logger, () => this.#stopping || !!this.#fatal)
+    if (fatal !== undefined) this.#fail(fatal)
   }
 
   /** Graceful shutdown (see header). Idempotent. */

@@ -38,7 +38,7 @@ export class MemoryRegistry implements SchemaRegistry {
       return Promise.reject(
         new FlextaskError(ErrorCodes.registry, `registry answered ${status}`, {
           retriable: status >= 500,
-          context: { status },
+          context: { status, ...(status === 404 ? { registryErrorCode: 40403 } : {}) },
         }),
       )
     }

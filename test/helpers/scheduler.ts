@@ -1,10 +1,13 @@
 /**
  * Real-broker helpers for scheduler suites: TaskDefinition builders, producing definitions with the Avro
  * serde to the partition that owns the taskId (Java murmur2, as the contract requires), decoding the raw value
- * bytes of `collect()` (kafka.ts), the scheduler CLI as a child process, and deleting every topic of a topic
- * prefix.
+ * bytes of `collect()` (kafka.ts), the scheduler CLI as a child process (one or a file's fleet of them), and
+ * deleting every topic of a topic prefix.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Admin, Producer } from '@platformatic/kafka'
 import { onTestFailed } from 'vitest'
@@ -16,31 +19,16 @@ import { createScheduler, type Scheduler } from '../../scheduler/scheduler.ts'
 import type { AvroSerde } from '../../schemas/avro-serde.ts'
 import { RegistryClient } from '../../schemas/registry-client.ts'
 import { createSerdeRegistry, type SerdeRegistry } from '../../schemas/serde-registry.ts'
-import type { ScheduleSpec, TaskDefinition } from '../../schemas/task-definition.ts'
-import { buildTaskDefinition, emptySchedule } from '../../schemas/task-definition-builder.ts'
+import type { TaskDefinition } from '../../schemas/task-definition.ts'
 import { schedulerApplicationId, type TopicNames } from '../../topics.ts'
 import type { Clock } from '../../topology/api.ts'
 import { kafkaBrokers, schemaRegistryUrl } from './env.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
 import type { Serde } from '../../topology/api.ts'
-import { type CollectedRecord, waitFor } from './kafka.ts'
+import { onCleanup } from './cleanup.ts'
+import { type CollectedRecord, collect, waitFor } from './kafka.ts'
 
-/** A valid definition (category http, no retry, no jitter) with the given schedule fields; now = createdAtMs. */
-export function taskDefinition(
-  taskId: string,
-  schedule: Partial<ScheduleSpec>,
-  overrides: Partial<TaskDefinition> = {},
-): TaskDefinition {
-  return buildTaskDefinition({
-    taskId,
-    name: taskId,
-    category: 'http',
-    type: 'HealthCheck',
-    createdAtMs: overrides.createdAtMs ?? Date.now(),
-    ...overrides,
-    schedule: overrides.schedule ?? { ...emptySchedule, ...schedule },
-  })
-}
+export { taskDefinition } from './task-definitions.ts'
 
 /** The serdes of a topic prefix, with the scheduler's subjects (schemas/serde-registry.ts), registered. */
 export async function testSerdes(registryUrl: string, topics: TopicNames): Promise<SerdeRegistry> {
@@ -75,6 +63,45 @@ export function testScheduler(
 ): { scheduler: Scheduler; deps: ProcessDeps } {
   const deps = testProcessDeps(env, options)
   return { scheduler: createScheduler(deps), deps }
+}
+
+/** A started in-process scheduler of a test file, and a read_committed collector of what it produced. */
+export interface RunningTestScheduler {
+  app: Scheduler
+  out: { records: CollectedRecord[]; close: () => Promise<void> }
+}
+
+/**
+ * Starts a scheduler component on `prefix` (category http, a state directory of its own) and a collector of
+ * `collectTopics`. When the file ends (cleanup.ts): the collector and the scheduler close, every topic of the prefix
+ * is deleted (also ones the test created itself, e.g. a definitions topic with settings of its own) and the state
+ * directory is removed; failures there are ignored. Create the admin (testAdmin) before calling this.
+ */
+export async function startTestScheduler(options: {
+  admin: Admin
+  prefix: string
+  partitions: number
+  instanceId: string
+  collectTopics: string[]
+}): Promise<RunningTestScheduler> {
+  const stateDir = mkdtempSync(join(tmpdir(), `flextask-${options.prefix}-`))
+  const cleanups: (() => Promise<unknown>)[] = [() => deletePrefixTopics(options.admin, options.prefix)]
+  onCleanup(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
+    rmSync(stateDir, { recursive: true, force: true })
+  })
+  const app = testScheduler({
+    FLEXTASK_TOPIC_PREFIX: options.prefix,
+    FLEXTASK_PARTITIONS: String(options.partitions),
+    FLEXTASK_CATEGORIES: 'http',
+    FLEXTASK_STATE_DIR: stateDir,
+    FLEXTASK_INSTANCE_ID: options.instanceId,
+  }).scheduler
+  cleanups.push(() => app.close())
+  await app.start()
+  const out = await collect(options.collectTopics)
+  cleanups.push(out.close)
+  return { app, out }
 }
 
 /**
@@ -182,4 +209,43 @@ export async function killHard(scheduler: SchedulerChild): Promise<void> {
   const exit = new Promise<void>((resolve) => scheduler.child.once('exit', () => resolve()))
   scheduler.child.kill('SIGKILL')
   await exit
+}
+
+/** The scheduler CLIs one test file spawns, and what they leave behind. */
+export interface SchedulerFleet {
+  /** A directory of this file for the children's state directories; removed when the file ends. */
+  readonly stateRoot: string
+  /** spawnScheduler, and SIGKILLs the child when the file ends if it is still alive. */
+  spawn(name: string, env: Record<string, string>, command?: string | readonly string[]): SchedulerChild
+  /** Runs `fn` when the file ends, once every child is dead (topics, collectors); the last added first. */
+  afterChildren(fn: () => unknown): void
+}
+
+/**
+ * A fleet for the current test file (cleanup.ts: wherever it is called). When the file ends: every child still
+ * alive is SIGKILLed, then the `afterChildren` cleanups run (a failing one is ignored, as a test's cleanup of
+ * topics it no longer needs), then the state root is removed. Create it after `testAdmin()` so that the admin it
+ * deletes topics with is closed after it.
+ */
+export function schedulerFleet(tag: string): SchedulerFleet {
+  const stateRoot = mkdtempSync(join(tmpdir(), `flextask-${tag}-`))
+  const children: SchedulerChild[] = []
+  const after: (() => unknown)[] = []
+  onCleanup(async () => {
+    for (const child of children) await killHard(child)
+    for (const fn of after.reverse())
+      await Promise.resolve()
+        .then(fn)
+        .catch(() => {})
+    rmSync(stateRoot, { recursive: true, force: true })
+  })
+  return {
+    stateRoot,
+    spawn(name, env, command) {
+      const child = spawnScheduler(name, env, command)
+      children.push(child)
+      return child
+    },
+    afterChildren: (fn) => void after.push(fn),
+  }
 }

@@ -3,46 +3,19 @@
  * file ends; more on demand with `createDatabase`), snapshots of the projection tables for comparisons, and
  * builders of the records the sink consumes.
  */
-import { randomUUID } from 'node:crypto'
-import pg from 'pg'
+import type pg from 'pg'
 import { primaryKeys, projectionTables } from '../../connectors/postgres-sql.ts'
 import type { Occurrence } from '../../schemas/occurrence.ts'
 import type { TaskExecution } from '../../schemas/task-execution.ts'
 import type { TaskLog } from '../../schemas/task-log.ts'
 import type { TaskResult } from '../../schemas/task-result.ts'
-import { onCleanup } from './cleanup.ts'
-import { databaseUrl } from './env.ts'
+import { createTestDatabase, type TestDatabase } from './postgres.ts'
 
-export interface SinkDatabase {
-  name: string
-  url: string
-  pool: pg.Pool
-}
+export type SinkDatabase = TestDatabase
 
 /** Creates an empty database `ft_sink_<random>`; every one created by a file is dropped when the file ends. */
-export async function createDatabase(): Promise<SinkDatabase> {
-  const name = `ft_sink_${randomUUID().replaceAll('-', '').slice(0, 12)}`
-  await admin(`CREATE DATABASE ${name}`)
-  const url = new URL(databaseUrl)
-  url.pathname = `/${name}`
-  const db = { name, url: url.toString(), pool: new pg.Pool({ connectionString: url.toString(), max: 3 }) }
-  onCleanup(() => dropDatabase(db))
-  return db
-}
-
-async function dropDatabase(db: SinkDatabase): Promise<void> {
-  await db.pool.end().catch(() => {})
-  await admin(`DROP DATABASE IF EXISTS ${db.name} WITH (FORCE)`).catch(() => {})
-}
-
-async function admin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl })
-  await client.connect()
-  try {
-    await client.query(statement)
-  } finally {
-    await client.end()
-  }
+export function createDatabase(): Promise<SinkDatabase> {
+  return createTestDatabase({ prefix: 'ft_sink', maxConnections: 3 })
 }
 
 /** Every projection table as JSON text rows in primary-key order: equal snapshots mean equal tables. */

@@ -5,24 +5,20 @@
  * resumed, runs when triggered, has its next slot cancelled, and is gone after delete; exit codes say what happened.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { newApiKey } from '../../api/api-keys.ts'
-import { databaseUrl, kafkaBrokers, schemaRegistryUrl } from '../helpers/env.ts'
+import { kafkaBrokers, schemaRegistryUrl } from '../helpers/env.ts'
 import { testAdmin, uniqueName, waitFor } from '../helpers/kafka.ts'
+import { createTestDatabase } from '../helpers/postgres.ts'
 import { deletePrefixTopics } from '../helpers/scheduler.ts'
 
 const cli = fileURLToPath(new URL('../../cli/flextask.ts', import.meta.url))
 const handlers = fileURLToPath(new URL('../fixtures/api-e2e-handlers.ts', import.meta.url))
 const prefix = uniqueName('ft-api-e2e')
-const database = `ft_api_e2e_${randomUUID().replaceAll('-', '').slice(0, 10)}`
-const dbUrl = new URL(databaseUrl)
-dbUrl.pathname = `/${database}`
 const port = 19_700 + Math.floor(Math.random() * 90)
 const apiUrl = `http://127.0.0.1:${port}`
 const admin = newApiKey('e2e-admin', 'admin')
@@ -37,16 +33,6 @@ const baseEnv = {
   LOG_PRETTY: 'false',
   KAFKA_BROKERS: kafkaBrokers.join(','),
   SCHEMA_REGISTRY_URL: schemaRegistryUrl,
-}
-
-async function adminSql(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: databaseUrl })
-  await c.connect()
-  try {
-    await c.query(sql)
-  } finally {
-    await c.end()
-  }
 }
 
 /** Runs `flextask <args>` as a client with the writer key (or `key`); resolves with its exit code and output. */
@@ -70,7 +56,8 @@ interface TailLine {
 }
 
 beforeAll(async () => {
-  await adminSql(`CREATE DATABASE ${database}`)
+  // Dropped when the file ends, after the afterAll below has stopped the process (cleanup.ts).
+  const database = await createTestDatabase({ prefix: 'ft_api_e2e' })
   up = spawn(process.execPath, [cli, 'up'], {
     env: {
       ...baseEnv,
@@ -79,7 +66,7 @@ beforeAll(async () => {
       FLEXTASK_CATEGORIES: 'internal',
       FLEXTASK_STATE_DIR: stateDir,
       FLEXTASK_INSTANCE_ID: uniqueName('e2e'),
-      DATABASE_URL: dbUrl.toString(),
+      DATABASE_URL: database.url,
       PORT: String(port),
       METRICS_PORT: '0',
       FLEXTASK_API_KEYS: `${admin.entry},${writer.entry}`,
@@ -107,7 +94,6 @@ afterAll(async () => {
     await exited
   }
   await deletePrefixTopics(kafkaAdmin, prefix).catch(() => {})
-  await adminSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => {})
   rmSync(stateDir, { recursive: true, force: true })
 })
 

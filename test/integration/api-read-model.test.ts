@@ -6,7 +6,6 @@
  * api/postgres-read-model.ts against the sink's own tables.
  */
 import { randomUUID } from 'node:crypto'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashApiKey } from '../../api/api-keys.ts'
 import { createApi, type ApiComponent } from '../../api/api.ts'
@@ -17,15 +16,12 @@ import { createScheduler } from '../../scheduler/scheduler.ts'
 import { buildTaskDefinition } from '../../schemas/task-definition-builder.ts'
 import { topicNames } from '../../topics.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
-import { databaseUrl } from '../helpers/env.ts'
 import { testAdmin, testProducer, uniqueName, waitFor } from '../helpers/kafka.ts'
+import { createTestDatabase } from '../helpers/postgres.ts'
 import { deletePrefixTopics, testProcessDeps } from '../helpers/scheduler.ts'
 
 const prefix = uniqueName('ft-api-rm')
 const topics = topicNames(prefix)
-const database = `ft_api_${randomUUID().replaceAll('-', '').slice(0, 12)}`
-const dbUrl = new URL(databaseUrl)
-dbUrl.pathname = `/${database}`
 const key = `k-${randomUUID()}`
 const { admin } = testAdmin()
 const producer = testProducer()
@@ -34,25 +30,16 @@ let api: ApiComponent
 let client: ApiClient
 let deps: ReturnType<typeof testProcessDeps>
 
-async function adminSql(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: databaseUrl })
-  await c.connect()
-  try {
-    await c.query(sql)
-  } finally {
-    await c.end()
-  }
-}
-
 beforeAll(async () => {
-  await adminSql(`CREATE DATABASE ${database}`)
+  // Dropped when the file ends, after the afterAll below has closed the components (cleanup.ts).
+  const database = await createTestDatabase({ prefix: 'ft_api' })
   deps = testProcessDeps({
     FLEXTASK_TOPIC_PREFIX: prefix,
     FLEXTASK_PARTITIONS: '2',
     FLEXTASK_CATEGORIES: 'http,internal',
     FLEXTASK_STATE_DIR: `/tmp/${prefix}`,
     FLEXTASK_INSTANCE_ID: uniqueName('api-rm'),
-    DATABASE_URL: dbUrl.toString(),
+    DATABASE_URL: database.url,
     FLEXTASK_SINK_FLUSH_INTERVAL_MS: '20',
     PORT: '0',
     FLEXTASK_API_KEYS: `test:admin:${hashApiKey(key)}`,
@@ -70,7 +57,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const component of components.reverse()) await component.close()
   await deletePrefixTopics(admin, prefix).catch(() => {})
-  await adminSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
 })
 
 type Task = { taskId: string; status: string; version: number; runs: { total: number }; nextFireAtMs: number | null }

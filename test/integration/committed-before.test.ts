@@ -5,56 +5,35 @@
  * (topology/input-barrier.ts). Commands are committed ≈200 ms, ≈50 ms and ≈5 ms before their slot, many
  * times; each command's commit completion is timed, and every one that completed before T must have won.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Producer } from '@platformatic/kafka'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { Scheduler } from '../../scheduler/scheduler.ts'
 import type { TaskCommand } from '../../schemas/task-command.ts'
 import { topicNames } from '../../topics.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
+import { onCleanup } from '../helpers/cleanup.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
-import { type CollectedRecord, collect, kafkaBrokers, testAdmin, testProducer, uniqueName } from '../helpers/kafka.ts'
-import {
-  decodeAll,
-  deletePrefixTopics,
-  produceDefinitions,
-  taskDefinition,
-  testScheduler,
-  testSerdes,
-} from '../helpers/scheduler.ts'
+import { type CollectedRecord, kafkaBrokers, testAdmin, testProducer, uniqueName } from '../helpers/kafka.ts'
+import { decodeAll, produceDefinitions, startTestScheduler, taskDefinition, testSerdes } from '../helpers/scheduler.ts'
 
 const partitions = 3
 const prefix = uniqueName('committed-before')
 const topics = topicNames(prefix)
-const stateDir = mkdtempSync(join(tmpdir(), 'flextask-committed-before-'))
 const { admin } = testAdmin()
 const definitionsProducer = testProducer()
-const cleanups: (() => Promise<unknown>)[] = []
 let app: Scheduler
 let out: { records: CollectedRecord[]; close: () => Promise<void> }
 
 beforeAll(async () => {
-  cleanups.push(() => deletePrefixTopics(admin, prefix))
-  app = testScheduler({
-    FLEXTASK_TOPIC_PREFIX: prefix,
-    FLEXTASK_PARTITIONS: String(partitions),
-    FLEXTASK_CATEGORIES: 'http',
-    FLEXTASK_STATE_DIR: stateDir,
-    FLEXTASK_INSTANCE_ID: uniqueName('committed-before'),
-  }).scheduler
-  cleanups.push(() => app.close())
-  await app.start()
-  out = await collect([topics.executions('http')])
-  cleanups.push(out.close)
+  ;({ app, out } = await startTestScheduler({
+    admin,
+    prefix,
+    partitions,
+    instanceId: uniqueName('committed-before'),
+    collectTopics: [topics.executions('http')],
+  }))
 }, 120_000)
-
-afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
-  rmSync(stateDir, { recursive: true, force: true })
-})
 
 const leadsMs = [200, 50, 5] as const
 const perLead = 30
@@ -90,7 +69,7 @@ describe('a command committed before a slot’s instant wins (real broker)', () 
       transactionalId: uniqueName('commands-txn'),
       retryDelay: 20,
     })
-    cleanups.push(() => producer.close())
+    onCleanup(() => producer.close().catch(() => {}))
     // Warm up the transactional producer (InitProducerId, coordinator lookup) and measure a commit.
     const warm = await producer.beginTransaction({ producerId: -1n, producerEpoch: -1 })
     await warm.cancel()

@@ -4,47 +4,33 @@
  * makes it exit 1 with a one-line reason. `--help` lists the commands.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { topicNames } from '../../topics.ts'
 import { testAdmin, testProducer, uniqueName, waitFor } from '../helpers/kafka.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
+import { freePort } from '../helpers/free-port.ts'
 import { createDatabase } from '../helpers/sink.ts'
 import {
   deletePrefixTopics,
-  killHard,
   produceDefinitions,
   type SchedulerChild,
-  spawnScheduler,
+  schedulerFleet,
   taskDefinition,
   testSerdes,
 } from '../helpers/scheduler.ts'
 
 const { admin } = testAdmin()
 const producer = testProducer()
-const stateRoot = mkdtempSync(join(tmpdir(), 'flextask-up-'))
-const prefixes: string[] = []
-const children: SchedulerChild[] = []
+const fleet = schedulerFleet('up')
 const graceMs = 20_000
 
-afterAll(async () => {
-  for (const child of children) await killHard(child)
-  for (const prefix of prefixes) await deletePrefixTopics(admin, prefix).catch(() => {})
-  rmSync(stateRoot, { recursive: true, force: true })
-})
-
-/** A port nothing listens on right now (the OS picks it). */
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
+/** A prefix of this file's, its topics deleted when the file ends. */
+function newPrefix(tag: string): string {
+  const prefix = uniqueName(tag)
+  fleet.afterChildren(() => deletePrefixTopics(admin, prefix))
+  return prefix
 }
 
 function exitOf(child: SchedulerChild): Promise<{ code: number | null; signal: string | null }> {
@@ -58,7 +44,7 @@ function env(prefix: string, port: number, databaseUrl?: string): Record<string,
     FLEXTASK_TOPIC_PREFIX: prefix,
     FLEXTASK_PARTITIONS: '2',
     FLEXTASK_CATEGORIES: 'http',
-    FLEXTASK_STATE_DIR: join(stateRoot, prefix),
+    FLEXTASK_STATE_DIR: join(fleet.stateRoot, prefix),
     FLEXTASK_INSTANCE_ID: uniqueName('up'),
     FLEXTASK_SHUTDOWN_GRACE_MS: String(graceMs),
     METRICS_PORT: String(port),
@@ -68,13 +54,11 @@ function env(prefix: string, port: number, databaseUrl?: string): Record<string,
 
 describe('flextask up', () => {
   it('reports ready, serves metrics of what it fired, and exits 0 on SIGTERM within the grace period', async () => {
-    const prefix = uniqueName('up')
-    prefixes.push(prefix)
+    const prefix = newPrefix('up')
     const port = await freePort()
     // `up` hosts the Postgres sink too: it gets a database of its own.
     const db = await createDatabase()
-    const up = spawnScheduler('up', env(prefix, port, db.url), 'up')
-    children.push(up)
+    const up = fleet.spawn('up', env(prefix, port, db.url), 'up')
     const base = `http://127.0.0.1:${port}`
 
     const ready = await waitFor(
@@ -124,10 +108,8 @@ describe('flextask up', () => {
   })
 
   it('exits 0 on SIGTERM while the scheduler is still starting', async () => {
-    const prefix = uniqueName('up-early')
-    prefixes.push(prefix)
-    const up = spawnScheduler('up-early', env(prefix, await freePort()), 'up')
-    children.push(up)
+    const prefix = newPrefix('up-early')
+    const up = fleet.spawn('up-early', env(prefix, await freePort()), 'up')
     await waitFor('the ops endpoints', () =>
       up.lines.some((l) => l.includes('"msg":"serving /metrics')) ? true : undefined,
     )
@@ -139,11 +121,9 @@ describe('flextask up', () => {
   })
 
   it('exits 1 with a one-line reason when a component cannot start', async () => {
-    const prefix = uniqueName('up-mismatch')
-    prefixes.push(prefix)
+    const prefix = newPrefix('up-mismatch')
     await admin.createTopics({ topics: [`${prefix}.task-commands`], partitions: 3, replicas: 1 })
-    const up = spawnScheduler('up-mismatch', env(prefix, await freePort()), 'up')
-    children.push(up)
+    const up = fleet.spawn('up-mismatch', env(prefix, await freePort()), 'up')
     const exit = await exitOf(up)
     expect(exit.code).toBe(1)
     const reason = up.lines.filter((l) => l.startsWith('flextask: '))

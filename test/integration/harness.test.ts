@@ -8,10 +8,10 @@ import {
 } from '@platformatic/kafka'
 import { afterAll, describe, expect, it } from 'vitest'
 import { kafkaBrokers, testAdmin, uniqueName, waitFor } from '../helpers/kafka.ts'
-import { freshDatabase } from '../helpers/postgres.ts'
+import { createTestDatabase } from '../helpers/postgres.ts'
 
 const { admin, createTopic } = testAdmin()
-const db = freshDatabase()
+const db = await createTestDatabase()
 const closers: (() => Promise<unknown>)[] = []
 afterAll(async () => {
   for (const close of closers.reverse()) await close().catch(() => {})

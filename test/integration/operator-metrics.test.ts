@@ -11,12 +11,12 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { type AddressInfo, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { topicNames } from '../../topics.ts'
+import { freePort } from '../helpers/free-port.ts'
 import { testAdmin, testProducer, uniqueName, waitFor } from '../helpers/kafka.ts'
 import {
   dashboardExpressions,
@@ -44,14 +44,6 @@ const topics = topicNames(prefix)
 const partitions = 2
 const stateDir = mkdtempSync(join(tmpdir(), 'flextask-ops-'))
 const repo = fileURLToPath(new URL('../../', import.meta.url))
-/** A port free right now (Prometheus binds it a moment later; fixed ports collide when branches run this at once). */
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 let scheduler: SchedulerChild | undefined
 let metricsUrl: string
 let starting: Promise<void> | undefined

@@ -5,37 +5,22 @@
  * broker refused it, and every cycle of the instance aborted: nothing fired anywhere (issue 7).
  */
 import { createHash } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Scheduler } from '../../scheduler/scheduler.ts'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { SerdeRegistry } from '../../schemas/serde-registry.ts'
 import { topicNames } from '../../topics.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
-import { type CollectedRecord, collect, testAdmin, testProducer, uniqueName, waitFor } from '../helpers/kafka.ts'
-import {
-  decodeAll,
-  deletePrefixTopics,
-  produceDefinitions,
-  taskDefinition,
-  testScheduler,
-  testSerdes,
-} from '../helpers/scheduler.ts'
+import { type CollectedRecord, testAdmin, testProducer, uniqueName, waitFor } from '../helpers/kafka.ts'
+import { decodeAll, produceDefinitions, startTestScheduler, taskDefinition, testSerdes } from '../helpers/scheduler.ts'
 
 const partitions = 2
 const prefix = uniqueName('ft-lv-oversized')
 const topics = topicNames(prefix)
-const stateDir = mkdtempSync(join(tmpdir(), 'flextask-oversized-'))
 const { admin } = testAdmin()
 const producer = testProducer()
-const cleanups: (() => Promise<unknown>)[] = []
-let app: Scheduler
 let serdes: SerdeRegistry
 let out: { records: CollectedRecord[]; close: () => Promise<void> }
 
 beforeAll(async () => {
-  cleanups.push(() => deletePrefixTopics(admin, prefix))
   // The definitions topic accepts 4 MB records; the scheduler's own topics keep the broker's 1 MiB default.
   await admin.createTopics({
     topics: [topics.definitions],
@@ -46,23 +31,16 @@ beforeAll(async () => {
       { name: 'max.message.bytes', value: String(4 * 1024 * 1024) },
     ],
   })
-  app = testScheduler({
-    FLEXTASK_TOPIC_PREFIX: prefix,
-    FLEXTASK_PARTITIONS: String(partitions),
-    FLEXTASK_CATEGORIES: 'http',
-    FLEXTASK_STATE_DIR: stateDir,
-    FLEXTASK_INSTANCE_ID: uniqueName('oversized-scheduler'),
-  }).scheduler
-  cleanups.push(() => app.close())
-  await app.start()
+  // The scheduler runs until the file ends (closed by startTestScheduler's cleanup).
+  const running = await startTestScheduler({
+    admin,
+    prefix,
+    partitions,
+    instanceId: uniqueName('oversized-scheduler'),
+    collectTopics: [topics.executions('http'), topics.deadLetter],
+  })
   serdes = await testSerdes(schemaRegistryUrl, topics)
-  out = await collect([topics.executions('http'), topics.deadLetter])
-  cleanups.push(out.close)
-})
-
-afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
-  rmSync(stateDir, { recursive: true, force: true })
+  out = running.out
 })
 
 describe('an input too large to dead-letter whole', () => {

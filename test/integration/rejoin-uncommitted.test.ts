@@ -67,6 +67,7 @@ describe('a rejoin never skips records of a partition without a committed offset
       consumer: a,
       topics: [topic],
       maxBufferedRecords: 1_000,
+      maxBufferedBytes: 1024 * 1024,
       onRecords: () => {},
       onError: () => {},
     })

@@ -4,10 +4,8 @@
  * state dir that forces a full restore from the changelogs) must neither lose nor repeat a fire. Audited with
  * read_committed on the executions and occurrence topics.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it, onTestFailed } from 'vitest'
+import { describe, expect, it, onTestFailed } from 'vitest'
 import type { Occurrence } from '../../schemas/occurrence.ts'
 import type { TaskDefinition } from '../../schemas/task-definition.ts'
 import type { TaskExecution } from '../../schemas/task-execution.ts'
@@ -27,34 +25,20 @@ import {
   deletePrefixTopics,
   killHard,
   produceDefinitions,
-  type SchedulerChild,
-  spawnScheduler,
+  schedulerFleet,
   taskDefinition,
   testSerdes,
 } from '../helpers/scheduler.ts'
 
 const { admin } = testAdmin()
 const producer = testProducer()
-const stateRoot = mkdtempSync(join(tmpdir(), 'flextask-scheduler-crash-'))
-const children: SchedulerChild[] = []
-const cleanups: (() => Promise<unknown>)[] = []
-afterAll(async () => {
-  for (const scheduler of children) await killHard(scheduler)
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
-  rmSync(stateRoot, { recursive: true, force: true })
-})
+const fleet = schedulerFleet('scheduler-crash')
 
 const partitions = 3
 const total = 10_000
 /** The fire instants are spread over [now + leadMs, now + leadMs + windowMs). */
 const leadMs = 4_000
 const windowMs = 4_000
-
-function launch(name: string, env: Record<string, string>): SchedulerChild {
-  const scheduler = spawnScheduler(name, env)
-  children.push(scheduler)
-  return scheduler
-}
 
 function countOn(records: readonly CollectedRecord[], topic: string): number {
   let n = 0
@@ -116,7 +100,7 @@ describe('the scheduler CLI under SIGKILL (child processes on the real broker)',
       const prefix = uniqueName('crash')
       const topics = topicNames(prefix)
       const executionsTopic = topics.executions('http')
-      cleanups.push(() => deletePrefixTopics(admin, prefix))
+      fleet.afterChildren(() => deletePrefixTopics(admin, prefix))
       const env = {
         KAFKA_BROKERS: kafkaBrokers.join(','),
         SCHEMA_REGISTRY_URL: schemaRegistryUrl,
@@ -124,7 +108,7 @@ describe('the scheduler CLI under SIGKILL (child processes on the real broker)',
         FLEXTASK_PARTITIONS: String(partitions),
         FLEXTASK_CATEGORIES: 'http',
         FLEXTASK_INSTANCE_ID: 'crash-scheduler',
-        FLEXTASK_STATE_DIR: join(stateRoot, `${prefix}-a`),
+        FLEXTASK_STATE_DIR: join(fleet.stateRoot, `${prefix}-a`),
       }
       const startedAt = Date.now()
       const timeline: string[] = []
@@ -133,14 +117,14 @@ describe('the scheduler CLI under SIGKILL (child processes on the real broker)',
       const mark = (what: string): void => {
         timeline.push(`+${Date.now() - startedAt} ms ${what} (${countOn(collected, executionsTopic)} executions)`)
       }
-      const first = launch('first', env)
+      const first = fleet.spawn('first', env)
       await first.running()
       mark('first running')
 
       const serdes = await testSerdes(schemaRegistryUrl, topics)
       const out = await collect([executionsTopic, topics.occurrences])
       collected = out.records
-      cleanups.push(out.close)
+      fleet.afterChildren(out.close)
       const startAtMs = Date.now() + leadMs
       // maxLatenessMs 10 min: a one-shot that comes due while no scheduler runs (or while a restarted one
       // restores) is handled late; within maxLatenessMs it still fires as SCHEDULE, so every slot must fire
@@ -162,7 +146,7 @@ describe('the scheduler CLI under SIGKILL (child processes on the real broker)',
       mark('first killed')
       const atFirstKill = countOn(out.records, executionsTopic)
       expect(atFirstKill, 'the first scheduler died before the burst was over').toBeLessThan(total)
-      const second = launch('second', env)
+      const second = fleet.spawn('second', env)
       await second.running()
       mark('second running')
 
@@ -176,7 +160,7 @@ describe('the scheduler CLI under SIGKILL (child processes on the real broker)',
       await killHard(second)
       mark('second killed')
       const atSecondKill = countOn(out.records, executionsTopic)
-      const third = launch('third', { ...env, FLEXTASK_STATE_DIR: join(stateRoot, `${prefix}-b`) })
+      const third = fleet.spawn('third', { ...env, FLEXTASK_STATE_DIR: join(fleet.stateRoot, `${prefix}-b`) })
       await third.running()
       mark('third running')
 

@@ -6,9 +6,7 @@
  * tells such producers is pinned too: register() needs compatibility BACKWARD_TRANSITIVE on our subjects, and the
  * compacted definitions topic refuses a record without a key.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry'
 import { Kafka, logLevel, Partitioners, type Producer as KafkajsProducer } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -17,14 +15,13 @@ import type { TaskDefinition } from '../../schemas/task-definition.ts'
 import { topicNames } from '../../topics.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
 import { schemaRegistryUrl } from '../helpers/env.ts'
-import { type CollectedRecord, collect, kafkaBrokers, testAdmin, uniqueName, waitFor } from '../helpers/kafka.ts'
-import { decodeAll, deletePrefixTopics, taskDefinition, testScheduler } from '../helpers/scheduler.ts'
+import { type CollectedRecord, kafkaBrokers, testAdmin, uniqueName, waitFor } from '../helpers/kafka.ts'
+import { decodeAll, startTestScheduler, taskDefinition } from '../helpers/scheduler.ts'
 
 const partitions = 3
 const prefix = uniqueName('interop')
 const topics = topicNames(prefix)
 const subject = `${topics.definitions}-value`
-const stateDir = mkdtempSync(join(tmpdir(), 'flextask-scheduler-interop-'))
 const { admin } = testAdmin()
 const cleanups: (() => Promise<unknown>)[] = []
 let app: Scheduler
@@ -33,18 +30,13 @@ let producer: KafkajsProducer
 let registry: SchemaRegistry
 
 beforeAll(async () => {
-  cleanups.push(() => deletePrefixTopics(admin, prefix))
-  app = testScheduler({
-    FLEXTASK_TOPIC_PREFIX: prefix,
-    FLEXTASK_PARTITIONS: String(partitions),
-    FLEXTASK_CATEGORIES: 'http',
-    FLEXTASK_STATE_DIR: stateDir,
-    FLEXTASK_INSTANCE_ID: uniqueName('interop-scheduler'),
-  }).scheduler
-  cleanups.push(() => app.close())
-  await app.start()
-  out = await collect([topics.executions('http'), topics.deadLetter])
-  cleanups.push(out.close)
+  ;({ app, out } = await startTestScheduler({
+    admin,
+    prefix,
+    partitions,
+    instanceId: uniqueName('interop-scheduler'),
+    collectTopics: [topics.executions('http'), topics.deadLetter],
+  }))
   const kafka = new Kafka({ clientId: uniqueName('other-system'), brokers: kafkaBrokers, logLevel: logLevel.ERROR })
   // kafkajs 2's default partitioner is the Java client's murmur2 one; naming it only silences its warning.
   producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
@@ -55,7 +47,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
-  rmSync(stateDir, { recursive: true, force: true })
 })
 
 /**

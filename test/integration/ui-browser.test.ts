@@ -20,15 +20,15 @@ import { createProcessDeps, createProcessHost } from '../../host/flextask-proces
 import { silentLogger } from '../../logger.ts'
 import { kafkaBrokers, schemaRegistryUrl } from '../helpers/env.ts'
 import { testAdmin, uniqueName, waitFor } from '../helpers/kafka.ts'
-import { freshDatabase } from '../helpers/postgres.ts'
+import { createTestDatabase } from '../helpers/postgres.ts'
 import { deletePrefixTopics } from '../helpers/scheduler.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const artifacts = join(repo, 'test-artifacts/ui')
 const handlers = fileURLToPath(new URL('../fixtures/api-e2e-handlers.ts', import.meta.url))
 const prefix = uniqueName('ops-ui')
-// Created before and dropped after everything else of this file (hooks registered first).
-const database = freshDatabase()
+// Created before everything else of this file, dropped after its afterAll hooks (cleanup.ts).
+const database = await createTestDatabase()
 const port = 20_200 + Math.floor(Math.random() * 50)
 const apiUrl = `http://127.0.0.1:${port}`
 const admin = newApiKey('ui-admin', 'admin')

@@ -6,14 +6,18 @@ import type { DeadLetter } from '../../schemas/dead-letter.ts'
 import type { Occurrence } from '../../schemas/occurrence.ts'
 import type { CommandKind } from '../../schemas/task-command.ts'
 import type { ScheduleSpec, TaskDefinition } from '../../schemas/task-definition.ts'
-import { buildTaskDefinition, emptySchedule } from '../../schemas/task-definition-builder.ts'
 import type { TaskExecution } from '../../schemas/task-execution.ts'
 import type { ResultStatus, TaskResult } from '../../schemas/task-result.ts'
 import { createSerdeRegistry, type SerdeRegistry } from '../../schemas/serde-registry.ts'
-import { buildSchedulerTopology, type SchedulerTopologyOptions } from '../../scheduler/scheduler-topology.ts'
+import {
+  buildSchedulerTopology,
+  type SchedulerSerdes,
+  type SchedulerTopologyOptions,
+} from '../../scheduler/scheduler-topology.ts'
 import { topicNames } from '../../topics.ts'
 import { TopologyTestDriver } from '../../topology/topology-test-driver.ts'
 import { MemoryRegistry } from '../helpers/memory-registry.ts'
+import { taskDefinition } from '../helpers/task-definitions.ts'
 
 export const categories = ['http', 'email']
 
@@ -31,28 +35,21 @@ export async function avroSerdes(registry = new MemoryRegistry()): Promise<Serde
   return serdes
 }
 
+/** taskDefinition (test/helpers/task-definitions.ts) created at the harness's start instant unless told. */
 export function definition(
   taskId: string,
   schedule: Partial<ScheduleSpec>,
   overrides: Partial<TaskDefinition> = {},
 ): TaskDefinition {
-  return buildTaskDefinition({
-    taskId,
-    name: taskId,
-    category: 'http',
-    type: 'HealthCheck',
-    createdAtMs: overrides.createdAtMs ?? startMs,
-    ...overrides,
-    schedule: overrides.schedule ?? { ...emptySchedule, ...schedule },
-  })
+  return taskDefinition(taskId, schedule, overrides, startMs)
 }
 
 export class SchedulerHarness {
   readonly driver: TopologyTestDriver
-  readonly serdes: SerdeRegistry
+  readonly serdes: SchedulerSerdes
   #commands = 0
 
-  private constructor(driver: TopologyTestDriver, serdes: SerdeRegistry) {
+  private constructor(driver: TopologyTestDriver, serdes: SchedulerSerdes) {
     this.driver = driver
     this.serdes = serdes
   }
@@ -62,7 +59,7 @@ export class SchedulerHarness {
       partitions?: number
       startMs?: number
       config?: Partial<SchedulerTopologyOptions['config']>
-      serdes?: SerdeRegistry
+      serdes?: SchedulerSerdes
     } = {},
   ): Promise<SchedulerHarness> {
     const serdes = options.serdes ?? (await avroSerdes())

@@ -4,10 +4,36 @@
  */
 import { describe, expect, it } from 'vitest'
 import { createMetrics } from '../../metrics.ts'
+import type { TaskExecution } from '../../schemas/task-execution.ts'
 import { reasonLabel, SchedulerOutputMetrics } from '../../scheduler/scheduler-metrics.ts'
-import { SchedulerHarness, countBy, definition, minute, second, startMs, topics } from './scheduler-harness.ts'
+import {
+  SchedulerHarness,
+  avroSerdes,
+  countBy,
+  definition,
+  minute,
+  second,
+  startMs,
+  topics,
+} from './scheduler-harness.ts'
 
-/** Feeds every record the harness's scheduler committed to a fresh metrics registry; returns its exposition. */
+const counted = [topics.executions('http'), topics.executions('email'), topics.occurrences, topics.deadLetter]
+
+/** Feeds every record the harness's scheduler committed to `observer`; returns the exposition of `metrics`. */
+async function countCommitted(
+  h: SchedulerHarness,
+  observer: SchedulerOutputMetrics,
+  metrics: ReturnType<typeof createMetrics>,
+): Promise<string> {
+  await observer.committed(
+    counted.flatMap((topic) => h.driver.topic(topic)),
+    2.5,
+  )
+  observer.collect()
+  return (await metrics.render()).body
+}
+
+/** The same, into a fresh registry whose observer has seen nothing serialized: it decodes every record. */
 async function metricsOf(h: SchedulerHarness): Promise<string> {
   const metrics = createMetrics()
   const observer = new SchedulerOutputMetrics({
@@ -16,13 +42,7 @@ async function metricsOf(h: SchedulerHarness): Promise<string> {
     serdes: h.serdes,
     topics,
   })
-  const outputs = [topics.executions('http'), topics.executions('email'), topics.occurrences, topics.deadLetter]
-  await observer.committed(
-    outputs.flatMap((topic) => h.driver.topic(topic)),
-    2.5,
-  )
-  observer.collect()
-  return (await metrics.render()).body
+  return countCommitted(h, observer, metrics)
 }
 
 function sample(exposition: string, series: string): number | undefined {
@@ -68,6 +88,53 @@ describe('scheduler metrics from committed records', () => {
     expect(sample(text, 'flextask_scheduler_fire_lateness_max_seconds{category="email"}')).toBe(0.003)
     expect(sample(text, 'flextask_scheduler_transactions_total{outcome="committed"}')).toBe(1)
     expect(sample(text, 'flextask_scheduler_commit_duration_seconds_sum')).toBe(0.0025)
+  })
+})
+
+describe('scheduler metrics from the values the topology encoded', () => {
+  it('count every committed record from its noted value, decoding none, the same as decoding them', async () => {
+    const metrics = createMetrics()
+    const refuse = (): never => {
+      throw new Error('a committed record was decoded to be counted')
+    }
+    const refusing = { serialize: refuse, deserialize: refuse }
+    const clock = { nowMs: () => startMs }
+    const observer = new SchedulerOutputMetrics({
+      metrics: metrics.scheduler,
+      nowMs: () => clock.nowMs(),
+      serdes: { execution: refusing, occurrence: refusing, deadLetter: refusing },
+      topics,
+    })
+    const avro = await avroSerdes()
+    let mailEncodings = 0
+    const execution = {
+      serialize: (e: TaskExecution) => {
+        if (e.taskId === 'mail') mailEncodings++
+        return avro.execution.serialize(e)
+      },
+      deserialize: (data: Buffer) => avro.execution.deserialize(data),
+    }
+    const h = await SchedulerHarness.create({ serdes: observer.noting({ ...avro, execution }) })
+    clock.nowMs = () => h.nowMs()
+    await h.define(definition('every-minute', { kind: 'INTERVAL', everyMs: minute }, { overlapPolicy: 'SKIP' }))
+    await h.define(definition('mail', { kind: 'ONE_SHOT', atMs: startMs + 30 * second }, { category: 'email' }))
+    await h.define(definition('bad', { kind: 'CRON', cron: '61 * * * * *', timezone: 'UTC' }))
+    await h.advance(30 * second - 1)
+    // The cycle that fires the one-shot aborts and runs again: its first encoding is noted, never committed.
+    h.driver.failNextCommit()
+    await h.advance(4)
+    await h.step(3 * minute, second)
+    expect(mailEncodings).toBe(2)
+
+    const noted = await countCommitted(h, observer, metrics)
+    expect(noted).toBe(await metricsOf(h))
+    const fired = [...(await h.executions('http')), ...(await h.executions('email'))]
+    expect(fired.filter((e) => e.taskId === 'mail')).toHaveLength(1)
+    expect(sample(noted, 'flextask_scheduler_fires_total{category="email",trigger="SCHEDULE"}')).toBe(1)
+    expect(sample(noted, 'flextask_scheduler_fires_total{category="http",trigger="SCHEDULE"}')).toBe(
+      fired.filter((e) => e.category === 'http').length,
+    )
+    expect(sample(noted, 'flextask_scheduler_dead_letters_total{reason="INVALID_DEFINITION"}')).toBe(1)
   })
 })
 

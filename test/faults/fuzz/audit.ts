@@ -157,3 +157,25 @@ export function auditFires(executions: readonly TaskExecution[], everySecond: re
   }
   return audit
 }
+
+/**
+ * The lateness of every attempt-1 execution of `taskIds` scheduled in [fromMs, toMs]: the broker's append time
+ * (LogAppendTime on the executions topic) minus the slot, sorted ascending.
+ */
+export async function fireLateness(
+  records: readonly CollectedRecord[],
+  topic: string,
+  serde: { deserialize(bytes: Buffer): Promise<TaskExecution> },
+  taskIds: readonly string[],
+  fromMs: number,
+  toMs: number,
+): Promise<number[]> {
+  const lateness = new Map<string, number>()
+  for (const r of records) {
+    if (r.topic !== topic || r.raw === undefined) continue
+    const e = await serde.deserialize(r.raw)
+    if (e.attempt !== 1 || !taskIds.includes(e.taskId) || e.scheduledForMs < fromMs || e.scheduledForMs > toMs) continue
+    if (!lateness.has(e.executionId)) lateness.set(e.executionId, r.timestampMs - e.scheduledForMs)
+  }
+  return [...lateness.values()].sort((a, b) => a - b)
+}

@@ -2,7 +2,7 @@
  * The system under fuzz: a real scheduler and a real worker (components in this process, as the CLI wires them)
  * on a fresh topic prefix of the shared broker, with input topics that accept 4 MB records (so a 2 MB record
  * reaches the scheduler instead of being refused by the broker), a plain producer for the fuzz input, and one
- * independent read_committed reader of every input and output topic. Everything is closed and the prefix's topics
+ * independent read_committed reader of every input and output topic. The executions topics use LogAppendTime. Everything is closed and the prefix's topics
  * deleted when the file ends.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -54,6 +54,13 @@ export async function fuzzStack(prefixName: string, partitions: number): Promise
       ],
     })
   }
+  // The broker stamps executions (LogAppendTime), so a fire's lateness is measured without the scheduler's clock.
+  await admin.createTopics({
+    topics: [topics.executions('internal'), topics.executions('http')],
+    partitions,
+    replicas: 1,
+    configs: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }],
+  })
   const env = {
     FLEXTASK_TOPIC_PREFIX: prefix,
     FLEXTASK_PARTITIONS: String(partitions),

@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { LiveEventSource } from '../../../api/live-events.ts'
+import { onCleanup } from '../../helpers/cleanup.ts'
 import { memoryApi } from '../../helpers/memory-api.ts'
 
 /** Every route the issue lists, as OpenAPI paths. */
@@ -51,7 +52,9 @@ describe('OpenAPI document', async () => {
 
   it('is a valid OpenAPI 3.0 document (openapi-spec-validator)', async () => {
     await app.ready()
-    const file = join(mkdtempSync(join(tmpdir(), 'flextask-openapi-')), 'openapi.json')
+    const dir = mkdtempSync(join(tmpdir(), 'flextask-openapi-'))
+    onCleanup(() => rmSync(dir, { recursive: true, force: true }))
+    const file = join(dir, 'openapi.json')
     writeFileSync(file, JSON.stringify(app.swagger()))
     const run = spawnSync('python3', ['-m', 'openapi_spec_validator', file], { encoding: 'utf8' })
     expect(run.error, 'python3 with openapi-spec-validator is needed').toBeUndefined()
