@@ -199,35 +199,35 @@ export class StreamTask {
   }
 
   /**
-   * Runs every wake-up and punctuation due at the clock's current instant; `shouldYield` is what
+   * Runs every wake-up and punctuation due at or before `dueUpToMs` (the due horizon, api.ts glossary; by
+   * default the clock's current instant). The clock itself is never held: a processor stamps its records and
+   * judges lateness on the real instant, and handles only work due up to the horizon. `shouldYield` is what
    * `context.shouldYield()` answers meanwhile (timer-fairness.ts). An error a processor lets out of `wake()` is
    * rethrown coded (retriable stays retriable: the runtime aborts the cycle and retries); a processor that
    * wants one failing item not to stop the others isolates each item (`context.isolate`).
    */
-  async runDueTimers(shouldYield?: () => boolean): Promise<number> {
+  async runDueTimers(dueUpToMs: number = this.#clock.nowMs(), shouldYield?: () => boolean): Promise<number> {
     let ran = 0
     this.#shouldYield = shouldYield
     try {
       for (const slot of this.#slots.values()) {
-        const nowMs = this.#clock.nowMs()
-        if (slot.wakeAtMs !== undefined && slot.wakeAtMs <= nowMs) {
+        if (slot.wakeAtMs !== undefined && slot.wakeAtMs <= dueUpToMs) {
           slot.wakeAtMs = undefined
           ran++
           try {
-            await slot.processor.wake?.(nowMs)
+            await slot.processor.wake?.(dueUpToMs)
             await this.#drain()
           } catch (error) {
             throw coerceError(error, ErrorCodes.processing)
           }
-          this.#catchingUp = slot.wakeAtMs !== undefined && slot.wakeAtMs <= nowMs
+          this.#catchingUp = slot.wakeAtMs !== undefined && slot.wakeAtMs <= dueUpToMs
         }
         for (const p of slot.punctuations) {
-          const now = this.#clock.nowMs()
-          if (p.cancelled || p.nextMs > now) continue
+          if (p.cancelled || p.nextMs > dueUpToMs) continue
           // Missed intervals are not replayed (as Kafka Streams' PunctuationSchedule).
-          p.nextMs = now + p.intervalMs
+          p.nextMs = Math.max(dueUpToMs, this.#clock.nowMs()) + p.intervalMs
           ran++
-          await p.callback(now)
+          await p.callback(dueUpToMs)
           await this.#drain()
         }
         slot.punctuations = slot.punctuations.filter((p) => !p.cancelled)

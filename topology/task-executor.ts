@@ -18,15 +18,16 @@
  *   retriable error is thrown (the runtime aborts the cycle), and so is this one once the partition has waited
  *   outageGiveUpMs (the runtime's outage policy then decides).
  * - Timers: a task whose earliest timer is due fires once its input is read up to the instant (input-barrier.ts,
- *   issue 8), with its clock held at the instant the barrier observed; without the barrier it fires at once.
- *   A task whose barrier is not yet passed makes the pass "waiting" (the loop polls again in 5 ms). Tasks on
- *   time fire before tasks catching up on a backlog, and those yield after a slice when others are due
- *   (timer-fairness.ts, issue 14: a herd on one partition does not hold the others' timers).
+ *   issue 8): the timers due up to the instant the barrier observed fire (the due horizon, api.ts), on the real
+ *   clock, so firedAtMs, lateness and misfire see how late they really are; without the barrier the horizon
+ *   is now. A task whose barrier is not yet passed makes the pass "waiting" (the loop polls again in 5 ms).
+ *   Tasks on time fire before tasks catching up on a backlog, and those yield after a slice when others are
+ *   due (timer-fairness.ts, issue 14: a herd on one partition does not hold the others' timers).
  */
 import { coerceError, ErrorCodes } from '../errors.ts'
 import type { Clock } from './api.ts'
 import type { CommitCycle } from './commit-cycle.ts'
-import type { HoldableClock, InputBarrier } from './input-barrier.ts'
+import type { InputBarrier } from './input-barrier.ts'
 import { type RecordBuffer, toRawRecord } from './record-buffer.ts'
 import type { RuntimeEvents } from './runtime-events.ts'
 import type { StreamTask } from './stream-task.ts'
@@ -38,10 +39,8 @@ export interface TaskExecutorOptions {
   buffer: Pick<RecordBuffer, 'take' | 'putBack'> & Parameters<InputBarrier['decide']>[2]
   cycle: Pick<CommitCycle, 'uncommittedRecords' | 'uncommittedBytes' | 'consumed' | 'timersRan'>
   barrier: Pick<InputBarrier, 'decide'> | undefined
-  /** The tasks' clock: held at the barrier's instant while timers fire. */
-  clock: Pick<HoldableClock, 'runHeldAt'> & Clock
-  /** The real clock, never held (timer-fairness.ts: is another task's timer due?). */
-  wallClock: Clock
+  /** The tasks' wall clock (never held: the barrier bounds which timers are due, not what time it is). */
+  clock: Clock
   /** Records a catching-up task adds to a cycle before it yields to due timers of others (timer-fairness.ts). */
   catchUpSliceRecords: number
   events: RuntimeEvents
@@ -73,7 +72,7 @@ export class TaskExecutor {
 
   constructor(options: TaskExecutorOptions) {
     this.#o = options
-    this.#fairness = new TimerFairness(options.catchUpSliceRecords, options.wallClock)
+    this.#fairness = new TimerFairness(options.catchUpSliceRecords, options.clock)
   }
 
   /**
@@ -187,7 +186,7 @@ export class TaskExecutor {
       if (next === undefined || next > now) continue
       const decision = barrier
         ? barrier.decide(entry.partition, next, this.#o.buffer, tasks.assigned)
-        : { fireAtMs: now }
+        : { dueUpToMs: now }
       if (decision === undefined) {
         waiting = true
         continue
@@ -196,7 +195,7 @@ export class TaskExecutor {
         this.#o.events.emit('onInputLate', { partition: entry.partition, waitedMs: decision.lateMs })
       const shouldYield = this.#fairness.yieldPredicate(task, all, onTimeRan)
       const onTime = !task.catchingUp
-      const fired = await clock.runHeldAt(decision.fireAtMs, () => task.runDueTimers(shouldYield))
+      const fired = await task.runDueTimers(decision.dueUpToMs, shouldYield)
       ran += fired
       if (onTime && fired > 0) onTimeRan = true
     }

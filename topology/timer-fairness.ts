@@ -43,7 +43,7 @@ export class TimerFairness {
 
   /**
    * @param sliceRecords records a catching-up wake-up adds before it may be asked to yield (≥ 1)
-   * @param wallClock the real clock (not the one held at the barrier's instant while timers fire)
+   * @param wallClock the real clock (is another task's timer due now?)
    */
   constructor(sliceRecords: number, wallClock: Clock) {
     if (!Number.isSafeInteger(sliceRecords) || sliceRecords < 1) {

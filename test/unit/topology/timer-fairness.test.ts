@@ -93,7 +93,7 @@ describe('the scheduler yields when the runtime asks (context.shouldYield)', () 
     clock.advance(1_000)
     let asked = 0
     expect(task.catchingUp).toBe(false)
-    await task.runDueTimers(() => ++asked > 25)
+    await task.runDueTimers(undefined, () => ++asked > 25)
     expect(fired()).toBe(25)
     expect(task.catchingUp).toBe(true)
     expect(task.nextWakeMs()).toBe(startMs + 1_000)
