@@ -94,8 +94,9 @@ const instances: Instance[] = [
 /**
  * partition → the instants the executions received were seen at by this read_committed reader, for those fired
  * after `since` (firedAtMs). The reader's clock, not firedAtMs: a task that opens after a rebalance fires with
- * its clock held at the input barrier's observation (topology/input-barrier.ts), which can be seconds older
- * than the open, so firedAtMs made the gap look shorter than it was.
+ * Kept as the measure although firedAtMs is now the real instant of the fire (until 2026-12 it was the input
+ * barrier's held observation instant, which made the gap look shorter than it was): what a reader waits for
+ * also includes the commit and the fetch.
  */
 const fires = new Map<number, { firedAtMs: number; seenAtMs: number }[]>()
 const admin = new Admin({ clientId: `${prefix}-admin`, bootstrapBrokers: kafkaBrokers })
@@ -168,13 +169,17 @@ try {
           .slice(linesBefore)
           .map((l) => {
             try {
-              const { time, msg, partition, records, durationMs, partitions, err } = JSON.parse(l) as Record<
-                string,
-                unknown
-              >
+              const fields = JSON.parse(l) as Record<string, unknown>
+              const { time, msg, partition, records, durationMs, partitions, err, instances, attempt, backoffMs } =
+                fields
+              const { waitingOn, report } = fields
               const t = typeof time === 'number' ? `+${time - killedAt} ms ` : ''
               const error = (err as { message?: string } | undefined)?.message?.slice(0, 120)
-              return t + JSON.stringify({ msg, partition, records, durationMs, partitions, error })
+              const shown = {
+                ...{ msg, partition, records, durationMs, partitions, error, instances, attempt, backoffMs },
+                ...{ waitingOn, report },
+              }
+              return t + JSON.stringify(shown)
             } catch {
               return l
             }

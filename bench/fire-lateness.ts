@@ -6,9 +6,8 @@
  * scheduler: TASKS interval tasks every second, phases spread over the second, run for SECONDS. A
  * read_committed consumer stamps each execution on receipt. Printed per mode, over every fire after the
  * first two seconds of a round:
- *   fire lateness        = firedAtMs − scheduledForMs (the scheduler's own stamp; with the barrier on, its
- *                          clock is held at the instant the input ends were observed, so this understates the
- *                          wait; the visibility figure does not)
+ *   fire lateness        = firedAtMs − scheduledForMs (the scheduler's own stamp, the real instant of the fire,
+ *                          so it includes the barrier's wait)
  *   visibility lateness  = receipt − scheduledForMs (includes the barrier's wait, the commit and the fetch)
  *
  * Usage: node bench/fire-lateness.ts [--tasks 300] [--seconds 20] [--rounds 2]

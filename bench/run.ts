@@ -8,12 +8,13 @@
  *   (b) a herd of one-shots due within one second
  *   (c) ingest (definitions/s), (d) cold restore, (e) scheduler RSS with N pending   — flextask only
  *   (f) due → worker start at a steady rate
+ *   (isolation) a herd on one partition while crons fire on the others       — flextask only
  *
  * Every system gets the same due instants, loaded before the window opens; see due-workload.ts for what is
  * observed where, and the README's Performance section for how the peers are configured.
  *
- * Usage: node bench/run.ts [--quick] [--only a,b,c,d,e,f] [--repeat N] [--peers bullmq,pg-boss]
- *          [--pending N] [--herd N] [--state-pending N,M] [--lead-ms MS] [--out DIR]
+ * Usage: node bench/run.ts [--quick] [--only a,b,c,d,e,f,isolation] [--repeat N] [--peers bullmq,pg-boss]
+ *          [--pending N] [--herd N] [--state-pending N,M] [--isolation-herd N] [--lead-ms MS] [--out DIR]
  */
 import { benchArgs, environment, hardStop, integerArg, integerListArg, messageOf } from './lib/args.ts'
 import type { DueRun, DueWorkload } from './lib/due-workload.ts'
@@ -24,11 +25,13 @@ import { bullmqConfig, runBullmq } from './peers/bullmq.ts'
 import { pgBossConfig, runPgBoss } from './peers/pg-boss.ts'
 import { flextaskConfig, runFlextaskDue } from './scenarios/flextask-due.ts'
 import { runFlextaskState, type StateRun } from './scenarios/flextask-state.ts'
+import { type IsolationRun, runFlextaskIsolation } from './scenarios/flextask-isolation.ts'
 import { kafkaBrokers } from '../test/helpers/env.ts'
 
-const usage = `Usage: npm run bench -- [--quick] [--only a,b,c,d,e,f] [--repeat N] [--peers bullmq,pg-boss]
-  [--pending N] [--herd N] [--state-pending N,M] [--lead-ms MS] [--out DIR]
-Scenarios: a steady-rate lateness with N pending, b herd, c ingest, d cold restore, e RSS, f due → worker start.
+const usage = `Usage: npm run bench -- [--quick] [--only a,b,c,d,e,f,isolation] [--repeat N] [--peers bullmq,pg-boss]
+  [--pending N] [--herd N] [--state-pending N,M] [--isolation-herd N] [--lead-ms MS] [--out DIR]
+Scenarios: a steady-rate lateness with N pending, b herd, c ingest, d cold restore, e RSS, f due → worker start,
+isolation: a herd on partition 0 while crons fire every second on the other partitions.
 --lead-ms: the window opens at least this long after the measured jobs start loading (raise it on a busy box).`
 
 interface RunOptions {
@@ -50,6 +53,7 @@ function parseOptions(): RunOptions {
       pending: { type: 'string' },
       herd: { type: 'string' },
       'state-pending': { type: 'string' },
+      'isolation-herd': { type: 'string' },
       'lead-ms': { type: 'string', default: String(MIN_LEAD_MS) },
       out: { type: 'string', default: 'bench/results' },
     },
@@ -60,6 +64,9 @@ function parseOptions(): RunOptions {
   if (values.herd !== undefined) preset.herd = integerArg('herd', values.herd, 1)
   if (values['state-pending'] !== undefined) {
     preset.statePending = integerListArg('state-pending', values['state-pending'], 1)
+  }
+  if (values['isolation-herd'] !== undefined) {
+    preset.isolationHerd = integerArg('isolation-herd', values['isolation-herd'], 1)
   }
   const only = values.only.split(',').map((s) => s.trim())
   const unknown = only.filter((s) => !(scenarioIds as string[]).includes(s))
@@ -132,6 +139,7 @@ async function main(): Promise<number> {
   const due: DueFigures[] = []
   const samples = new Map<string, number[]>()
   const state: (StateRun | { pending: number; failed: string })[] = []
+  const isolation: (IsolationRun | { failed: string })[] = []
   const systems: System[] = [Systems.flextask, ...options.peers]
   for (let rep = 1; rep <= options.repeat; rep++) {
     log(`repeat ${rep} of ${options.repeat}`)
@@ -146,6 +154,17 @@ async function main(): Promise<number> {
           const fireKey = `${workload.scenario}\u0000${system} fire stamp`
           samples.set(fireKey, [...(samples.get(fireKey) ?? []), ...run.fireLateness])
         }
+      }
+    }
+    if (options.only.includes('isolation')) {
+      const p = options.preset
+      log(`isolation: flextask, herd of ${p.isolationHerd} on partition 0, ${p.isolationCrons} crons on the others …`)
+      try {
+        const herd = { herd: p.isolationHerd, crons: p.isolationCrons, quietMs: p.isolationQuietMs }
+        isolation.push(await runFlextaskIsolation(herd, (line) => log(`  isolation: ${line}`)))
+      } catch (error) {
+        log(`isolation: FAILED: ${messageOf(error)}`)
+        isolation.push({ failed: messageOf(error) })
       }
     }
     if (['c', 'd', 'e'].some((s) => options.only.includes(s as Scenario))) {
@@ -171,11 +190,15 @@ async function main(): Promise<number> {
     peers: options.peers,
     due,
     state,
+    isolation,
   }
   const written = writeResults(options.outDir, results, samples)
   console.log(written.markdown)
   log(`wrote ${written.files.join(', ')} in ${results.durationS} s`)
-  const failures = due.filter((d) => d.failed !== undefined).length + state.filter((s) => 'failed' in s).length
+  const failures =
+    due.filter((d) => d.failed !== undefined).length +
+    state.filter((s) => 'failed' in s).length +
+    isolation.filter((s) => 'failed' in s).length
   return failures === 0 ? 0 : 1
 }
 

@@ -30,6 +30,7 @@ export const configDefaults = {
     heartbeatIntervalMs: 500,
     rebalanceTimeoutMs: 30_000,
     maxRecordsPerCycle: 5_000,
+    catchUpSliceRecords: 1_000,
     maxBufferedRecords: 20_000,
     maxBytesPerCycle: 4 * 1024 * 1024,
     maxInputMsPerPass: 100,

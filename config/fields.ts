@@ -63,6 +63,7 @@ export const configFields: readonly FieldSpec[] = [
   { path: 'runtime.heartbeatIntervalMs', env: 'FLEXTASK_HEARTBEAT_INTERVAL_MS', kind: 'positiveInt' },
   { path: 'runtime.rebalanceTimeoutMs', env: 'FLEXTASK_REBALANCE_TIMEOUT_MS', kind: 'positiveInt' },
   { path: 'runtime.maxRecordsPerCycle', env: 'FLEXTASK_MAX_RECORDS_PER_CYCLE', kind: 'positiveInt' },
+  { path: 'runtime.catchUpSliceRecords', env: 'FLEXTASK_CATCH_UP_SLICE_RECORDS', kind: 'positiveInt' },
   { path: 'runtime.maxBufferedRecords', env: 'FLEXTASK_MAX_BUFFERED_RECORDS', kind: 'positiveInt' },
   { path: 'runtime.maxBytesPerCycle', env: 'FLEXTASK_MAX_BYTES_PER_CYCLE', kind: 'positiveInt' },
   { path: 'runtime.maxInputMsPerPass', env: 'FLEXTASK_MAX_INPUT_MS_PER_PASS', kind: 'positiveInt' },

@@ -94,6 +94,11 @@ export interface RuntimeConfig {
   rebalanceTimeoutMs: number
   /** FLEXTASK_MAX_RECORDS_PER_CYCLE, records per transaction. @default 5000 */
   maxRecordsPerCycle: number
+  /**
+   * FLEXTASK_CATCH_UP_SLICE_RECORDS, records a partition draining a backlog (a herd) adds to a cycle before it
+   * yields to the due timers of the other partitions (topology/timer-fairness.ts). @default 1000
+   */
+  catchUpSliceRecords: number
   /** FLEXTASK_MAX_BUFFERED_RECORDS, fetched records above which fetching pauses. @default 20000 */
   maxBufferedRecords: number
   /** FLEXTASK_MAX_BYTES_PER_CYCLE, input bytes (keys and values) per transaction. @default 4194304 */

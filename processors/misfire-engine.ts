@@ -3,8 +3,10 @@
  * updated definition, a resume, the previous fire, a restart with overdue timers), so the misfire policy
  * applies identically on every path (anchors-kafka §3.8; kestra-io/kestra#3000, #6027).
  *
- * A FIRE timer handled at `now` is late when now − due > maxLatenessMs (the definition's, or the default).
- * On time: the slot fires (trigger SCHEDULE). Late: the slots from it up to now are the misfire backlog,
+ * A FIRE timer handled at `now` is late when now − due > maxLatenessMs (the definition's, or the default); `now`
+ * is the real clock, also when the wake-up's due horizon trails it during an input backlog (a timer handled
+ * 230 s after its instant is 230 s late, whatever the horizon). On time: the slot fires (trigger SCHEDULE).
+ * Late: the slots from it up to the due horizon (scheduler-core `dueUpToMs`) are the misfire backlog,
  * enumerated at most maxOccurrencesPerCatchUp at a time, and
  * - FIRE_ALL fires each as CATCH_UP, at most maxCatchUpPerWake per wake-up across tasks (it re-arms a FIRE timer
  *   at the next backlog slot, which the next wake-up continues with); after maxOccurrencesPerCatchUp catch-up
@@ -103,7 +105,7 @@ function backlogPart(
   const room = core.config.maxOccurrencesPerCatchUp - state.catchUpFired
   if (room <= 0) return { slots: [], truncated: true, byBudget: false }
   const limit = Math.max(1, Math.min(room, budget.records - 2)) // leave room for a fire and a summary
-  const { slots, truncated } = slotsBetween(state, state.lastScheduledMs as number, core.nowMs(), limit)
+  const { slots, truncated } = slotsBetween(state, state.lastScheduledMs as number, core.dueUpToMs(), limit)
   return { slots, truncated, byBudget: truncated && limit < room }
 }
 
@@ -141,7 +143,7 @@ function fireAll(core: SchedulerCore, state: TaskState, budget: WakeBudget): voi
     return
   }
   const count = Math.min(budget.catchUp, room, runsLeft(state), Math.floor(budget.records / recordsPerCatchUpFire))
-  const { slots } = slotsBetween(state, state.lastScheduledMs as number, core.nowMs(), count + 1)
+  const { slots } = slotsBetween(state, state.lastScheduledMs as number, core.dueUpToMs(), count + 1)
   for (const slotMs of slots.slice(0, count)) {
     fireSlot(core, state, slotMs, 'CATCH_UP', 'misfire: fire-all')
     budget.catchUp--
@@ -161,12 +163,12 @@ function fireLast(core: SchedulerCore, state: TaskState, budget: WakeBudget): bo
     return false
   }
   state.catchUpFired = 0
-  const nowMs = core.nowMs()
+  const dueUpToMs = core.dueUpToMs()
   let latest = slots.at(-1)
   if (truncated) {
     // The episode bound: the listed slots are MISSED, one summary stands for the rest, the latest slot fires.
     const last = latest ?? (state.lastScheduledMs as number)
-    latest = latestSlotUntil(state, last, nowMs) ?? latest
+    latest = latestSlotUntil(state, last, dueUpToMs) ?? latest
     for (const slotMs of slots) core.occurrence(state.definition.taskId, slotMs, 'MISSED', reason)
     state.lastScheduledMs = last
     recordSummary(core, state, 'MISSED', reason)
@@ -179,11 +181,11 @@ function fireLast(core: SchedulerCore, state: TaskState, budget: WakeBudget): bo
   return true
 }
 
-/** The latest slot in (afterMs, nowMs], searched in growing windows back from now (bounded work). */
-function latestSlotUntil(state: TaskState, afterMs: number, nowMs: number): number | null {
+/** The latest slot in (afterMs, untilMs], searched in growing windows back from now (bounded work). */
+function latestSlotUntil(state: TaskState, afterMs: number, untilMs: number): number | null {
   for (const windowMs of [1_000, 60_000, 3_600_000, 86_400_000, 31 * 86_400_000, 366 * 86_400_000]) {
-    const from = Math.max(afterMs, nowMs - windowMs)
-    const { slots } = slotsBetween(state, from, nowMs, 100_000)
+    const from = Math.max(afterMs, untilMs - windowMs)
+    const { slots } = slotsBetween(state, from, untilMs, 100_000)
     if (slots.length > 0) return slots.at(-1) as number
     if (from === afterMs) return null
   }

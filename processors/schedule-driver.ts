@@ -97,7 +97,7 @@ export function fireSlot(
 }
 
 /**
- * Records one outcome for every slot in (lastScheduledMs, now], bounded by maxOccurrencesPerCatchUp; beyond
+ * Records one outcome for every slot in (lastScheduledMs, due horizon], bounded by maxOccurrencesPerCatchUp; beyond
  * the bound one summary record stands for the rest and the schedule jumps to now.
  */
 export function recordSlotsUntilNow(
@@ -106,24 +106,27 @@ export function recordSlotsUntilNow(
   outcome: OccurrenceOutcome,
   reason: string,
 ): void {
-  const nowMs = core.nowMs()
+  const dueUpToMs = core.dueUpToMs()
   const after = state.lastScheduledMs ?? state.definition.createdAtMs - 1
-  const { slots, truncated } = slotsBetween(state, after, nowMs, core.config.maxOccurrencesPerCatchUp)
+  const { slots, truncated } = slotsBetween(state, after, dueUpToMs, core.config.maxOccurrencesPerCatchUp)
   for (const slotMs of slots) core.occurrence(state.definition.taskId, slotMs, outcome, reason)
   state.lastScheduledMs = slots.at(-1) ?? state.lastScheduledMs
   if (truncated) recordSummary(core, state, outcome, reason)
 }
 
-/** One record for the slots after lastScheduledMs up to now that were not listed; the schedule jumps to now. */
+/**
+ * One record for the slots after lastScheduledMs up to the due horizon that were not listed; the schedule jumps
+ * to the horizon.
+ */
 export function recordSummary(core: SchedulerCore, state: TaskState, outcome: OccurrenceOutcome, reason: string): void {
-  const nowMs = core.nowMs()
+  const dueUpToMs = core.dueUpToMs()
   const first = slotAfter(state, state.lastScheduledMs ?? state.definition.createdAtMs - 1)
-  if (first !== null && first <= nowMs) {
+  if (first !== null && first <= dueUpToMs) {
     const limit = core.config.maxOccurrencesPerCatchUp
-    const why = `${reason}; catch-up limit ${limit} reached: this record stands for every slot up to ${nowMs}`
+    const why = `${reason}; catch-up limit ${limit} reached: this record stands for every slot up to ${dueUpToMs}`
     core.occurrence(state.definition.taskId, first, outcome, why)
   }
-  state.lastScheduledMs = Math.max(state.lastScheduledMs ?? 0, nowMs)
+  state.lastScheduledMs = Math.max(state.lastScheduledMs ?? 0, dueUpToMs)
 }
 
 export function pause(core: SchedulerCore, state: TaskState): void {

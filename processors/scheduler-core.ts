@@ -5,7 +5,9 @@
  * index, and init() re-arms from the first key of the index.
  *
  * Time: wall clock only (`context.clock.nowMs()`), never record timestamps. Records it creates carry the wall
- * clock as their timestamp.
+ * clock as their timestamp, and lateness is judged on it (`nowMs`). What is due is bounded by `dueUpToMs`: the
+ * due horizon of the current wake-up (topology/api.ts glossary; behind the clock during an input backlog),
+ * else the clock: a slot after it is never fired or recorded before the input up to its instant was read.
  */
 import type { DeadLetter } from '../schemas/dead-letter.ts'
 import type { Occurrence, OccurrenceOutcome } from '../schemas/occurrence.ts'
@@ -32,6 +34,7 @@ export class SchedulerCore {
   /** The topic results come from (and DEAD results go to), named in RETRIES_EXHAUSTED dead letters. */
   readonly resultsTopic: string
   #armedAtMs: number | undefined
+  #wakeDueUpToMs: number | undefined
 
   constructor(context: ProcessorContext<string, SchedulerOutput>, config: SchedulerConfig, resultsTopic: string) {
     this.context = context
@@ -41,8 +44,24 @@ export class SchedulerCore {
     this.timers = context.getStateStore<TimerEntry>(StoreNames.timers)
   }
 
+  /** The real instant: for timestamps (firedAtMs, recordedAtMs, deadlines) and for judging lateness. */
   nowMs(): number {
     return this.context.clock.nowMs()
+  }
+
+  /** Up to which instant slots are due: the wake-up's due horizon inside `wake()`, else the clock. */
+  dueUpToMs(): number {
+    return this.#wakeDueUpToMs ?? this.nowMs()
+  }
+
+  /** Runs one wake-up's work with its due horizon. */
+  async withDueHorizon(dueUpToMs: number, work: () => Promise<void>): Promise<void> {
+    this.#wakeDueUpToMs = dueUpToMs
+    try {
+      await work()
+    } finally {
+      this.#wakeDueUpToMs = undefined
+    }
   }
 
   /** A private copy (the store decodes one per get), free to change before `save`. */

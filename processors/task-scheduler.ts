@@ -3,15 +3,19 @@
  * owns the stores `tasks` (taskId → TaskState) and `timers` (the due index, see task-state.ts); emits
  * executions, occurrences, TIMED_OUT / DEAD results and RETRIES_EXHAUSTED dead letters.
  *
- * Time: wall clock only. A wake-up at `now` handles every timer due up to now (the range [ , pad(now + 1)),
- * never a forward window), at most maxFiresPerWake entries: when the scan hits that bound it wakes again at
- * once, so the runtime commits and other partitions run between batches (camunda/camunda#8991); otherwise it
+ * Time: wall clock only. A wake-up handles every timer due up to its due horizon (the range [ , pad(horizon + 1)),
+ * never a forward window; the horizon is now, or behind it while the runtime reads an input backlog, api.ts),
+ * and judges lateness on the real clock (scheduler-core.ts), at most maxFiresPerWake entries: when the scan
+ * hits that bound it wakes again at once, so the runtime commits and other partitions run between batches (camunda/camunda#8991); otherwise it
  * wakes at the exact due instant of the first remaining key. Nothing lives in memory that the stores do not
  * hold: init() arms the wake-up from the first key of the restored index.
  *
  * Bounded cycles: a wake-up also stops when the partition's cycle holds maxRecordsPerWake records or
  * maxBytesPerWake output bytes (`context.pendingLoad()`), and a late timer's ledger is written in chunks of what
  * is left (misfire-engine), so a one-day outage becomes many small transactions, never one huge one (review C4).
+ * It also stops when the runtime asks it to yield (`context.shouldYield()`: this partition drains a backlog
+ * while another partition's timers are due, topology/timer-fairness.ts), so a herd here delays no other
+ * partition by more than a slice (issue 14).
  *
  * Isolation: each timer is one unit of work (`context.isolate`). A transient error aborts the cycle (retried);
  * any other error undoes that timer's effects and quarantines its task: a dead letter with the taskId and the
@@ -86,15 +90,19 @@ export class TaskScheduler implements Processor<string, SchedulerInput, string, 
     }
   }
 
-  async wake(nowMs: number): Promise<void> {
+  async wake(dueUpToMs: number): Promise<void> {
+    await this.#core.withDueHorizon(dueUpToMs, () => this.#wake(dueUpToMs))
+  }
+
+  async #wake(dueUpToMs: number): Promise<void> {
     const core = this.#core
     const limit = this.#config.maxFiresPerWake
-    const due = await core.timers.range({ lt: padDueMs(nowMs + 1), limit })
+    const due = await core.timers.range({ lt: padDueMs(dueUpToMs + 1), limit })
     const budget: WakeBudget = { catchUp: this.#config.maxCatchUpPerWake, records: 0 }
     let deferred = false
     for (const [key, entry] of due) {
       budget.records = this.#recordsLeft()
-      if (budget.records <= 0) {
+      if (budget.records <= 0 || core.context.shouldYield()) {
         deferred = true
         break
       }
@@ -105,9 +113,9 @@ export class TaskScheduler implements Processor<string, SchedulerInput, string, 
       if (error !== undefined) await this.#quarantine(key, entry, error)
       else deferred = !done || deferred
     }
-    // A full batch, a spent budget or a deferred catch-up: more is due now; yield (the runtime commits) and
-    // come back at once.
-    if (due.length >= limit || deferred) core.wakeAt(nowMs)
+    // A full batch, a spent budget, a yield or a deferred catch-up: more is due now; yield (the runtime
+    // commits) and come back at once.
+    if (due.length >= limit || deferred) core.wakeAt(dueUpToMs)
     else await this.#armFromIndex()
   }
 

@@ -137,6 +137,16 @@ export class Scheduler implements Component {
           { partition, code, generation: this.#generation },
           `task could not open, retrying: ${message}`,
         ),
+      onFenced: ({ partition, waitingOn, instances, durationMs, report, error }) =>
+        error === undefined
+          ? this.#logger.info(
+              { partition, waitingOn, instances, report, durationMs: Math.round(durationMs) },
+              'fenced departed instances',
+            )
+          : this.#logger.warn(
+              { partition, waitingOn, err: error, report, durationMs: Math.round(durationMs) },
+              'fencing departed instances failed',
+            ),
       onInputLate: ({ partition, waitedMs }) =>
         this.#logger.warn({ partition, waitedMs }, 'timers fired before an open input transaction resolved'),
       onFatal: (error) => this.#failed(error),

@@ -13,12 +13,23 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Kafka, logLevel } from 'kafkajs'
 import { Admin, type Message, Producer } from '@platformatic/kafka'
 import { committedReader, readFrom } from '../bench/lib/committed-reader.ts'
+import { freePorts } from '../test/helpers/free-port.ts'
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const counterApp = join(root, 'test/fixtures/counter-app.ts')
 const kafkaTool = join(root, 'tools/kafka/kafka.ts')
-/** The broker-restart scenario's broker (stopped and started mid-run), never the shared one. */
-export const ownBroker = { port: 19200, controllerPort: 19201 }
+/**
+ * The broker-restart scenario's broker (stopped and started mid-run), never the shared one. Its ports are taken
+ * free at the first start (test/helpers/free-port.ts: fixed ports collided with other engineers' brokers) and
+ * kept for the run, so the restarted broker answers where the instances look for it.
+ */
+export const ownBroker = { port: 0, controllerPort: 0 }
+
+export async function chooseOwnBrokerPorts(): Promise<void> {
+  if (ownBroker.port !== 0) return
+  const [port, controllerPort] = (await freePorts(2)) as [number, number]
+  Object.assign(ownBroker, { port, controllerPort })
+}
 
 export class Run {
   readonly brokers: string[]

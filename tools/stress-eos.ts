@@ -2,7 +2,8 @@
  * Exactly-once stress loop: the crash scenarios of test/integration/topology-crash.test.ts (and more), run
  * over and over under CPU load, each iteration audited for duplicates and gaps.
  *
- *   npm run stress:eos -- [--iterations 50] [--scenarios kill,stop,rebalance,broker-restart] [--load 2]
+ *   npm run stress:eos -- [--iterations 50 | --iterations kill=50,stop=50,rebalance=15,broker-restart=9]
+ *                         [--scenarios kill,stop,rebalance,broker-restart] [--load 2]
  *
  * Scenarios (two instances of test/fixtures/counter-app.ts, 6 partitions, 40 keys; the output of key k must be
  * exactly k=1 … k=n, and every tick instant at most once):
@@ -10,19 +11,29 @@
  *   stop            SIGSTOP one instance until its partitions moved, then SIGCONT: a frozen zombie with timers
  *   rebalance       a third instance joins mid-stream and is SIGKILLed right after its assignment, while it
  *                   opens (restores) its tasks; then the group rebalances back
- *   broker-restart  on a broker of its own (ports 19200/19201, data in a temp dir): the broker is stopped for
+ *   broker-restart  on a broker of its own (free ports, data in a temp dir): the broker is stopped for
  *                   8 s mid-stream and started again
  * `--load N` starts N busy-loop processes for the whole run (default 2: both cores of the development box).
  * Brokers: KAFKA_BROKERS (default 127.0.0.1:9092) for every scenario but broker-restart.
  * Prints one line per iteration and a summary: iterations, duplicates, missing, stuck (a wait that timed out),
- * exited (an instance that died by itself).
+ * exited (an instance that died by itself), and the load average; then exits by itself (status 1 when any
+ * iteration had a duplicate, a gap, was stuck or saw an instance exit). It used to hang after the summary: a
+ * client of a failed iteration (or kafkajs' re-read) could keep a socket or timer alive, so the process is
+ * ended explicitly once everything it started is stopped.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { benchArgs, integerArg } from '../bench/lib/args.ts'
 import { kafkaBrokers } from '../test/helpers/env.ts'
-import { ownBroker, ownBrokerCommand, ownBrokerUsed, removeOwnBrokerData, Run } from './stress-eos-run.ts'
+import {
+  chooseOwnBrokerPorts,
+  ownBroker,
+  ownBrokerCommand,
+  ownBrokerUsed,
+  removeOwnBrokerData,
+  Run,
+} from './stress-eos-run.ts'
 
 const scenarios = ['kill', 'stop', 'rebalance', 'broker-restart'] as const
 type Scenario = (typeof scenarios)[number]
@@ -33,10 +44,27 @@ const args = benchArgs(
     scenarios: { type: 'string', default: scenarios.join(',') },
     load: { type: 'string', default: '2' },
   },
-  'Usage: npm run stress:eos -- [--iterations 50] [--scenarios kill,stop,rebalance,broker-restart] [--load 2]',
+  'Usage: npm run stress:eos -- [--iterations 50 | --iterations kill=50,stop=50,rebalance=15,broker-restart=9]\n' +
+    '                         [--scenarios kill,stop,rebalance,broker-restart] [--load 2]',
 )
-const iterations = integerArg('iterations', args.iterations, 1)
 const selected = args.scenarios.split(',').filter((s): s is Scenario => (scenarios as readonly string[]).includes(s))
+/** Iterations per scenario: one number for all, or `scenario=n,…` (a scenario not named runs 0 times). */
+const planned = new Map<Scenario, number>(
+  /^[\d_]+$/.test(args.iterations)
+    ? selected.map((s) => [s, integerArg('iterations', args.iterations, 1)])
+    : args.iterations.split(',').map((pair) => {
+        const [name = '', n = ''] = pair.split('=')
+        if (!selected.includes(name as Scenario)) {
+          throw new Error(`--iterations: expected N or scenario=N,… over ${selected.join(', ')}, got '${pair}'`)
+        }
+        return [name as Scenario, integerArg(`iterations ${name}`, n)]
+      }),
+)
+const iterations = Math.max(0, ...planned.values())
+const loadAverage = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')
 const sharedBrokers = kafkaBrokers
 interface Outcome {
   duplicates: number
@@ -187,19 +215,21 @@ process.on('exit', cleanupLoad)
 process.on('SIGINT', () => process.exit(130))
 
 console.log(
-  `stress:eos: ${iterations} iterations of ${selected.join(', ')} under ${load.length} busy-loop processes ` +
-    `(load average ${loadavg()
-      .map((l) => l.toFixed(1))
-      .join(' ')})`,
+  `stress:eos: ${[...planned].map(([s, n]) => `${s} ×${n}`).join(', ')} under ${load.length} busy-loop processes ` +
+    `(load average ${loadAverage()})`,
 )
 const totals = new Map<
   Scenario,
   { iterations: number; duplicates: number; missing: number; stuck: number; exited: number }
 >()
 try {
-  if (selected.includes('broker-restart')) ownBrokerCommand('start')
+  if ((planned.get('broker-restart') ?? 0) > 0) {
+    await chooseOwnBrokerPorts()
+    ownBrokerCommand('start')
+  }
   for (let i = 1; i <= iterations; i++) {
     for (const scenario of selected) {
+      if (i > (planned.get(scenario) ?? 0)) continue
       const total = totals.get(scenario) ?? { iterations: 0, duplicates: 0, missing: 0, stuck: 0, exited: 0 }
       totals.set(scenario, total)
       let outcome: Outcome
@@ -218,18 +248,34 @@ try {
       console.log(
         `  #${i} ${scenario}: ${outcome.records} records, duplicates ${outcome.duplicates}, missing ${outcome.missing}` +
           `${outcome.stuck.length > 0 ? `, stuck: ${outcome.stuck.join('; ')}` : ''}` +
-          `${outcome.exited.length > 0 ? `, exited: ${outcome.exited.join(',')}` : ''} (${outcome.ms} ms)`,
+          `${outcome.exited.length > 0 ? `, exited: ${outcome.exited.join(',')}` : ''} (${outcome.ms} ms, ` +
+          `load ${loadAverage()})`,
       )
     }
   }
+} catch (error) {
+  console.log(`stress:eos stopped: ${error instanceof Error ? error.message : String(error)}`)
+  process.exitCode = 1
 } finally {
-  if (ownBrokerUsed()) {
-    ownBrokerCommand('stop')
-    removeOwnBrokerData()
+  try {
+    if (ownBrokerUsed()) {
+      ownBrokerCommand('stop')
+      removeOwnBrokerData()
+    }
+  } catch (error) {
+    console.log(`stress:eos: stopping its own broker failed: ${error instanceof Error ? error.message : String(error)}`)
+    process.exitCode = 1
   }
   cleanupLoad()
-  console.log('stress:eos summary (scenario: iterations / duplicates / missing / stuck / exited)')
+  console.log(
+    `stress:eos summary (scenario: iterations / duplicates / missing / stuck / exited), load ${loadAverage()}`,
+  )
+  let failed = process.exitCode === 1
   for (const [scenario, t] of totals) {
     console.log(`  ${scenario}: ${t.iterations} / ${t.duplicates} / ${t.missing} / ${t.stuck} / ${t.exited}`)
+    failed ||= t.duplicates + t.missing + t.stuck + t.exited > 0
   }
+  // Everything this process started is stopped (children, busy loops, its broker); a client left open by a
+  // failed iteration must not keep it alive.
+  process.exit(failed ? 1 : 0)
 }

@@ -13,7 +13,12 @@
  *   at assignment. A task does nothing until its restore is complete.
  * - commit (cycle): one Kafka transaction holding every record produced (sinks and changelogs) and the
  *   consumed offsets of every task; local store writes are applied only after it commits.
- * - wall clock: `context.clock.nowMs()`, UTC epoch milliseconds. Timers (`wakeAt`, `schedule`) fire on it.
+ * - wall clock: `context.clock.nowMs()`, UTC epoch milliseconds. Timers (`wakeAt`, `schedule`) fire on it. It
+ *   is always the real instant, also inside `wake()`: stamp records and judge lateness on it.
+ * - due horizon: the `dueUpToMs` a `wake(dueUpToMs)` receives, ≤ the wall clock. Work due at or before it may be
+ *   done in this wake-up, work due after it may not (yet): the runtime has read every input partition up to
+ *   its end as observed at that instant (input-barrier.ts), so a record committed before a due instant is
+ *   always processed before the timer of that instant. During an input backlog the horizon trails the clock.
  * - stream time: the timestamps of records (their CreateTime). Never used to judge whether work is due.
  * - punctuation: a periodic wall-clock callback (`schedule`); `wakeAt` is a one-shot wake-up at an exact
  *   instant, which a processor re-arms from `wake()`.
@@ -96,11 +101,14 @@ export interface ProcessorContext<KOut = string, VOut = unknown> {
   forward(record: StreamRecord<KOut, VOut>, childName?: string): void
   getStateStore<V>(name: string): KeyValueStore<V>
   /**
-   * Asks for `wake(nowMs)` at wall-clock instant `atMs` (or as soon as possible if it is past). One pending
+   * Asks for `wake(dueUpToMs)` at wall-clock instant `atMs` (or as soon as possible if it is past). One pending
    * wake-up per processor: a new call replaces the previous one; `undefined` clears it.
    */
   wakeAt(atMs: number | undefined): void
-  /** Calls `callback(nowMs)` every `intervalMs` of wall-clock time. Missed intervals are not replayed. */
+  /**
+   * Calls `callback(dueUpToMs)` every `intervalMs` of wall-clock time (due-ness judged on the due horizon, as a
+   * wake-up). Missed intervals are not replayed.
+   */
   schedule(intervalMs: number, callback: (nowMs: number) => void | Promise<void>): Cancellable
   /**
    * Runs `unit` as one unit of work, as if it were one input record: its forwards reach the sinks (and are
@@ -116,14 +124,24 @@ export interface ProcessorContext<KOut = string, VOut = unknown> {
    * so each transaction stays small (well under the transaction timeout).
    */
   pendingLoad(): { records: number; bytes: number }
+  /**
+   * True when the runtime asks the running `wake()` to stop early, re-arm `wakeAt(now)` and let the cycle
+   * commit: this task is catching up on a backlog, has had its slice, and another task's timers are due
+   * (timer-fairness.ts). A processor draining a backlog checks it between items. False outside `wake()`.
+   */
+  shouldYield(): boolean
 }
 
 export interface Processor<KIn = string, VIn = unknown, KOut = string, VOut = unknown> {
   /** Gets stores and arms timers. Called when the task starts (after restore) and again after an abort. */
   init?(context: ProcessorContext<KOut, VOut>): void | Promise<void>
   process(record: StreamRecord<KIn, VIn>): void | Promise<void>
-  /** The wake-up requested with `context.wakeAt` is due. */
-  wake?(nowMs: number): void | Promise<void>
+  /**
+   * The wake-up requested with `context.wakeAt` is due: its instant is ≤ `dueUpToMs` (the due horizon, see the
+   * glossary). Handle what is due up to `dueUpToMs`, never later work; `context.clock.nowMs()` (≥ dueUpToMs) is
+   * the real instant of this wake-up, for timestamps and lateness.
+   */
+  wake?(dueUpToMs: number): void | Promise<void>
   close?(): void | Promise<void>
 }
 

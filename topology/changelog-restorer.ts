@@ -85,7 +85,7 @@ export class ChangelogRestorer {
         FetchIsolationLevels.READ_UNCOMMITTED,
       )
       if (topics.every((t) => stable.get(t) === high.get(t)) || Date.now() > deadline) return stable
-      if (pass === 0) onUnstable?.()
+      if (pass % 20 === 0) onUnstable?.() // every second of the wait (50 ms a pass)
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
   }

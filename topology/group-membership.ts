@@ -20,9 +20,11 @@
  * without it, no other member can have owned its partitions in between.
  *
  * A forced rejoin (`needRejoin`, after a commit answered that the membership is stale) is skipped when a join
- * is already queued: the queued join is newer than the generation the failed commit used, and joining again
- * would only start one more rebalance round (seen as a cascade of ILLEGAL_GENERATION rounds when a member
- * joins). Any join that arrives ends the need.
+ * is already queued, or when the client already holds a generation newer than the one the failed commit used
+ * (its JoinGroup answered, its SyncGroup in flight: the join is on its way): joining again would only start one
+ * more rebalance round (seen as a cascade of ILLEGAL_GENERATION rounds when a member joins; in a failover the
+ * survivor's commit under the old generation is refused exactly in that window). Any join that arrives ends
+ * the need.
  *
  * Between the JoinGroup response (the client already holds the new generation) and the join event (after
  * SyncGroup), a commit under the applied generation is refused with ILLEGAL_GENERATION; its abort then costs
@@ -116,9 +118,14 @@ export class GroupMembership {
     return this.#error !== undefined
   }
 
-  /** Our membership may be gone or stale: the next pass joins again, unless a join is queued (header). */
-  needRejoin(): void {
-    if (this.#pending === undefined) this.#rejoinNeeded = true
+  /**
+   * Our membership may be gone or stale: the next pass joins again, unless a join is queued or the client holds
+   * a generation newer than `applied` (the one the failed commit used), see the header.
+   */
+  needRejoin(applied?: number): void {
+    if (this.#pending !== undefined) return
+    if (applied !== undefined && this.#consumer.generationId > applied) return
+    this.#rejoinNeeded = true
   }
 
   /** The loop joined the group again (the join itself arrives as a group event). */

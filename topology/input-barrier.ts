@@ -9,7 +9,10 @@
  *   - the input stream's fetch position has reached the observed high watermark (read_committed fetches
  *     stop at the last stable offset, so this also waits for every transaction open at A to commit or abort),
  *   - every record fetched below it has been handed to the inbox, and none below it is still queued there.
- * The timers then run with the task's clock held at A, so no timer due after A fires on this observation.
+ * The timers due up to A then run (A is their due horizon, api.ts glossary), so no timer due after A fires on
+ * this observation. The clock is not held at A: during a backlog A can be minutes behind the wall clock, and a
+ * timer that fires then is as late as the wall clock says (firedAtMs, the lateness metric and the misfire
+ * policy judge the real instant). Holding the clock (until 2026-12) made a fire 230 s late look on time.
  *
  * A transaction left open on an input partition (a producer that died mid-transaction) would hold the
  * partition's timers until the coordinator aborts it; after maxWaitMs the timers fire without it and
@@ -19,29 +22,6 @@ import type { Consumer } from '@platformatic/kafka'
 import { FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka'
 import type { Clock } from './api.ts'
 import type { RecordBuffer } from './record-buffer.ts'
-
-/** A clock that can be held at one instant while timers fire. */
-export class HoldableClock implements Clock {
-  readonly #base: Clock
-  #heldAtMs: number | undefined
-
-  constructor(base: Clock) {
-    this.#base = base
-  }
-
-  nowMs(): number {
-    return this.#heldAtMs ?? this.#base.nowMs()
-  }
-
-  async runHeldAt<T>(atMs: number, fn: () => Promise<T>): Promise<T> {
-    this.#heldAtMs = atMs
-    try {
-      return await fn()
-    } finally {
-      this.#heldAtMs = undefined
-    }
-  }
-}
 
 interface Observation {
   atMs: number
@@ -59,8 +39,9 @@ export interface InputBarrierOptions {
   notify: () => void
 }
 
+/** dueUpToMs: the timers due at or before it may fire now. lateMs: they fire without their input (waited). */
 export type BarrierDecision =
-  { fireAtMs: number; lateMs?: undefined } | { fireAtMs: number; lateMs: number } | undefined
+  { dueUpToMs: number; lateMs?: undefined } | { dueUpToMs: number; lateMs: number } | undefined
 
 export class InputBarrier {
   readonly #o: InputBarrierOptions
@@ -82,8 +63,8 @@ export class InputBarrier {
   }
 
   /**
-   * Whether the timers of `partition` due at or before `dueMs` may fire now, and at which instant the
-   * task's clock is to be held. Undefined: not yet (an observation is requested; the loop is notified).
+   * Whether the timers of `partition` due at or before `dueMs` may fire now, and up to which instant timers
+   * are due (the observation's). Undefined: not yet (an observation is requested; the loop is notified).
    */
   decide(partition: number, dueMs: number, buffer: RecordBuffer, assigned: ReadonlySet<number>): BarrierDecision {
     const nowMs = this.#o.clock.nowMs()
@@ -94,11 +75,11 @@ export class InputBarrier {
       this.#observe(assigned)
     } else if (this.#caughtUp(partition, obs, buffer)) {
       this.#waitingSince.delete(partition)
-      return { fireAtMs: obs.atMs }
+      return { dueUpToMs: obs.atMs }
     }
     if (nowMs - since >= this.#o.maxWaitMs) {
       this.#waitingSince.delete(partition)
-      return { fireAtMs: nowMs, lateMs: nowMs - since }
+      return { dueUpToMs: nowMs, lateMs: nowMs - since }
     }
     return undefined
   }

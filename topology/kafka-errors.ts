@@ -33,6 +33,16 @@ export function isRebalance(error: unknown): boolean {
   )
 }
 
+/**
+ * A failure that passes by itself within moments, not an outage: the group is rebalancing (the commit carried a
+ * generation being replaced) or the coordinator is still writing the markers of a transaction that just ended.
+ * Its aborts are backed off briefly and never escalate (outage-policy.ts).
+ */
+export function isMomentary(error: unknown): boolean {
+  const ids = kafkaErrorIds(error)
+  return ids.has('ILLEGAL_GENERATION') || ids.has('REBALANCE_IN_PROGRESS') || ids.has('CONCURRENT_TRANSACTIONS')
+}
+
 /** Codes of the client's own errors, collected through MultipleErrors and causes. */
 function clientCodes(error: unknown, seen = new Set<unknown>()): Set<string> {
   const codes = new Set<string>()

@@ -4,7 +4,11 @@
  * - A startup step (topics, fencing the previous session) is retried with backoff (200 ms doubling to 5 s)
  *   while its failures are retriable, for at most `giveUpAfterMs` from its first attempt.
  * - A failed pass of the loop: a retriable error counts one more abort in a row (the backoff grows with the
- *   streak: 100 ms doubling to 5 s, backoff.ts). The outage clock starts at the first failure and is stopped by
+ *   streak: 100 ms doubling to 5 s, backoff.ts). A momentary failure (kafka-errors.ts isMomentary: a commit
+ *   refused because the group moved to a new generation, CONCURRENT_TRANSACTIONS while the markers of the
+ *   abort are written) backs off at most `momentaryBackoffMaxMs`: in a failover the survivor's commit sent
+ *   under the generation being replaced is refused, and a streak of those escalating to seconds of sleep after
+ *   the coordinator was ready again would add straight to the gap (issue 7: 15 s worst case). The outage clock starts at the first failure and is stopped by
  *   progress: a commit (which also ends the streak) or a stream start. Past `giveUpAfterMs` without progress,
  *   or on an error that is not retriable, the failure is fatal.
  *
@@ -13,10 +17,13 @@
  */
 import { ErrorCodes, FlextaskError } from '../errors.ts'
 import { backoffMs, sleepUnless } from './backoff.ts'
-import { decideError } from './kafka-errors.ts'
+import { decideError, isMomentary } from './kafka-errors.ts'
 import type { RuntimeEvents } from './runtime-events.ts'
 
 export const GAVE_UP = 'FLEXTASK_TOPOLOGY_GAVE_UP'
+
+/** The longest backoff after a momentary failure (three doublings of 100 ms, ±20 %: ≤ 480 ms). */
+const momentaryStreakCap = 3
 
 export interface OutagePolicyOptions {
   /** How long retriable failures may go on without progress. */
@@ -77,7 +84,9 @@ export class OutagePolicy {
     const failingForMs = this.#now() - this.#failingSince
     if (failingForMs > this.#o.giveUpAfterMs) throw this.#gaveUp('cycle', decided, failingForMs)
     this.#abortStreak++
-    return { error: decided, streak: this.#abortStreak, backoffMs: backoffMs(this.#abortStreak) }
+    const momentary = isMomentary(decided.cause ?? decided)
+    const step = momentary ? Math.min(this.#abortStreak, momentaryStreakCap) : this.#abortStreak
+    return { error: decided, streak: this.#abortStreak, backoffMs: backoffMs(step) }
   }
 
   /** Sleeps a backoff; only close() cuts it short (review C9). */

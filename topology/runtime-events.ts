@@ -82,6 +82,18 @@ export interface InputLateEvent {
   waitedMs: number
 }
 
+/** Departed instances whose open transactions were aborted (zombie-fencer.ts), or the fence that failed. */
+export interface FencedEvent {
+  /** The task open that waited on an open transaction: its partition, and on what (offsets, changelog end). */
+  partition: number
+  waitingOn: 'offsets' | 'changelog'
+  instances: readonly string[]
+  durationMs: number
+  /** The instances the fencer knew, the group's members it read, its attempts and their errors. */
+  report?: { known: string[]; members: string[]; attempts: number; errors: string[] }
+  error?: unknown
+}
+
 export interface RuntimeObserver {
   onAssigned?(event: AssignedEvent): void
   onRevoked?(event: RevokedEvent): void
@@ -92,6 +104,7 @@ export interface RuntimeObserver {
   /** A task could not be opened (it is retried with backoff while its partition stays assigned). */
   onTaskFailed?(event: TaskFailedEvent): void
   onInputLate?(event: InputLateEvent): void
+  onFenced?(event: FencedEvent): void
   /** The runtime stopped on an error it does not retry; `close()` still releases everything. */
   onFatal?(error: FlextaskError): void
 }

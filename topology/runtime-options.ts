@@ -35,6 +35,12 @@ export interface StreamRuntimeOptions {
   /** Records processed per cycle before committing. @default 5000 */
   maxRecordsPerCycle?: number
   /**
+   * Records a task catching up on a backlog (a herd, a catch-up) adds to a cycle before it yields to the due
+   * timers of the other tasks (timer-fairness.ts). Smaller: less lateness for the others during a herd, more
+   * commits for the herd. @default 1000
+   */
+  catchUpSliceRecords?: number
+  /**
    * Input bytes (keys and values of source records) processed per cycle before committing, so a flood of large
    * records (and the dead letters they become) is carried by many small transactions: a timer that fires in the
    * same cycle waits for that cycle's commit (a 2 MB record's dead letter is ~1 MB). @default 4194304
@@ -92,6 +98,7 @@ export function resolveRuntimeOptions(options: StreamRuntimeOptions): ResolvedRu
     rebalanceTimeoutMs: 30_000,
     transactionTimeoutMs: 10_000,
     maxRecordsPerCycle: 5_000,
+    catchUpSliceRecords: 1_000,
     maxBytesPerCycle: 4 * 1024 * 1024,
     maxInputMsPerPass: 100,
     maxBufferedRecords: 20_000,
@@ -150,10 +157,28 @@ export function restoreConsumerOptions(
   }
 }
 
+export function adminOptions(o: ResolvedRuntimeOptions, connection: KafkaConnectionOptions = {}): AdminOptions {
+  return { ...connection, clientId: `${o.instanceId}-admin`, bootstrapBrokers: o.bootstrapBrokers }
+}
+
+/**
+ * The admin client of the task opens' committed-offset reads (require_stable): no retries inside the client,
+ * the open waits out failures itself (task-manager.ts). The client's own retries hid UNSTABLE_OFFSET_COMMIT: a
+ * require_stable offset fetch retried by the client (3 retries of 1 s, nested in the group lookup's 3 retries of
+ * 1 s) blocked a task open for up to ~15 s without the open ever seeing the error, so the dead instance's
+ * transaction was never fenced and the open waited for its timeout (a 19.7 s failover gap in bench:failover,
+ * issue 7). The other admin calls keep the client's retries (a topic just created is not in the metadata yet).
+ */
+export function offsetsAdminOptions(o: ResolvedRuntimeOptions, connection: KafkaConnectionOptions = {}): AdminOptions {
+  return { ...adminOptions(o, connection), clientId: `${o.instanceId}-offsets`, retries: 0 }
+}
+
 export interface RuntimeClients {
   consumer: Consumer
   restoreConsumer: Consumer
   admin: Admin
+  /** For require_stable committed-offset reads only (offsetsAdminOptions). */
+  offsetsAdmin: Admin
   /** Leaves the group and closes the three clients; each failure is passed to `ignored` (best effort). */
   close(ignored: (what: string) => (error: unknown) => void): Promise<void>
 }
@@ -164,15 +189,18 @@ export function createRuntimeClients(
 ): RuntimeClients {
   const consumer = new Consumer(groupConsumerOptions(o, connection))
   const restoreConsumer = new Consumer(restoreConsumerOptions(o, connection))
-  const admin = new Admin({ ...connection, clientId: `${o.instanceId}-admin`, bootstrapBrokers: o.bootstrapBrokers })
+  const admin = new Admin(adminOptions(o, connection))
+  const offsetsAdmin = new Admin(offsetsAdminOptions(o, connection))
   return {
     consumer,
     restoreConsumer,
     admin,
+    offsetsAdmin,
     async close(ignored) {
       await consumer.close(true).catch(ignored('closing the consumer'))
       await restoreConsumer.close(true).catch(ignored('closing the restore consumer'))
       await admin.close().catch(ignored('closing the admin client'))
+      await offsetsAdmin.close().catch(ignored('closing the offsets admin client'))
     },
   }
 }

@@ -36,13 +36,13 @@ import { ChangelogRestorer } from './changelog-restorer.ts'
 import { CommitCycle } from './commit-cycle.ts'
 import { EosProducer } from './eos-producer.ts'
 import { GroupMembership } from './group-membership.ts'
-import { HoldableClock, InputBarrier } from './input-barrier.ts'
+import { InputBarrier } from './input-barrier.ts'
 import { ensureChangelogTopics } from './internal-topics.ts'
 import { decideError, isRebalance } from './kafka-errors.ts'
 import { LoopSignal } from './loop-signal.ts'
 import { OutagePolicy } from './outage-policy.ts'
 import { RecordBuffer } from './record-buffer.ts'
-import { type RuntimeObserver, RuntimeEvents } from './runtime-events.ts'
+import { type FencedEvent, type RuntimeObserver, RuntimeEvents } from './runtime-events.ts'
 import {
   createRuntimeClients,
   type ResolvedRuntimeOptions,
@@ -90,8 +90,8 @@ export class StreamRuntime {
     if (options.observer !== undefined) this.#events.add(options.observer)
     this.#ignored = (what) => (error) => logger?.debug({ err: error }, `ignored a failure ${what}`)
     const notify = (): void => this.#signal.notify()
-    const clock = new HoldableClock(o.clock)
-    const { consumer, restoreConsumer, admin } = (this.#clients = createRuntimeClients(o, connection))
+    const { clock } = o
+    const { consumer, restoreConsumer, admin, offsetsAdmin } = (this.#clients = createRuntimeClients(o, connection))
     this.#producer = new EosProducer({ ...o, connection })
     this.#fencer = new ZombieFencer({ ...o, admin, connection })
     this.#outage = new OutagePolicy({ giveUpAfterMs: o.outageGiveUpMs, events: this.#events, stop: this.#stop.signal })
@@ -100,7 +100,7 @@ export class StreamRuntime {
       ...o,
       topology,
       clock,
-      admin,
+      admin: offsetsAdmin,
       restoreConsumer,
       restorer: new ChangelogRestorer({ consumer: restoreConsumer, stallTimeoutMs: o.restoreStallTimeoutMs }),
       changelogTopic: (store) => this.changelogTopic(store),
@@ -108,7 +108,7 @@ export class StreamRuntime {
       events: this.#events,
       notify,
       fail: (error) => this.#fail(error),
-      onUnstable: () => void this.#fencer.fenceDeparted().catch(this.#ignored('fencing departed instances')),
+      onUnstable: (partition, what) => this.#fenceDeparted(partition, what),
     })
     this.#buffer = new RecordBuffer({
       consumer,
@@ -291,7 +291,7 @@ export class StreamRuntime {
     await this.#cycle.aborted(this.#tasks.running())
     // Our membership is gone or stale (the broker restarted, a rejoin failed during an outage): the next pass
     // joins the group again, unless a join is queued (group-membership.ts).
-    if (isRebalance(decided.cause ?? decided)) this.#group.needRejoin()
+    if (isRebalance(decided.cause ?? decided)) this.#group.needRejoin(this.#tasks.generation)
     this.#buffer.suspend()
     this.#events.emit('onAborted', {
       code: decided.code,
@@ -302,6 +302,31 @@ export class StreamRuntime {
       backoffMs,
     })
     await this.#outage.backOff(backoffMs)
+  }
+
+  /** A task open waits on an open transaction: fence the departed instances (zombie-fencer.ts), report it. */
+  #fenceDeparted(partition: number, what: 'offsets' | 'changelog'): void {
+    const startedAt = performance.now()
+    const report = (): FencedEvent['report'] => this.#fencer.lastReport
+    this.#fencer.fenceDeparted().then(
+      (instances) =>
+        this.#events.emit('onFenced', {
+          partition,
+          waitingOn: what,
+          instances,
+          durationMs: performance.now() - startedAt,
+          report: report(),
+        }),
+      (error: unknown) =>
+        this.#events.emit('onFenced', {
+          partition,
+          waitingOn: what,
+          instances: [],
+          durationMs: performance.now() - startedAt,
+          report: report(),
+          error,
+        }),
+    )
   }
 
   #wait(ms: number): Promise<void> {

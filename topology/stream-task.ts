@@ -23,8 +23,9 @@ import type {
   RecordMetadata,
   StreamRecord,
 } from './api.ts'
-import { ErrorCodes, FlextaskError, coerceError, decide, Decisions } from '../errors.ts'
-import { ErrorDecisions, type ErrorDecision } from './api.ts'
+import { ErrorCodes, FlextaskError, coerceError } from '../errors.ts'
+import { ErrorDecisions } from './api.ts'
+import { defaultDecision, ownCode } from './failure-decision.ts'
 import type { ChangelogRecord, TaskStores } from './state-stores.ts'
 import type { ProcessorNode, SinkNode, Topology, TopologyNode } from './topology-builder.ts'
 
@@ -79,6 +80,9 @@ export class StreamTask {
   /** source topic → last offset consumed this cycle. */
   #consumed = new Map<string, bigint>()
   #metadata: RecordMetadata | undefined
+  /** The last wake-up left work due at once (timer-fairness.ts); `shouldYield` asks the running one to stop. */
+  #catchingUp = false
+  #shouldYield: (() => boolean) | undefined
 
   constructor(options: {
     topology: Topology
@@ -189,35 +193,47 @@ export class StreamTask {
     return next
   }
 
+  /** Whether the last wake-up left work due at once (it re-armed at or before the instant it ran at). */
+  get catchingUp(): boolean {
+    return this.#catchingUp
+  }
+
   /**
-   * Runs every wake-up and punctuation due at the clock's current instant. An error a processor lets out of
-   * `wake()` is rethrown coded (retriable stays retriable: the runtime aborts the cycle and retries); a
-   * processor that wants one failing item not to stop the others isolates each item (`context.isolate`).
+   * Runs every wake-up and punctuation due at or before `dueUpToMs` (the due horizon, api.ts glossary; by
+   * default the clock's current instant). The clock itself is never held: a processor stamps its records and
+   * judges lateness on the real instant, and handles only work due up to the horizon. `shouldYield` is what
+   * `context.shouldYield()` answers meanwhile (timer-fairness.ts). An error a processor lets out of `wake()` is
+   * rethrown coded (retriable stays retriable: the runtime aborts the cycle and retries); a processor that
+   * wants one failing item not to stop the others isolates each item (`context.isolate`).
    */
-  async runDueTimers(): Promise<number> {
+  async runDueTimers(dueUpToMs: number = this.#clock.nowMs(), shouldYield?: () => boolean): Promise<number> {
     let ran = 0
-    for (const slot of this.#slots.values()) {
-      const nowMs = this.#clock.nowMs()
-      if (slot.wakeAtMs !== undefined && slot.wakeAtMs <= nowMs) {
-        slot.wakeAtMs = undefined
-        ran++
-        try {
-          await slot.processor.wake?.(nowMs)
-          await this.#drain()
-        } catch (error) {
-          throw coerceError(error, ErrorCodes.processing)
+    this.#shouldYield = shouldYield
+    try {
+      for (const slot of this.#slots.values()) {
+        if (slot.wakeAtMs !== undefined && slot.wakeAtMs <= dueUpToMs) {
+          slot.wakeAtMs = undefined
+          ran++
+          try {
+            await slot.processor.wake?.(dueUpToMs)
+            await this.#drain()
+          } catch (error) {
+            throw coerceError(error, ErrorCodes.processing)
+          }
+          this.#catchingUp = slot.wakeAtMs !== undefined && slot.wakeAtMs <= dueUpToMs
         }
+        for (const p of slot.punctuations) {
+          if (p.cancelled || p.nextMs > dueUpToMs) continue
+          // Missed intervals are not replayed (as Kafka Streams' PunctuationSchedule).
+          p.nextMs = Math.max(dueUpToMs, this.#clock.nowMs()) + p.intervalMs
+          ran++
+          await p.callback(dueUpToMs)
+          await this.#drain()
+        }
+        slot.punctuations = slot.punctuations.filter((p) => !p.cancelled)
       }
-      for (const p of slot.punctuations) {
-        const now = this.#clock.nowMs()
-        if (p.cancelled || p.nextMs > now) continue
-        // Missed intervals are not replayed (as Kafka Streams' PunctuationSchedule).
-        p.nextMs = now + p.intervalMs
-        ran++
-        await p.callback(now)
-        await this.#drain()
-      }
-      slot.punctuations = slot.punctuations.filter((p) => !p.cancelled)
+    } finally {
+      this.#shouldYield = undefined
     }
     return ran
   }
@@ -355,6 +371,9 @@ export class StreamTask {
       pendingLoad() {
         return task.pendingLoad()
       },
+      shouldYield() {
+        return task.#shouldYield?.() ?? false
+      },
     }
   }
 }
@@ -364,22 +383,4 @@ export function recordBytes(record: Pick<OutputRecord, 'key' | 'value' | 'header
   let bytes = (record.key?.length ?? 0) + (record.value?.length ?? 0)
   for (const [k, v] of record.headers ?? []) bytes += Buffer.byteLength(k) + v.length
   return bytes
-}
-
-/** Without a `decide` of the topology's own: errors.ts `decide`. */
-function defaultDecision(error: FlextaskError): ErrorDecision {
-  switch (decide(error)) {
-    case Decisions.retry:
-      return ErrorDecisions.retry
-    case Decisions.fail:
-      return ErrorDecisions.fail
-    case Decisions.reject:
-      return ErrorDecisions.deadLetter
-  }
-}
-
-/** The code the thrower gave (also an uncoded library's, e.g. 'POISON'), else the coerced one. */
-function ownCode(error: FlextaskError): string {
-  const own = (error.cause as { code?: unknown } | undefined)?.code
-  return typeof own === 'string' ? own : error.code
 }

@@ -18,24 +18,31 @@
  *   retriable error is thrown (the runtime aborts the cycle), and so is this one once the partition has waited
  *   outageGiveUpMs (the runtime's outage policy then decides).
  * - Timers: a task whose earliest timer is due fires once its input is read up to the instant (input-barrier.ts,
- *   issue 8), with its clock held at the instant the barrier observed; without the barrier it fires at once.
- *   A task whose barrier is not yet passed makes the pass "waiting" (the loop polls again in 5 ms).
+ *   issue 8): the timers due up to the instant the barrier observed fire (the due horizon, api.ts), on the real
+ *   clock, so firedAtMs, lateness and misfire see how late they really are; without the barrier the horizon
+ *   is now. A task whose barrier is not yet passed makes the pass "waiting" (the loop polls again in 5 ms).
+ *   Tasks on time fire before tasks catching up on a backlog, and those yield after a slice when others are
+ *   due (timer-fairness.ts, issue 14: a herd on one partition does not hold the others' timers).
  */
 import { coerceError, ErrorCodes } from '../errors.ts'
 import type { Clock } from './api.ts'
 import type { CommitCycle } from './commit-cycle.ts'
-import type { HoldableClock, InputBarrier } from './input-barrier.ts'
+import type { InputBarrier } from './input-barrier.ts'
 import { type RecordBuffer, toRawRecord } from './record-buffer.ts'
 import type { RuntimeEvents } from './runtime-events.ts'
+import type { StreamTask } from './stream-task.ts'
 import type { TaskEntry, TaskManager } from './task-manager.ts'
+import { TimerFairness } from './timer-fairness.ts'
 
 export interface TaskExecutorOptions {
   tasks: Pick<TaskManager, 'running' | 'assigned' | 'nextRetryMs'>
   buffer: Pick<RecordBuffer, 'take' | 'putBack'> & Parameters<InputBarrier['decide']>[2]
   cycle: Pick<CommitCycle, 'uncommittedRecords' | 'uncommittedBytes' | 'consumed' | 'timersRan'>
   barrier: Pick<InputBarrier, 'decide'> | undefined
-  /** The tasks' clock: held at the barrier's instant while timers fire. */
-  clock: Pick<HoldableClock, 'runHeldAt'> & Clock
+  /** The tasks' wall clock (never held: the barrier bounds which timers are due, not what time it is). */
+  clock: Clock
+  /** Records a catching-up task adds to a cycle before it yields to due timers of others (timer-fairness.ts). */
+  catchUpSliceRecords: number
   events: RuntimeEvents
   maxRecordsPerCycle: number
   maxBytesPerCycle: number
@@ -61,9 +68,11 @@ export class TaskExecutor {
   /** Rotates which task takes the first turn of a pass. */
   #turn = 0
   readonly #parked = new WeakMap<TaskEntry, ParkedInput>()
+  readonly #fairness: TimerFairness
 
   constructor(options: TaskExecutorOptions) {
     this.#o = options
+    this.#fairness = new TimerFairness(options.catchUpSliceRecords, options.clock)
   }
 
   /**
@@ -159,26 +168,36 @@ export class TaskExecutor {
     return true
   }
 
-  /** Fires the due timers of the tasks whose input is read up to the instant. */
+  /**
+   * Fires the due timers of the tasks whose input is read up to the instant, on-time tasks first and a
+   * catching-up task in slices while others are due (timer-fairness.ts).
+   */
   async runTimers(): Promise<{ ran: number; waiting: boolean }> {
     const { tasks, clock, barrier } = this.#o
     let ran = 0
+    let onTimeRan = false
     let waiting = false
     const now = clock.nowMs()
-    for (const entry of tasks.running()) {
-      const task = entry.task
-      const next = task?.nextWakeMs()
-      if (task === undefined || next === undefined || next > now) continue
+    const running = tasks.running().flatMap((entry) => (entry.task === undefined ? [] : [{ entry, task: entry.task }]))
+    const due = running.filter(({ task }) => (task.nextWakeMs() ?? Infinity) <= now)
+    const all = running.map((r) => r.task)
+    for (const { entry, task } of this.#fairness.order(due.map((d) => ({ ...d, ...fairView(d.task) })))) {
+      const next = task.nextWakeMs()
+      if (next === undefined || next > now) continue
       const decision = barrier
         ? barrier.decide(entry.partition, next, this.#o.buffer, tasks.assigned)
-        : { fireAtMs: now }
+        : { dueUpToMs: now }
       if (decision === undefined) {
         waiting = true
         continue
       }
       if (decision.lateMs !== undefined)
         this.#o.events.emit('onInputLate', { partition: entry.partition, waitedMs: decision.lateMs })
-      ran += await clock.runHeldAt(decision.fireAtMs, () => task.runDueTimers())
+      const shouldYield = this.#fairness.yieldPredicate(task, all, onTimeRan)
+      const onTime = !task.catchingUp
+      const fired = await task.runDueTimers(decision.dueUpToMs, shouldYield)
+      ran += fired
+      if (onTime && fired > 0) onTimeRan = true
     }
     this.#o.cycle.timersRan(ran)
     return { ran, waiting }
@@ -200,4 +219,9 @@ export class TaskExecutor {
   hasWork(running: readonly TaskEntry[] = this.#o.tasks.running()): boolean {
     return running.some((e) => e.task?.hasWork())
   }
+}
+
+/** The task as the fairness policy sees it (its catching-up flag read now, before it fires). */
+function fairView(task: StreamTask): { partition: number; catchingUp: boolean } {
+  return { partition: task.partition, catchingUp: task.catchingUp }
 }

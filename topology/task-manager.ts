@@ -72,7 +72,7 @@ export interface TaskManagerOptions {
    * Called when an open waits on a transaction another instance left open (unstable committed offsets or
    * changelog): the runtime fences departed instances (zombie-fencer.ts).
    */
-  onUnstable?: () => void
+  onUnstable?: (partition: number, what: 'offsets' | 'changelog') => void
   /** Creates a partition's store backend. @default LevelDB under <stateDir>/<applicationId>/<partition> */
   openBackend?: (partition: number) => StoreBackend
 }
@@ -238,7 +238,7 @@ export class TaskManager {
       targets.map((t) => t.topic),
       partition,
       2 * o.transactionTimeoutMs,
-      o.onUnstable,
+      () => o.onUnstable?.(partition, 'changelog'),
     )
     signal.throwIfAborted()
     const progress = await o.restorer.restoreTask(stores, partition, targets, ends, signal)
@@ -281,12 +281,15 @@ export class TaskManager {
    * previous owner's transaction that commits offsets for this partition is still open, the broker answers
    * UNSTABLE_OFFSET_COMMIT and we wait, so the task never starts behind its previous owner's last commit.
    * (The client's own offset fetch does not ask for stable offsets; records below these are dropped.)
+   * The admin client does not retry (runtime-options.ts adminOptions): this loop sees every UNSTABLE answer,
+   * has the departed instances fenced at once and every second after, and waits out other retriable failures
+   * (a coordinator moving during the failover) every 100 ms, all up to twice the transaction timeout.
    */
   async #committedOffsets(partition: number, signal: AbortSignal): Promise<Map<string, bigint>> {
     const o = this.#o
     const topics = [...o.topology.sourceTopics]
     const deadline = Date.now() + 2 * o.transactionTimeoutMs
-    let waited = false
+    let waited = 0
     let groups
     for (;;) {
       try {
@@ -298,9 +301,10 @@ export class TaskManager {
         })
         break
       } catch (error) {
-        if (!kafkaErrorIds(error).has('UNSTABLE_OFFSET_COMMIT') || Date.now() > deadline) throw error
-        if (!waited) o.onUnstable?.()
-        waited = true
+        const unstable = kafkaErrorIds(error).has('UNSTABLE_OFFSET_COMMIT')
+        if ((!unstable && !decideError(error, ErrorCodes.storeRestore).retriable) || Date.now() > deadline) throw error
+        // Asked again every second of the wait (zombie-fencer.ts: one fence run at a time).
+        if (unstable && waited++ % 10 === 0) o.onUnstable?.(partition, 'offsets')
         await sleepUnless(100, signal)
         signal.throwIfAborted()
       }

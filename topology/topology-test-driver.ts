@@ -6,7 +6,9 @@
  * `pipeInputs([...])` processes several records as one cycle. `cycles` reports the records and bytes of each
  * committed cycle. `failNextCommit()` makes the next cycle abort instead, to test abort handling. A retriable
  * error escaping a cycle aborts it and the cycle is run again, as the runtime does after its backoff.
- * `restart()` rebuilds the tasks from committed local state; `restart({ fromChangelog: true })` also wipes
+ * `pipeBacklog(...)` models an input backlog behind the runtime's input barrier: the clock moves on while the
+ * records are processed, and the timers fire afterwards, due up to the instant the input was observed (their
+ * due horizon, api.ts) but on the later clock, as in the runtime. `restart()` rebuilds the tasks from committed local state; `restart({ fromChangelog: true })` also wipes
  * local state and restores it from the in-memory changelog topics, as a new owner of the partitions would.
  *
  * Like the broker, the driver refuses a record over `maxRecordBytes` (max.message.bytes): the cycle throws
@@ -39,6 +41,15 @@ export interface TopologyTestDriverOptions {
   maxRecordBytes?: number
   /** Times one cycle is retried after a retriable error before the driver gives up. @default 10 */
   maxCycleRetries?: number
+}
+
+/** A raw input record: offsets are assigned when it is appended; the partition defaults to the key's. */
+interface RawInput {
+  topic: string
+  key: Buffer | null
+  value: Buffer | null
+  timestampMs?: number
+  partition?: number
 }
 
 /** What one committed cycle carried, across all tasks. */
@@ -135,26 +146,49 @@ export class TopologyTestDriver {
   async pipeInputs(
     inputs: readonly { topic: string; key: unknown; value: unknown; timestampMs?: number; partition?: number }[],
   ): Promise<void> {
-    const raws = inputs.map((input) => {
-      const source = this.#topology.sources.find((s) => s.topic === input.topic)
-      if (source === undefined) throw new Error(`no source reads topic '${input.topic}'`)
-      const key = input.key === null ? null : source.keySerde.serialize(input.key)
-      const value = input.value === null ? null : source.valueSerde.serialize(input.value)
-      return { ...input, key, value }
-    })
-    await this.pipeRawInputs(raws)
+    await this.pipeRawInputs(inputs.map((input) => this.#serialize(input)))
   }
 
   /** Raw records processed as one committed cycle (an aborted cycle is retried from its first record). */
-  async pipeRawInputs(
-    inputs: readonly {
-      topic: string
-      key: Buffer | null
-      value: Buffer | null
-      timestampMs?: number
-      partition?: number
-    }[],
+  async pipeRawInputs(inputs: readonly RawInput[]): Promise<void> {
+    await this.#pipeCycle(inputs)
+    await this.#runTimers()
+  }
+
+  /**
+   * An input backlog behind the runtime's input barrier (topology/input-barrier.ts): every record was in its
+   * topic when the barrier observed the input, at the current instant A. Each record is one committed cycle and
+   * takes `msPerRecord` of wall clock to read and process; no timer fires meanwhile (the barrier waits for the
+   * backlog). Then the timers due up to A fire (A is their due horizon), with the clock at the real instant,
+   * now later than A. A timer due after A waits for the next observation (the next advance or input).
+   */
+  async pipeBacklog(
+    inputs: readonly { topic: string; key: unknown; value: unknown; partition?: number }[],
+    options: { msPerRecord: number },
   ): Promise<void> {
+    const observedAtMs = this.clock.nowMs()
+    for (const input of inputs) {
+      await this.#pipeCycle([this.#serialize(input)])
+      this.clock.advance(options.msPerRecord)
+    }
+    await this.#runTimers(observedAtMs)
+  }
+
+  #serialize(input: {
+    topic: string
+    key: unknown
+    value: unknown
+    timestampMs?: number
+    partition?: number
+  }): RawInput {
+    const source = this.#topology.sources.find((s) => s.topic === input.topic)
+    if (source === undefined) throw new Error(`no source reads topic '${input.topic}'`)
+    const key = input.key === null ? null : source.keySerde.serialize(input.key)
+    const value = input.value === null ? null : source.valueSerde.serialize(input.value)
+    return { ...input, key, value }
+  }
+
+  async #pipeCycle(inputs: readonly RawInput[]): Promise<void> {
     const raws = inputs.map((input) => {
       const partition = input.partition ?? (input.key === null ? 0 : partitionForKey(input.key, this.#partitions))
       if (this.#tasks[partition] === undefined) {
@@ -176,7 +210,6 @@ export class TopologyTestDriver {
     await this.#cycle(async () => {
       for (const raw of raws) await (this.#tasks[raw.partition] as StreamTask).process(raw)
     })
-    await this.#runTimers()
   }
 
   /** Runs `work` and commits; an injected failure or a retriable error aborts the cycle and runs it again. */
@@ -255,18 +288,18 @@ export class TopologyTestDriver {
     for (const task of this.#tasks) await task.closeProcessors()
   }
 
-  async #runTimers(): Promise<void> {
+  /** Runs the timers due up to `dueUpToMs` (the due horizon; by default now), round after round. */
+  async #runTimers(dueUpToMs = this.clock.nowMs()): Promise<void> {
     for (let round = 0; ; round++) {
       if (round >= this.#maxTimerRounds) throw new Error(`timers still due after ${round} rounds at one instant`)
-      const now = this.clock.nowMs()
       const due = this.#tasks.filter((t) => {
         const next = t.nextWakeMs()
-        return next !== undefined && next <= now
+        return next !== undefined && next <= dueUpToMs
       })
       if (due.length === 0) return
       // An aborted timer round is simply run again: processors re-armed their wake-ups from committed state.
       await this.#cycle(async () => {
-        for (const task of due) if ((task.nextWakeMs() ?? Infinity) <= now) await task.runDueTimers()
+        for (const task of due) if ((task.nextWakeMs() ?? Infinity) <= dueUpToMs) await task.runDueTimers(dueUpToMs)
       })
     }
   }

@@ -5,8 +5,10 @@
  * until the coordinator aborts it: transactionTimeoutMs after it began, plus up to the broker's abort check
  * interval (transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s by default) — 16 s were seen.
  *
- * The fencer remembers the static instance ids it has seen in the group (read on every join). When a task
- * open waits on an unstable offset, every remembered instance that is no longer a member is fenced:
+ * The fencer remembers the static instance ids it has seen in the group (read on every join, retried: an
+ * instance it never saw cannot be fenced, and its partitions would wait for the transaction timeout). While a
+ * task open waits on an unstable offset (asked again every second of the wait, so a fence that gave up or
+ * found nobody yet is tried again), every remembered instance that is no longer a member is fenced:
  * InitProducerId with its transactional id aborts its open transaction at once, exactly as that instance's
  * own restart would. An instance that is alive but was expelled is a zombie, and fencing it is what Kafka
  * Streams' EOS does too; if it comes back it gets PRODUCER_FENCED and re-opens its tasks.
@@ -27,18 +29,35 @@ export interface ZombieFencerOptions {
   connection?: Pick<ProducerOptions<Buffer, Buffer, Buffer, Buffer>, 'sasl' | 'tls' | 'tlsServerName'>
 }
 
+/** What the last fence run saw and did (for the runtime's onFenced event: a failover's log explains itself). */
+export interface FenceReport {
+  known: string[]
+  members: string[]
+  attempts: number
+  errors: string[]
+}
+
 export class ZombieFencer {
   readonly #o: ZombieFencerOptions
   readonly #known = new Set<string>()
   #fencing: Promise<string[]> | undefined
+  lastReport: FenceReport = { known: [], members: [], attempts: 0, errors: [] }
 
   constructor(options: ZombieFencerOptions) {
     this.#o = options
   }
 
-  /** Remembers the group's current static members. */
+  /** Remembers the group's current static members (three attempts: a join is when an instance is seen). */
   async observeMembers(): Promise<void> {
-    for (const id of await this.#members()) if (id !== this.#o.instanceId) this.#known.add(id)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for (const id of await this.#members()) if (id !== this.#o.instanceId) this.#known.add(id)
+        return
+      } catch (error) {
+        if (attempt >= 3) throw error
+        await sleep((this.#o.retryDelayMs ?? 200) * attempt)
+      }
+    }
   }
 
   /**
@@ -55,9 +74,12 @@ export class ZombieFencer {
   async #fenceWithRetries(): Promise<string[]> {
     const deadline = Date.now() + this.#o.transactionTimeoutMs
     const fenced: string[] = []
+    const report: FenceReport = (this.lastReport = { known: [...this.#known], members: [], attempts: 0, errors: [] })
     for (let attempt = 1; ; attempt++) {
+      report.attempts = attempt
       try {
         const members = await this.#members()
+        report.members = [...members]
         const departed = [...this.#known].filter((id) => !members.has(id))
         for (const id of departed) {
           await this.#fence(id)
@@ -65,6 +87,7 @@ export class ZombieFencer {
         }
         return fenced
       } catch (error) {
+        report.errors.push(error instanceof Error ? error.message.slice(0, 160) : String(error))
         if (Date.now() + (this.#o.retryDelayMs ?? 200) > deadline) throw error
         await sleep(Math.min(2000, (this.#o.retryDelayMs ?? 200) * attempt))
       }

@@ -130,6 +130,7 @@ export class SchedulerChild {
   constructor(settings: SchedulerProcessSettings, onRestored: (line: string) => void) {
     this.#child = fork(new URL('./scheduler-process.ts', import.meta.url), [], {
       env: { ...process.env, BENCH_SCHEDULER: JSON.stringify(settings) },
+      execArgv: [...process.execArgv, '--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
     this.serving = new Promise((resolve, reject) => {
@@ -158,6 +159,19 @@ export class SchedulerChild {
       })
     })
     this.serving.catch(() => {})
+  }
+
+  /** The child's memory after a full GC: RSS, V8 heap used, and external (Buffers outside the heap). */
+  measure(): Promise<{ rssBytes: number; heapUsedBytes: number; externalBytes: number }> {
+    return new Promise((resolve) => {
+      const onMessage = (m: SchedulerProcessMessage): void => {
+        if (m.type !== 'memory') return
+        this.#child.off('message', onMessage)
+        resolve(m)
+      }
+      this.#child.on('message', onMessage)
+      this.#child.send({ type: 'measure' })
+    })
   }
 
   throwIfFailed(): void {

@@ -10,6 +10,7 @@ export const Scenarios = {
   d: 'cold restore (state directory deleted)',
   e: 'resident memory with N pending',
   f: 'due → worker start at a steady rate',
+  isolation: 'a herd on one partition while crons fire on the others',
 } as const
 export type Scenario = keyof typeof Scenarios
 export const scenarioIds = Object.keys(Scenarios) as Scenario[]
@@ -28,6 +29,10 @@ export interface Preset {
   statePending: number[]
   workerRate: number
   workerSeconds: number
+  /** Isolation: one-shots due within one second on partition 0, crons every second on the others. */
+  isolationHerd: number
+  isolationCrons: number
+  isolationQuietMs: number
 }
 
 export const presets: Record<Preset['name'], Preset> = {
@@ -40,6 +45,9 @@ export const presets: Record<Preset['name'], Preset> = {
     statePending: [1_000_000, 10_000_000],
     workerRate: 1_000,
     workerSeconds: 30,
+    isolationHerd: 100_000,
+    isolationCrons: 200,
+    isolationQuietMs: 10_000,
   },
   quick: {
     name: 'quick',
@@ -50,6 +58,9 @@ export const presets: Record<Preset['name'], Preset> = {
     statePending: [100_000],
     workerRate: 1_000,
     workerSeconds: 10,
+    isolationHerd: 20_000,
+    isolationCrons: 200,
+    isolationQuietMs: 5_000,
   },
 }
 

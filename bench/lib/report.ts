@@ -9,6 +9,8 @@ import { type Preset, type Scenario, Scenarios, Systems, type System, Targets } 
 import { formatNumber, formatRatio, median, ratio, summarize, type Summary } from './stats.ts'
 import { cdfSvg } from './svg.ts'
 import type { StateRun } from '../scenarios/flextask-state.ts'
+import type { IsolationRun } from '../scenarios/flextask-isolation.ts'
+import { isolationMarkdown, isolationSvg } from './isolation-report.ts'
 
 export interface DueFigures {
   system: System
@@ -41,6 +43,7 @@ export interface BenchResults {
   peers: System[]
   due: DueFigures[]
   state: (StateRun | { pending: number; failed: string })[]
+  isolation: (IsolationRun | { failed: string })[]
 }
 
 export function dueFigures(system: System, workload: DueWorkload, run: DueRun | string): DueFigures {
@@ -136,8 +139,8 @@ function stateTable(results: BenchResults): string[] {
   const lines = [
     '### (c) ingest, (d) cold restore, (e) resident memory — flextask',
     '',
-    '| pending | ingest definitions/s | startup ms | RSS after ingest MiB | peak RSS (ingest) MiB | cold restore s | restored records | RSS after restore MiB | peak RSS (restore) MiB |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| pending | ingest definitions/s | startup ms | RSS after ingest MiB | peak RSS (ingest) MiB | heap used after GC (ingest) MiB | cold restore s | restored records | RSS after restore MiB | peak RSS (restore) MiB | heap used after GC (restore) MiB |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ]
   for (const s of results.state) {
     if ('failed' in s) {
@@ -146,8 +149,9 @@ function stateTable(results: BenchResults): string[] {
     }
     lines.push(
       `| ${formatNumber(s.pending)} | ${formatNumber(s.ingestPerS)} | ${formatNumber(s.startupMs)} | ` +
-        `${MiB(s.rssAfterIngestBytes)} | ${MiB(s.peakRssIngestBytes)} | ${(s.restoreMs / 1000).toFixed(1)} | ` +
-        `${formatNumber(s.restoredRecords)} | ${MiB(s.rssAfterRestoreBytes)} | ${MiB(s.peakRssRestoreBytes)} |`,
+        `${MiB(s.rssAfterIngestBytes)} | ${MiB(s.peakRssIngestBytes)} | ${MiB(s.heapAfterIngestBytes ?? NaN)} | ` +
+        `${(s.restoreMs / 1000).toFixed(1)} | ${formatNumber(s.restoredRecords)} | ${MiB(s.rssAfterRestoreBytes)} | ` +
+        `${MiB(s.peakRssRestoreBytes)} | ${MiB(s.heapAfterRestoreBytes ?? NaN)} |`,
     )
   }
   lines.push('')
@@ -236,6 +240,7 @@ export function markdown(results: BenchResults): string {
     '',
   ]
   for (const scenario of ['a', 'b', 'f']) lines.push(...dueTable(results, scenario))
+  lines.push(...isolationMarkdown(results.isolation))
   lines.push(...stateTable(results), ...targetRows(results), '### How each system was configured', '')
   for (const system of [Systems.flextask, ...results.peers]) lines.push(`- **${system}**: ${results.configs[system]}`)
   return `${lines.join('\n')}\n`
@@ -266,5 +271,7 @@ export function writeResults(
     const title = `(${scenario}) ${Scenarios[scenario as Scenario]}${w === undefined ? '' : `: ${formatNumber(w.count)} jobs`}`
     write(`${name}-${scenario}.svg`, cdfSvg({ title, xLabel: 'lateness: observed − due (ms)', series }))
   }
+  const isolation = isolationSvg(results.isolation)
+  if (isolation !== undefined) write(`${name}-isolation.svg`, isolation)
   return { markdown: md, files }
 }

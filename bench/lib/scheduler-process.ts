@@ -8,8 +8,9 @@
  *                   { type: 'serving', rssBytes }                          start() resolved
  *                   { type: 'rss', rssBytes, peakRssBytes }                every RSS_EVERY_MS
  *                   { type: 'fatal', message }                             the runtime stopped on an error
+ *                   { type: 'memory', rssBytes, heapUsedBytes, externalBytes }   after a 'measure' request
  *                   { type: 'closed', peakRssBytes }                       after a 'close' request
- *   parent → child: { type: 'close' }
+ *   parent → child: { type: 'close' } | { type: 'measure' } (a full GC first: the child runs with --expose-gc)
  */
 import { resolveConfig } from '../../config.ts'
 import { createProcessDeps } from '../../host/flextask-process.ts'
@@ -33,6 +34,7 @@ export type SchedulerProcessMessage =
   | { type: 'serving'; rssBytes: number }
   | { type: 'rss'; rssBytes: number; peakRssBytes: number }
   | { type: 'fatal'; message: string }
+  | { type: 'memory'; rssBytes: number; heapUsedBytes: number; externalBytes: number }
   | { type: 'closed'; peakRssBytes: number }
 
 const RSS_EVERY_MS = 250
@@ -64,6 +66,13 @@ async function main(): Promise<void> {
     onFatal: (error) => send({ type: 'fatal', message: `${error.code}: ${error.message}` }),
   })
   process.on('message', (message: { type: string }) => {
+    if (message.type === 'measure') {
+      // What the heap retains (a full GC first), against RSS: is anything per task held in memory?
+      ;(globalThis as { gc?: () => void }).gc?.()
+      const { rss, heapUsed, external } = process.memoryUsage()
+      send({ type: 'memory', rssBytes: rss, heapUsedBytes: heapUsed, externalBytes: external })
+      return
+    }
     if (message.type !== 'close') return
     clearInterval(sampler)
     void app

@@ -22,6 +22,9 @@ export interface StateRun {
   ingestPerS: number
   rssAfterIngestBytes: number
   peakRssIngestBytes: number
+  /** V8 heap used after a full GC, once ingestion settled / after the restore: what the heap retains. */
+  heapAfterIngestBytes: number
+  heapAfterRestoreBytes: number
   /** Fork → start() resolved with the state directory deleted. */
   restoreMs: number
   restoredRecords: number
@@ -47,6 +50,7 @@ export async function runFlextaskState(pending: number, progress: (line: string)
     const ingestedAt = await ingested(run, first, Date.now() + TIMEOUT_MS)
     await sleep(SETTLE_MS)
     const rssAfterIngestBytes = first.rssBytes
+    const { heapUsedBytes: heapAfterIngestBytes } = await first.measure()
     const peakRssIngestBytes = await first.close()
     progress(`ingested in ${ingestedAt - servingAt} ms; cold restore with the state directory deleted`)
 
@@ -60,6 +64,7 @@ export async function runFlextaskState(pending: number, progress: (line: string)
     const restoredAt = await restoring.serving.finally(() => clearInterval(ticker))
     await sleep(SETTLE_MS)
     const rssAfterRestoreBytes = restoring.rssBytes
+    const { heapUsedBytes: heapAfterRestoreBytes } = await restoring.measure()
     const peakRssRestoreBytes = await restoring.close()
     return {
       pending,
@@ -70,6 +75,8 @@ export async function runFlextaskState(pending: number, progress: (line: string)
       ingestPerS: (pending * 1000) / Math.max(1, ingestedAt - servingAt),
       rssAfterIngestBytes,
       peakRssIngestBytes,
+      heapAfterIngestBytes,
+      heapAfterRestoreBytes,
       restoreMs: restoredAt - restoring.startedMs,
       restoredRecords: restoring.restoredRecords,
       rssAfterRestoreBytes,

@@ -111,8 +111,8 @@ describe('a rebalance on a real broker', () => {
     // Exactly once: consecutive tick instants, none twice, none missing.
     for (let i = 1; i < instants.length; i++) expect(instants[i]! - instants[i - 1]!).toBe(periodMs)
     // The pause: the longest gap between two of A's commits carrying fires, from just before the join until
-    // the instances close (B leaving starts another rebalance). A record's timestamp is no measure: timers fire
-    // with the clock held at the instant the input barrier observed.
+    // the instances close (B leaving starts another rebalance). The commit instants, not the records: a tick's
+    // value is its due instant, whatever time it fired.
     const around = firedAt.filter((t) => t >= joinStartedAt - 500 && t < closingAt)
     let pauseMs = 0
     for (let i = 1; i < around.length; i++) pauseMs = Math.max(pauseMs, around[i]! - around[i - 1]!)

@@ -108,6 +108,20 @@ describe('GroupMembership: joins recorded by the callback, applied by the loop (
     expect(group.rejoinNeeded).toBe(false)
   })
 
+  it('no forced rejoin while the client already holds a newer generation than the refused commit used', () => {
+    const { consumer, group, join } = membership()
+    join(1, [0])
+    group.takeJoin()
+    // Failover: the survivor's commit under generation 1 is refused (ILLEGAL_GENERATION) after its JoinGroup
+    // for generation 2 was answered, while its SyncGroup is in flight: the join is on its way.
+    consumer.generationId = 2
+    group.needRejoin(1)
+    expect(group.rejoinNeeded).toBe(false)
+    // Refused under the generation the client holds: the membership is stale, join again.
+    group.needRejoin(2)
+    expect(group.rejoinNeeded).toBe(true)
+  })
+
   it('a stream error is reported once and does not break the runs', () => {
     const { group, join } = membership()
     join(1, [0])

@@ -63,6 +63,19 @@ describe('OutagePolicy: outages are waited out, up to a give-up deadline (issue 
     expect(outage.cycleFailed(transient()).streak).toBe(1)
   })
 
+  it('momentary failures (a refused generation, CONCURRENT_TRANSACTIONS) back off briefly, never escalating', () => {
+    const { outage } = policy(60_000)
+    const refused = (apiId: string) =>
+      new FlextaskError('FLEXTASK_TOPOLOGY_COMMIT_FAILED', apiId, { retriable: true, cause: { apiId } })
+    const momentary = ['ILLEGAL_GENERATION', ...Array<string>(9).fill('CONCURRENT_TRANSACTIONS')].map((id) =>
+      outage.cycleFailed(refused(id)),
+    )
+    expect(momentary.map((s) => s.streak)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    expect(Math.max(...momentary.map((s) => s.backoffMs))).toBeLessThanOrEqual(480)
+    // An outage in the same streak escalates as before: the 11th abort in a row backs off the full 5 s cap.
+    expect(outage.cycleFailed(transient()).backoffMs).toBeGreaterThanOrEqual(4_000)
+  })
+
   it('a cycle failing past the deadline with no progress, or on a bug, is fatal', () => {
     let now = 0
     const { outage } = policy(10_000, () => now)

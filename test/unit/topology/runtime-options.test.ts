@@ -5,6 +5,8 @@ import { LoopSignal } from '../../../topology/loop-signal.ts'
 import {
   groupConsumerOptions,
   resolveRuntimeOptions,
+  adminOptions,
+  offsetsAdminOptions,
   restoreConsumerOptions,
 } from '../../../topology/runtime-options.ts'
 
@@ -43,6 +45,10 @@ describe('runtime options and clients', () => {
     })
     const dynamic = groupConsumerOptions(resolveRuntimeOptions({ ...base, staticMembership: false }))
     expect(dynamic.groupInstanceId).toBeUndefined()
+    // The committed-offset reads never retry inside the client: the task open must see UNSTABLE_OFFSET_COMMIT
+    // (and fence); the other admin calls keep the client's retries.
+    expect(offsetsAdminOptions(o, tls)).toMatchObject({ retries: 0, clientId: 'i-1-offsets', ...tls })
+    expect(adminOptions(o, tls).retries).toBeUndefined()
     expect(restoreConsumerOptions(o)).toMatchObject({
       groupId: 'app-restore-never-joins',
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,

@@ -2,23 +2,23 @@ import type { Message } from '@platformatic/kafka'
 import { describe, expect, it } from 'vitest'
 import { ErrorCodes, FlextaskError } from '../../../errors.ts'
 import { ManualClock } from '../../../topology/clocks.ts'
-import { type BarrierDecision, HoldableClock } from '../../../topology/input-barrier.ts'
+import type { BarrierDecision } from '../../../topology/input-barrier.ts'
 import { type InputLateEvent, type RetryingEvent, RuntimeEvents } from '../../../topology/runtime-events.ts'
 import type { RawRecord, StreamTask } from '../../../topology/stream-task.ts'
 import { TaskExecutor } from '../../../topology/task-executor.ts'
 import type { TaskEntry } from '../../../topology/task-manager.ts'
 
-/** A fake task: records what it processed and the clock it saw when its timers ran. */
-function fakeTask(clock: HoldableClock, nextWakeMs?: number, costMs = 0, base?: ManualClock) {
+/** A fake task: records what it processed, and the due horizon and clock its timers ran with. */
+function fakeTask(clock: ManualClock, nextWakeMs?: number, costMs = 0, base?: ManualClock) {
   const processed: bigint[] = []
-  const firedAt: number[] = []
+  const firedAt: { dueUpToMs: number | undefined; clockMs: number }[] = []
   const task = {
     process: (r: RawRecord) => {
       base?.advance(costMs)
       return Promise.resolve(void processed.push(r.offset))
     },
     nextWakeMs: () => nextWakeMs,
-    runDueTimers: () => Promise.resolve(firedAt.push(clock.nowMs()) && 1),
+    runDueTimers: (dueUpToMs?: number) => Promise.resolve(firedAt.push({ dueUpToMs, clockMs: clock.nowMs() }) && 1),
     hasWork: () => processed.length > 0 || firedAt.length > 0,
   }
   return { task: task as unknown as StreamTask, processed, firedAt }
@@ -53,8 +53,9 @@ function setup(options: {
   inbox?: Map<number, Message[]>
   uncommitted?: number
   decide?: () => BarrierDecision
-  clock: HoldableClock
+  clock: ManualClock
   max?: number
+  slice?: number
   maxBytes?: number
   /** The time budget's clock (the manual clock in these tests). */
   elapsed?: ManualClock
@@ -88,6 +89,7 @@ function setup(options: {
     clock: options.clock,
     events,
     maxRecordsPerCycle: options.max ?? 10,
+    catchUpSliceRecords: options.slice ?? 100,
     maxBytesPerCycle: options.maxBytes ?? 1024 * 1024,
     maxInputMsPerPass: options.maxInputMs ?? 100,
     elapsedMs: () => (options.elapsed ?? new ManualClock(0)).nowMs(),
@@ -101,7 +103,7 @@ const range = (partition: number, from: number, n: number) =>
 
 describe('TaskExecutor: the records and timers of one pass', () => {
   it('shares the cycle record budget fairly between the running tasks', async () => {
-    const clock = new HoldableClock(new ManualClock(0))
+    const clock = new ManualClock(0)
     const [a, b] = [fakeTask(clock), fakeTask(clock)]
     const inbox = new Map([
       [0, range(0, 0, 20)],
@@ -114,7 +116,7 @@ describe('TaskExecutor: the records and timers of one pass', () => {
   })
 
   it('counts what the cycle already holds against the budget', async () => {
-    const clock = new HoldableClock(new ManualClock(0))
+    const clock = new ManualClock(0)
     const a = fakeTask(clock)
     const { executor } = setup({
       entries: [entry(0, a.task)],
@@ -126,7 +128,7 @@ describe('TaskExecutor: the records and timers of one pass', () => {
   })
 
   it('skips records below the committed offset (processed and committed by a previous owner)', async () => {
-    const clock = new HoldableClock(new ManualClock(0))
+    const clock = new ManualClock(0)
     const a = fakeTask(clock)
     const inbox = new Map([[0, range(0, 3, 5)]])
     const { executor, consumed } = setup({ entries: [entry(0, a.task, [['in', 5n]])], inbox, clock })
@@ -135,9 +137,8 @@ describe('TaskExecutor: the records and timers of one pass', () => {
     expect(consumed.map((m) => m.offset)).toEqual([5n, 6n, 7n])
   })
 
-  it('fires due timers only past the input barrier, with the clock held at the observed instant', async () => {
-    const base = new ManualClock(1_000)
-    const clock = new HoldableClock(base)
+  it('fires due timers only past the input barrier, due up to the observed instant, on the real clock', async () => {
+    const clock = new ManualClock(1_000)
     const due = fakeTask(clock, 900)
     const notDue = fakeTask(clock, 1_500)
     let decision: BarrierDecision = undefined
@@ -147,35 +148,62 @@ describe('TaskExecutor: the records and timers of one pass', () => {
       clock,
     })
     expect(await executor.runTimers()).toEqual({ ran: 0, waiting: true })
-    decision = { fireAtMs: 950 }
+    decision = { dueUpToMs: 950 }
     expect(await executor.runTimers()).toEqual({ ran: 1, waiting: false })
-    expect(due.firedAt).toEqual([950])
+    // Due up to the observation (950), but the clock is not held there: lateness is judged on the real instant.
+    expect(due.firedAt).toEqual([{ dueUpToMs: 950, clockMs: 1_000 }])
     expect(notDue.firedAt).toEqual([])
-    decision = { fireAtMs: 1_000, lateMs: 5_000 }
+    decision = { dueUpToMs: 1_000, lateMs: 5_000 }
     await executor.runTimers()
     expect(late).toEqual([{ partition: 0, waitedMs: 5_000 }])
     expect(timers).toEqual([0, 1, 1])
-    expect(clock.nowMs()).toBe(1_000) // released after the timers ran
+  })
+
+  it('fires on-time tasks before a catching-up one, whose wake-up then yields after its slice', async () => {
+    const clock = new ManualClock(1_000)
+    const order: number[] = []
+    let yieldedAfter = -1
+    const fair = (partition: number, catchingUp: boolean) => {
+      let records = 0
+      const task = {
+        partition,
+        catchingUp,
+        nextWakeMs: () => 1_000,
+        pendingLoad: () => ({ records, bytes: 0 }),
+        runDueTimers: (_dueUpToMs: number, shouldYield: () => boolean) => {
+          order.push(partition)
+          for (records = 0; records < 1_000 && !shouldYield(); records += 10);
+          if (catchingUp) yieldedAfter = records
+          return Promise.resolve(1)
+        },
+      }
+      return task as unknown as StreamTask
+    }
+    const { executor } = setup({ entries: [entry(0, fair(0, true)), entry(1, fair(1, false))], clock, slice: 100 })
+    expect(await executor.runTimers()).toEqual({ ran: 2, waiting: false })
+    expect(order).toEqual([1, 0])
+    expect(yieldedAfter).toBe(100)
   })
 
   it('without the barrier fires at once; sleeps until the earliest timer, at most a second', async () => {
-    const clock = new HoldableClock(new ManualClock(1_000))
+    const clock = new ManualClock(1_000)
     const due = fakeTask(clock, 1_000)
     const { executor } = setup({ entries: [entry(0, due.task)], clock })
     expect(await executor.runTimers()).toEqual({ ran: 1, waiting: false })
+    expect(due.firedAt).toEqual([{ dueUpToMs: 1_000, clockMs: 1_000 }])
     expect(setup({ entries: [entry(0, fakeTask(clock, 1_200).task)], clock }).executor.msUntilNextWake()).toBe(200)
     expect(setup({ entries: [entry(0, fakeTask(clock, 9_000).task)], clock }).executor.msUntilNextWake()).toBe(1_000)
     expect(setup({ entries: [entry(0, fakeTask(clock, 10).task)], clock }).executor.msUntilNextWake()).toBe(0)
   })
   it('a flood of slow records yields to a due timer after the pass time budget, keeping offset order', async () => {
     const base = new ManualClock(1_000)
-    const clock = new HoldableClock(base)
+    const clock = base
     const flooded = fakeTask(clock, 1_000, 10, base) // every record costs 10 ms, a timer is due now
     const inbox = new Map([[0, range(0, 0, 1_000)]])
     const { executor } = setup({ entries: [entry(0, flooded.task)], inbox, clock, max: 5_000, elapsed: base })
     expect(await executor.processRecords()).toBe(10)
     expect(await executor.runTimers()).toEqual({ ran: 1, waiting: false })
-    expect(flooded.firedAt).toEqual([1_100]) // late by the budget, not by 5,000 records (50 s)
+    expect(flooded.firedAt).toEqual([{ dueUpToMs: 1_100, clockMs: 1_100 }]) // late by the budget, not by 50 s
     expect(await executor.processRecords()).toBe(10)
     expect(flooded.processed).toEqual(Array.from({ length: 20 }, (_, i) => BigInt(i)))
     expect(inbox.get(0)?.[0]?.offset).toBe(20n) // records taken but not processed went back, in order
@@ -183,7 +211,7 @@ describe('TaskExecutor: the records and timers of one pass', () => {
 
   it('rotates the first turn, so a flooded partition delays another partition by at most one pass', async () => {
     const base = new ManualClock(0)
-    const clock = new HoldableClock(base)
+    const clock = base
     const [a, b] = [fakeTask(clock, undefined, 10, base), fakeTask(clock, undefined, 10, base)]
     const inbox = new Map([
       [0, range(0, 0, 1_000)],
@@ -198,7 +226,7 @@ describe('TaskExecutor: the records and timers of one pass', () => {
   })
 
   it('stops at the cycle byte cap (the loop then commits) and leaves the rest buffered', async () => {
-    const clock = new HoldableClock(new ManualClock(0))
+    const clock = new ManualClock(0)
     const a = fakeTask(clock)
     const big = Buffer.alloc(400_000)
     const inbox = new Map([[0, Array.from({ length: 10 }, (_, i) => message(0, i, big))]])
@@ -210,7 +238,7 @@ describe('TaskExecutor: the records and timers of one pass', () => {
   })
   it('a record whose writer schema cannot be looked up holds only its own partition, retried in order after a backoff', async () => {
     const base = new ManualClock(0)
-    const clock = new HoldableClock(base)
+    const clock = base
     let registryUp = false
     const seen: bigint[] = []
     const waiting = {
@@ -260,7 +288,7 @@ describe('TaskExecutor: the records and timers of one pass', () => {
   })
 
   it('any other retriable error from a record is thrown: the runtime aborts the cycle', async () => {
-    const clock = new HoldableClock(new ManualClock(0))
+    const clock = new ManualClock(0)
     const failing = {
       process: () => Promise.reject(new FlextaskError(ErrorCodes.commitFailed, 'broker away', { retriable: true })),
       nextWakeMs: () => undefined,

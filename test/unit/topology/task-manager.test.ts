@@ -36,7 +36,7 @@ const restorer = {
   restoreTask: () => Promise.resolve([]),
 } as unknown as ChangelogRestorer
 
-function manager(admin: Admin) {
+function manager(admin: Admin, onUnstable?: (partition: number, what: 'offsets' | 'changelog') => void) {
   const events = new RuntimeEvents()
   const restored: { partition: number }[] = []
   const backends = new Map<number, MemoryStoreBackend[]>()
@@ -56,6 +56,7 @@ function manager(admin: Admin) {
     events,
     notify: () => {},
     fail: (e) => failures.push(e),
+    onUnstable,
     openBackend: (partition) => {
       const backend = new MemoryStoreBackend()
       backends.set(partition, [...(backends.get(partition) ?? []), backend])
@@ -78,6 +79,27 @@ async function until(what: string, probe: () => boolean): Promise<void> {
   }
   throw new Error(`timed out waiting for ${what}`)
 }
+
+describe('TaskManager: a new owner waits on the previous owner open transaction (issue 7 failover)', () => {
+  it('sees every UNSTABLE_OFFSET_COMMIT itself: asks for a fence at once and every second, waits out other faults', async () => {
+    const answers: (string | undefined)[] = ['UNSTABLE_OFFSET_COMMIT', 'NOT_COORDINATOR', 'UNSTABLE_OFFSET_COMMIT']
+    const admin = {
+      listConsumerGroupOffsets() {
+        const apiId = answers.shift()
+        if (apiId === undefined) return Promise.resolve([{ topics: [] }])
+        return Promise.reject(Object.assign(new Error(apiId), { apiId, code: 'PLT_KFK_PROTOCOL' }))
+      },
+    } as unknown as Admin
+    const unstable: [number, string][] = []
+    const { tm, restored, failures } = manager(admin, (partition, what) => unstable.push([partition, what]))
+    tm.applyJoin(join(1, new Set([0])))
+    await until('the task to open', () => restored.length === 1)
+    expect(failures).toEqual([])
+    // One fence request for the first UNSTABLE answer (the next within the same second are not asked again).
+    expect(unstable).toEqual([[0, 'offsets']])
+    expect(answers).toEqual([])
+  })
+})
 
 describe('TaskManager: assignment applied on the loop (review C2, C11)', () => {
   it('drops a task whose open was waiting when a join took its partition away, and never starts it', async () => {
