@@ -10,7 +10,15 @@ import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Admin, Producer } from '@platformatic/kafka'
+import {
+  FetchIsolationLevels,
+  MessagesStreamFallbackModes,
+  MessagesStreamModes,
+  type Admin,
+  type Message,
+  type Producer,
+} from '@platformatic/kafka'
+import avro from 'avsc'
 import { resolveConfig } from '../../config.ts'
 import { createProcessDeps, type ProcessDeps } from '../../host/flextask-process.ts'
 import { silentLogger } from '../../logger.ts'
@@ -18,6 +26,7 @@ import { createMetrics } from '../../metrics.ts'
 import { ensureSchedulerTopics } from '../../scheduler/scheduler-topics.ts'
 import { buildTaskDefinition } from '../../schemas/task-definition-builder.ts'
 import type { TaskDefinition } from '../../schemas/task-definition.ts'
+import { taskExecutionSchema, type TaskExecution } from '../../schemas/task-execution.ts'
 import { schedulerApplicationId, topicNames, type TopicNames } from '../../topics.ts'
 import { kafkaBrokers, schemaRegistryUrl } from '../../test/helpers/env.ts'
 import {
@@ -217,4 +226,40 @@ export function forkScheduler(run: FlextaskRun, progress: (line: string) => void
   )
   run.children.push(child)
   return child
+}
+
+/**
+ * Observes the run's committed executions with a read_committed consumer of its own (from the earliest offset),
+ * handing each decoded execution and the instant it was received to `onExecution`; resolves with its close
+ * function once subscribed.
+ */
+export async function observeExecutions(
+  run: FlextaskRun,
+  onExecution: (execution: TaskExecution, receivedMs: number) => void,
+): Promise<() => Promise<void>> {
+  const type = avro.Type.forSchema(taskExecutionSchema)
+  const groupId = `${run.prefix}-observer`
+  run.groups.push(groupId)
+  const consumer = run.deps.kafka.consumer({
+    clientId: groupId,
+    groupId,
+    autocommit: false,
+    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    maxWaitTime: 50,
+  })
+  const stream = await consumer.consume({
+    topics: [run.topics.executions(CATEGORY)],
+    mode: MessagesStreamModes.EARLIEST,
+    fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+  })
+  stream.on('data', (message: Message) => {
+    const receivedMs = Date.now()
+    const bytes = message.value as Buffer | null
+    if (bytes === null || bytes.length < 5) return
+    onExecution(type.fromBuffer(bytes.subarray(5)) as TaskExecution, receivedMs)
+  })
+  return async () => {
+    await stream.close().catch(() => {})
+    await consumer.close(true).catch(() => {})
+  }
 }

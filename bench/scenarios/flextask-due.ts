@@ -5,14 +5,7 @@
  * committed and fetched; scenarios a and b) or by a flextask worker running a no-op handler (handler start;
  * scenario f). Every execution also carries the scheduler's own fire stamp, firedAtMs.
  */
-import {
-  FetchIsolationLevels,
-  type Message,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
-} from '@platformatic/kafka'
-import avro from 'avsc'
-import { taskExecutionSchema, type TaskExecution } from '../../schemas/task-execution.ts'
+import type { TaskExecution } from '../../schemas/task-execution.ts'
 import { workerGroupId } from '../../topics.ts'
 import { HandlerRegistry } from '../../workers/handler.ts'
 import { createWorker } from '../../workers/worker.ts'
@@ -21,6 +14,7 @@ import {
   CATEGORY,
   closeRun,
   type FlextaskRun,
+  observeExecutions,
   forkScheduler,
   ingested,
   oneShot,
@@ -43,32 +37,9 @@ export const flextaskConfig =
 
 /** Observes executions with a read_committed consumer; resolves with its close function once subscribed. */
 async function consumeExecutions(run: FlextaskRun, recorder: DueRecorder): Promise<() => Promise<void>> {
-  const type = avro.Type.forSchema(taskExecutionSchema)
-  const groupId = `${run.prefix}-observer`
-  run.groups.push(groupId)
-  const consumer = run.deps.kafka.consumer({
-    clientId: groupId,
-    groupId,
-    autocommit: false,
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-    maxWaitTime: 50,
-  })
-  const stream = await consumer.consume({
-    topics: [run.topics.executions(CATEGORY)],
-    mode: MessagesStreamModes.EARLIEST,
-    fallbackMode: MessagesStreamFallbackModes.EARLIEST,
-  })
-  stream.on('data', (message: Message) => {
-    const receivedMs = Date.now()
-    const bytes = message.value as Buffer | null
-    if (bytes === null || bytes.length < 5) return
-    const e = type.fromBuffer(bytes.subarray(5)) as TaskExecution
-    recorder.record(measuredIndex(e.taskId), e.dueAtMs, receivedMs, e.firedAtMs)
-  })
-  return async () => {
-    await stream.close().catch(() => {})
-    await consumer.close(true).catch(() => {})
-  }
+  return observeExecutions(run, (e, receivedMs) =>
+    recorder.record(measuredIndex(e.taskId), e.dueAtMs, receivedMs, e.firedAtMs),
+  )
 }
 
 /** Observes executions with a flextask worker (no-op handler); resolves with its close function once started. */

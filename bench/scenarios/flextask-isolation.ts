@@ -10,15 +10,8 @@
  * herd fire) are compared with the quiet ones; cron fires due while the herd was being loaded are left out
  * (ingest is not what this scenario measures).
  */
-import {
-  FetchIsolationLevels,
-  type Message,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
-} from '@platformatic/kafka'
-import avro from 'avsc'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { taskExecutionSchema, type TaskExecution } from '../../schemas/task-execution.ts'
+import type { TaskExecution } from '../../schemas/task-execution.ts'
 import { buildTaskDefinition } from '../../schemas/task-definition-builder.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
 import { summarize, type Summary } from '../lib/stats.ts'
@@ -26,6 +19,7 @@ import {
   CATEGORY,
   closeRun,
   type FlextaskRun,
+  observeExecutions,
   forkScheduler,
   ingested,
   oneShot,
@@ -102,31 +96,7 @@ class IsolationObserver {
 }
 
 async function observe(run: FlextaskRun, into: IsolationObserver): Promise<() => Promise<void>> {
-  const type = avro.Type.forSchema(taskExecutionSchema)
-  const groupId = `${run.prefix}-observer`
-  run.groups.push(groupId)
-  const consumer = run.deps.kafka.consumer({
-    clientId: groupId,
-    groupId,
-    autocommit: false,
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-    maxWaitTime: 50,
-  })
-  const stream = await consumer.consume({
-    topics: [run.topics.executions(CATEGORY)],
-    mode: MessagesStreamModes.EARLIEST,
-    fallbackMode: MessagesStreamFallbackModes.EARLIEST,
-  })
-  stream.on('data', (message: Message) => {
-    const receivedMs = Date.now()
-    const bytes = message.value as Buffer | null
-    if (bytes === null || bytes.length < 5) return
-    into.record(type.fromBuffer(bytes.subarray(5)) as TaskExecution, receivedMs)
-  })
-  return async () => {
-    await stream.close().catch(() => {})
-    await consumer.close(true).catch(() => {})
-  }
+  return observeExecutions(run, (execution, receivedMs) => into.record(execution, receivedMs))
 }
 
 function lateness(fires: readonly Fire[]): { lateness: Summary; fireLateness: Summary } {
