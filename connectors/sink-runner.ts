@@ -103,6 +103,14 @@ export class SinkRunner extends EventEmitter {
       this.#joined = false
       this.#notify()
     })
+    // A failed rejoin (broker unreachable longer than the client's retries) is emitted as 'error' on the consumer,
+    // which then stops heartbeating; unlistened it would crash the process. Waited out like a failed fetch stream.
+    this.#consumer.on('error', (error: unknown) => {
+      this.#logger.warn({ error: coerceError(error).message }, 'postgres sink: group membership failed; rejoining')
+      this.#joined = false
+      this.#reopen = true
+      this.#notify()
+    })
   }
 
   /** Partitions whose offsets the task has opened (topic:partition). */

@@ -102,6 +102,10 @@ export async function joinCategory(
       listener.onJoin(member, event.generationId ?? -1, new Set(mine))
     },
   )
+  // A rejoin that fails (broker unreachable longer than the client's retries) is emitted as 'error' on the
+  // consumer, which then stops heartbeating. Unlistened, it crashed the process: the 20-minute fault run saw every
+  // worker exit on a broker restart. It is waited out like a failed fetch stream: the new stream joins again.
+  consumer.on('error', (error: unknown) => listener.onError(error, member, member.stream))
   await reopenStream(member, listener)
   return member
 }
