@@ -72,8 +72,16 @@ export class ComponentHost {
         )
       }
       const timeoutMs = this.#options.startTimeoutMs ?? 600_000
-      for (const probe of this.#options.startupProbes ?? []) {
-        await waitForDependency(probe, { logger: this.#logger, timeoutMs, signal: this.#stopSignal.signal })
+      try {
+        for (const probe of this.#options.startupProbes ?? []) {
+          await waitForDependency(probe, { logger: this.#logger, timeoutMs, signal: this.#stopSignal.signal })
+        }
+      } catch (error) {
+        // Nothing started yet: the components that could not start are the ones waiting for the dependency.
+        if (this.#stopping === undefined) {
+          void this.stop(`${components.map((c) => c.name).join(', ')} could not start: ${oneLine(error)}`, 1)
+        }
+        return this.#stopped
       }
       for (const component of components) {
         if (this.#stopping !== undefined) break

@@ -6,10 +6,11 @@
  * relied on a supervisor to start it again (issue 15: the fault suite's broker restart).
  *
  * The probe is a metadata request (listTopics) on an admin client of its own, closed after each try. A failure
- * that is not a Kafka client or protocol error (decideError: not retriable) is not waited out: it is thrown at
- * once, as the component's own start would.
+ * that is not a Kafka client or protocol error (decideError: not retriable), a refused SASL login or a TLS
+ * certificate failure (kafkaSecurityFailure) is not waited out: it is thrown at once, as the component's own start
+ * would.
  */
-import { ErrorCodes, FlextaskError } from '../errors.ts'
+import { ErrorCodes, FlextaskError, kafkaSecurityFailure } from '../errors.ts'
 import type { KafkaClientFactory } from '../kafka-clients.ts'
 import type { Logger } from '../logger.ts'
 import { decideError } from '../topology/kafka-errors.ts'
@@ -64,6 +65,10 @@ export async function waitForDependency(probe: StartupProbe, options: WaitOption
       }
       return
     } catch (error) {
+      // A refused SASL login or an untrusted certificate is configuration, not an outage: fail at once, naming it
+      // (kafka-sasl-ssl.test.ts). Every try would be refused the same way.
+      const security = kafkaSecurityFailure(error)
+      if (security !== undefined) throw security
       const coded = decideError(error, ErrorCodes.unknown)
       if (!coded.retriable) throw coded
       const waitedMs = Date.now() - startedAtMs
