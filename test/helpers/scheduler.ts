@@ -20,6 +20,7 @@ import type { AvroSerde } from '../../schemas/avro-serde.ts'
 import { RegistryClient } from '../../schemas/registry-client.ts'
 import { createSerdeRegistry, type SerdeRegistry } from '../../schemas/serde-registry.ts'
 import type { TaskDefinition } from '../../schemas/task-definition.ts'
+import type { TaskExecution } from '../../schemas/task-execution.ts'
 import { schedulerApplicationId, type TopicNames } from '../../topics.ts'
 import type { Clock } from '../../topology/api.ts'
 import { kafkaBrokers, schemaRegistryUrl } from './env.ts'
@@ -136,6 +137,37 @@ export async function decodeAll<T>(
   const out: T[] = []
   for (const r of records) if (r.topic === topic && r.raw !== undefined) out.push(await serde.deserialize(r.raw))
   return out
+}
+
+/**
+ * The broker's timestamp of each execution's first record on `topic`, by executionId (on a topic with
+ * LogAppendTime, when the fire became visible), for lateness measured by the broker rather than the scheduler.
+ */
+export async function firstAppendTimes(
+  serde: Pick<Serde<TaskExecution>, 'deserialize'>,
+  records: readonly CollectedRecord[],
+  topic: string,
+): Promise<Map<string, number>> {
+  const appendedAt = new Map<string, number>()
+  for (const r of records) {
+    if (r.topic !== topic || r.raw === undefined) continue
+    const e = await serde.deserialize(r.raw)
+    if (!appendedAt.has(e.executionId)) appendedAt.set(e.executionId, r.timestampMs)
+  }
+  return appendedAt
+}
+
+/** Waits until every cron in `crons` has fired a slot at or after `slotMs`; returns the executions then. */
+export function waitForCronsPast(
+  what: string,
+  crons: readonly string[],
+  slotMs: number,
+  executions: () => Promise<TaskExecution[]>,
+): Promise<TaskExecution[]> {
+  return waitFor(what, async () => {
+    const e = await executions()
+    return crons.every((id) => e.some((x) => x.taskId === id && x.scheduledForMs >= slotMs)) ? e : undefined
+  })
 }
 
 /**

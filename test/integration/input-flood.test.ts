@@ -36,6 +36,7 @@ import { schemaRegistryUrl } from '../helpers/env.ts'
 import { type CollectedRecord, collect, testAdmin, testProducer, uniqueName, waitFor } from '../helpers/kafka.ts'
 import {
   decodeAll,
+  firstAppendTimes,
   deletePrefixTopics,
   killHard,
   produceDefinitions,
@@ -43,6 +44,7 @@ import {
   spawnScheduler,
   taskDefinition,
   testSerdes,
+  waitForCronsPast,
 } from '../helpers/scheduler.ts'
 
 const partitions = 3
@@ -210,16 +212,8 @@ async function floodAndMeasure(name: string, records: readonly BadRecord[], spac
   const endMs = Date.now()
   const after = memory(pid)
   const lastSlotMs = Math.floor(endMs / 1000) * 1000 + 2000
-  const all = await waitFor('the crons to fire past the flood', async () => {
-    const e = await executions()
-    return crons.every((id) => e.some((x) => x.taskId === id && x.scheduledForMs >= lastSlotMs)) ? e : undefined
-  })
-  const appendedAt = new Map<string, number>()
-  for (const r of out.records) {
-    if (r.topic !== topics.executions('internal') || r.raw === undefined) continue
-    const e = await serdes.execution.deserialize(r.raw)
-    if (!appendedAt.has(e.executionId)) appendedAt.set(e.executionId, r.timestampMs)
-  }
+  const all = await waitForCronsPast('the crons to fire past the flood', crons, lastSlotMs, executions)
+  const appendedAt = await firstAppendTimes(serdes.execution, out.records, topics.executions('internal'))
   const during = all.filter((e) => e.attempt === 1 && e.scheduledForMs >= startMs && e.scheduledForMs <= endMs)
   const lateness = during.map((e) => (appendedAt.get(e.executionId) ?? Infinity) - e.scheduledForMs)
   lateness.sort((a, b) => a - b)

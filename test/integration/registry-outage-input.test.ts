@@ -20,12 +20,14 @@ import { schemaRegistryUrl } from '../helpers/env.ts'
 import { collect, testAdmin, testProducer, uniqueName, waitFor } from '../helpers/kafka.ts'
 import {
   decodeAll,
+  firstAppendTimes,
   deletePrefixTopics,
   killHard,
   produceDefinitions,
   spawnScheduler,
   taskDefinition,
   testSerdes,
+  waitForCronsPast,
 } from '../helpers/scheduler.ts'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
 
@@ -121,17 +123,9 @@ describe('the registry away while a record needs a schema lookup', () => {
       return d.length > 0 ? d : undefined
     })
     const lastSlotMs = Math.floor(Date.now() / 1000) * 1000 + 2000
-    const all = await waitFor('the crons to fire past the outage', async () => {
-      const e = await executions()
-      return crons.every((id) => e.some((x) => x.taskId === id && x.scheduledForMs >= lastSlotMs)) ? e : undefined
-    })
+    const all = await waitForCronsPast('the crons to fire past the outage', crons, lastSlotMs, executions)
 
-    const appendedAt = new Map<string, number>()
-    for (const r of out.records) {
-      if (r.topic !== topics.executions('internal') || r.raw === undefined) continue
-      const e = await serdes.execution.deserialize(r.raw)
-      if (!appendedAt.has(e.executionId)) appendedAt.set(e.executionId, r.timestampMs)
-    }
+    const appendedAt = await firstAppendTimes(serdes.execution, out.records, topics.executions('internal'))
     const lateness = (onBadPartition: boolean): number[] =>
       all
         .filter((e) => e.attempt === 1 && e.scheduledForMs >= outageStartMs && e.scheduledForMs <= outageEndMs)
