@@ -116,12 +116,12 @@ function encodeTaskState(s: TaskState): Buffer {
 function decodeTaskState(data: Buffer): TaskState {
   const r = new ByteReader(data, 1, 'tasks store value')
   const flags = r.byte()
-  const lastScheduledMs = nullable(r)
+  const lastScheduledMs = r.numOrNull()
   const runs = r.num()
   const fireKey = r.string()
-  const nextSlotMs = nullable(r)
+  const nextSlotMs = r.numOrNull()
   const catchUpFired = r.num()
-  const buffered = nullable(r)
+  const buffered = r.numOrNull()
   const inFlight: Record<string, InFlight> = {}
   for (let n = r.uint(); n > 0; n--) {
     const key = r.str()
@@ -159,12 +159,6 @@ function decodeTaskState(data: Buffer): TaskState {
   }
   if (quarantined !== undefined) state.quarantined = quarantined
   return state
-}
-
-function nullable(r: ByteReader): number | null {
-  const value = r.number()
-  if (value === undefined) r.fail('expected a number or null, got undefined')
-  return value
 }
 
 function encodeTimerEntry(e: TimerEntry): Buffer {

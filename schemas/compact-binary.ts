@@ -160,6 +160,13 @@ export class ByteReader {
     return value
   }
 
+  /** A number or null, not undefined. */
+  numOrNull(): number | null {
+    const value = this.number()
+    if (value === undefined) this.fail('expected a number or null, got undefined')
+    return value
+  }
+
   /** A number that may not be null or undefined. */
   num(): number {
     const value = this.number()

@@ -73,10 +73,10 @@ export function readTaskDefinition(r: ByteReader): TaskDefinition {
   const schedule = Object.freeze(readSchedule(r))
   const priority = r.num()
   const misfirePolicy = r.symbol(MisfirePolicies)
-  const maxLatenessMs = nullableNumber(r)
+  const maxLatenessMs = r.numOrNull()
   const overlapPolicy = r.symbol(OverlapPolicies)
   const jitterMs = r.num()
-  const timeoutMs = nullableNumber(r)
+  const timeoutMs = r.numOrNull()
   const retry = Object.freeze({
     maxAttempts: r.num(),
     backoffBaseMs: r.num(),
@@ -116,19 +116,13 @@ function readSchedule(r: ByteReader): ScheduleSpec {
     kind: r.symbol(ScheduleKinds),
     cron: r.string(),
     timezone: r.str(),
-    everyMs: nullableNumber(r),
-    atMs: nullableNumber(r),
-    delayMs: nullableNumber(r),
-    startAtMs: nullableNumber(r),
-    endAtMs: nullableNumber(r),
+    everyMs: r.numOrNull(),
+    atMs: r.numOrNull(),
+    delayMs: r.numOrNull(),
+    startAtMs: r.numOrNull(),
+    endAtMs: r.numOrNull(),
     phaseMs: r.num(),
-    maxRuns: nullableNumber(r),
+    maxRuns: r.numOrNull(),
     fallBackRepeat: r.symbol(FallBackRepeats),
   }
-}
-
-function nullableNumber(r: ByteReader): number | null {
-  const value = r.number()
-  if (value === undefined) r.fail('expected a number or null, got undefined')
-  return value
 }
