@@ -5,9 +5,9 @@
  *
  * Encodings:
  * - `uint`: unsigned LEB128 varint of a safe integer (arithmetic, not 32-bit bit operations).
- * - `number`: any JS number, `null` or `undefined`, JSON's meaning kept: a varint `u` whose low two bits say
- *   which: 0 → integer `zigzag(n) = u >> 2` (|n| ≤ 2^50, e.g. epoch milliseconds in 6–7 bytes), 1 → a float64
- *   follows (fractions, larger magnitudes, NaN), 2 → null, 3 → undefined.
+ * - `number`: any JS number or `null`, JSON's meaning kept: a varint `u` whose low two bits say which:
+ *   0 → integer `zigzag(n) = u / 4` (|n| ≤ 2^50, e.g. epoch milliseconds in 6–7 bytes), 1 → a float64 follows
+ *   (fractions, larger magnitudes), 2 → null. Anything else (undefined, a string) is refused on write.
  * - `string`: a varint of (UTF-8 byte length + 1), 0 for null, then the bytes. The length is reserved before
  *   the string is written (3 bytes per UTF-16 unit at most) and padded to the reserved width, so a string is
  *   written in one pass, never measured first; the reader accepts such padded (non-minimal) varints.
@@ -61,9 +61,10 @@ export class ByteWriter {
     this.#buf[this.#pos++] = u
   }
 
-  number(value: number | null | undefined): void {
+  /** A number or null (never undefined: what cannot be read back is refused here, not at the next load). */
+  number(value: number | null): void {
     if (value === null) return this.byte(2)
-    if (value === undefined) return this.byte(3)
+    if (typeof value !== 'number') throw encodeError(`expected a number or null, got ${typeof value}`)
     if (Number.isInteger(value) && value <= intLimit && value >= -intLimit && !Object.is(value, -0)) {
       return this.uint((value >= 0 ? value * 2 : -value * 2 - 1) * 4)
     }
@@ -73,8 +74,15 @@ export class ByteWriter {
     this.#pos += 8
   }
 
+  /** A number that may not be null. */
+  num(value: number): void {
+    if (typeof value !== 'number') throw encodeError(`expected a number, got ${value === null ? 'null' : typeof value}`)
+    this.number(value)
+  }
+
   string(value: string | null): void {
     if (value === null) return this.byte(0)
+    if (typeof value !== 'string') throw encodeError(`expected a string or null, got ${typeof value}`)
     const maxBytes = value.length * 3 + 1
     const width = varintWidth(maxBytes)
     this.#ensure(width + maxBytes)
@@ -94,15 +102,6 @@ export class ByteWriter {
     this.#ensure(value.length)
     value.copy(this.#buf, this.#pos)
     this.#pos += value.length
-  }
-
-  get position(): number {
-    return this.#pos
-  }
-
-  /** The bytes written in [start, position), copied. */
-  copyFrom(start: number): Buffer {
-    return Buffer.from(this.#buf.subarray(start, this.#pos))
   }
 }
 
@@ -145,29 +144,21 @@ export class ByteReader {
     return this.fail('varint longer than 8 bytes')
   }
 
-  number(): number | null | undefined {
+  number(): number | null {
     const u = this.uint()
     const tag = u % 4
     if (tag === 0) {
-      const z = (u - tag) / 4
+      const z = u / 4
       return z % 2 === 0 ? z / 2 : -(z + 1) / 2
     }
-    if (tag === 2) return null
-    if (tag === 3) return undefined
+    if (tag === 2 && u === 2) return null
     if (u !== 1 || this.pos + 8 > this.buf.length) this.fail(`bad number tag ${u}`)
     const value = this.buf.readDoubleLE(this.pos)
     this.pos += 8
     return value
   }
 
-  /** A number or null, not undefined. */
-  numOrNull(): number | null {
-    const value = this.number()
-    if (value === undefined) this.fail('expected a number or null, got undefined')
-    return value
-  }
-
-  /** A number that may not be null or undefined. */
+  /** A number that may not be null. */
   num(): number {
     const value = this.number()
     if (typeof value !== 'number') this.fail(`expected a number, got ${value}`)
@@ -200,10 +191,13 @@ export class ByteReader {
   }
 }
 
+function encodeError(message: string): FlextaskError {
+  return new FlextaskError(ErrorCodes.serdeEncode, message)
+}
+
 /** The index of `value` in a closed set, for `ByteWriter.byte`; throws an encode error for a symbol it lacks. */
 export function symbolIndex<T>(symbols: readonly T[], value: T, what: string): number {
   const at = symbols.indexOf(value)
-  if (at < 0)
-    throw new FlextaskError(ErrorCodes.serdeEncode, `${what}: ${String(value)} is not one of ${symbols.join(', ')}`)
+  if (at < 0) throw encodeError(`${what}: ${String(value)} is not one of ${symbols.join(', ')}`)
   return at
 }

@@ -25,17 +25,17 @@ export function writeTaskDefinition(w: ByteWriter, d: TaskDefinition): void {
   w.string(d.type)
   w.string(d.payload)
   writeSchedule(w, d.schedule)
-  w.number(d.priority)
+  w.num(d.priority)
   w.byte(symbolIndex(MisfirePolicies, d.misfirePolicy, 'misfirePolicy'))
   w.number(d.maxLatenessMs)
   w.byte(symbolIndex(OverlapPolicies, d.overlapPolicy, 'overlapPolicy'))
-  w.number(d.jitterMs)
+  w.num(d.jitterMs)
   w.number(d.timeoutMs)
-  w.number(d.retry.maxAttempts)
-  w.number(d.retry.backoffBaseMs)
-  w.number(d.retry.backoffFactor)
-  w.number(d.retry.backoffMaxMs)
-  w.number(d.retry.jitterRatio)
+  w.num(d.retry.maxAttempts)
+  w.num(d.retry.backoffBaseMs)
+  w.num(d.retry.backoffFactor)
+  w.num(d.retry.backoffMaxMs)
+  w.num(d.retry.jitterRatio)
   w.byte(d.paused ? 1 : 0)
   const labels = Object.entries(d.labels)
   w.uint(labels.length)
@@ -44,9 +44,9 @@ export function writeTaskDefinition(w: ByteWriter, d: TaskDefinition): void {
     w.string(value)
   }
   w.string(d.tenant)
-  w.number(d.createdAtMs)
-  w.number(d.updatedAtMs)
-  w.number(d.version)
+  w.num(d.createdAtMs)
+  w.num(d.updatedAtMs)
+  w.num(d.version)
 }
 
 function writeSchedule(w: ByteWriter, s: ScheduleSpec): void {
@@ -58,7 +58,7 @@ function writeSchedule(w: ByteWriter, s: ScheduleSpec): void {
   w.number(s.delayMs)
   w.number(s.startAtMs)
   w.number(s.endAtMs)
-  w.number(s.phaseMs)
+  w.num(s.phaseMs)
   w.number(s.maxRuns)
   w.byte(symbolIndex(FallBackRepeats, s.fallBackRepeat, 'schedule.fallBackRepeat'))
 }
@@ -73,10 +73,10 @@ export function readTaskDefinition(r: ByteReader): TaskDefinition {
   const schedule = Object.freeze(readSchedule(r))
   const priority = r.num()
   const misfirePolicy = r.symbol(MisfirePolicies)
-  const maxLatenessMs = r.numOrNull()
+  const maxLatenessMs = r.number()
   const overlapPolicy = r.symbol(OverlapPolicies)
   const jitterMs = r.num()
-  const timeoutMs = r.numOrNull()
+  const timeoutMs = r.number()
   const retry = Object.freeze({
     maxAttempts: r.num(),
     backoffBaseMs: r.num(),
@@ -116,13 +116,13 @@ function readSchedule(r: ByteReader): ScheduleSpec {
     kind: r.symbol(ScheduleKinds),
     cron: r.string(),
     timezone: r.str(),
-    everyMs: r.numOrNull(),
-    atMs: r.numOrNull(),
-    delayMs: r.numOrNull(),
-    startAtMs: r.numOrNull(),
-    endAtMs: r.numOrNull(),
+    everyMs: r.number(),
+    atMs: r.number(),
+    delayMs: r.number(),
+    startAtMs: r.number(),
+    endAtMs: r.number(),
     phaseMs: r.num(),
-    maxRuns: r.numOrNull(),
+    maxRuns: r.number(),
     fallBackRepeat: r.symbol(FallBackRepeats),
   }
 }

@@ -137,6 +137,20 @@ describe('taskStateSerde', () => {
       expect.objectContaining({ code: 'FLEXTASK_SERDE_ENCODE_FAILED' }),
     )
   })
+  it('refuses on write what it could not read back: undefined numbers, null where a number is required', () => {
+    const state = busyState()
+    for (const bad of [
+      { ...state, runs: undefined },
+      { ...state, runs: null },
+      { ...state, lastScheduledMs: undefined },
+      { ...state, fireKey: 7 },
+      { ...state, definition: { ...state.definition, createdAtMs: null } },
+    ]) {
+      expect(() => taskStateSerde.serialize(bad as unknown as TaskState)).toThrow(
+        expect.objectContaining({ code: 'FLEXTASK_SERDE_ENCODE_FAILED' }),
+      )
+    }
+  })
 })
 
 describe('timerEntrySerde', () => {
