@@ -188,7 +188,7 @@ describe('bounded task state (review C1)', () => {
     expect(dead[0]?.message).toMatch(/state store 'tasks' value for key 'growing' is \d+ bytes, over maxRecordBytes/)
     expect(stateBytes(h, 'growing')).toBeLessThan(65_536)
     expect(countBy(await h.executions(), (e) => e.taskId).other).toBe(41)
-  })
+  }, 60_000)
 })
 
 describe('bounded cycles (review C4)', () => {
