@@ -289,11 +289,18 @@ export class StreamTask {
     this.#queue.push({ node, record })
   }
 
+  /** Runs the queue to its end by index (shift() per record made a large drain quadratic: review C13). */
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const { node, record } = this.#queue.shift() as { node: TopologyNode; record: StreamRecord<unknown, unknown> }
-      if (node.kind === 'sink') this.#emit(node, record)
-      else if (node.kind === 'processor') await this.#slots.get(node.name)?.processor.process(record)
+    const queue = this.#queue
+    let next = 0
+    try {
+      while (next < queue.length) {
+        const { node, record } = queue[next++] as { node: TopologyNode; record: StreamRecord<unknown, unknown> }
+        if (node.kind === 'sink') this.#emit(node, record)
+        else if (node.kind === 'processor') await this.#slots.get(node.name)?.processor.process(record)
+      }
+    } finally {
+      queue.splice(0, next)
     }
   }
 
