@@ -83,6 +83,24 @@ export interface InputLateEvent {
 }
 
 /** Departed instances whose open transactions were aborted (zombie-fencer.ts), or the fence that failed. */
+/**
+ * One task's wake-up in a pass (task-executor.ts), for latency breakdowns: when its earliest timer was due,
+ * how long it waited at the input barrier, when it ran and what it fired. Instants are the tasks' wall clock.
+ */
+export interface TimersRanEvent {
+  partition: number
+  /** The task's earliest due timer (its next wake-up) when the pass reached it. */
+  dueMs: number
+  /** From the first pass that found it due and asked the input barrier, to the barrier letting it fire. */
+  barrierWaitMs: number
+  startedAtMs: number
+  endedAtMs: number
+  /** Wake-ups and punctuations that ran. */
+  ran: number
+  /** It was draining a backlog (timer-fairness.ts) when it ran. */
+  catchingUp: boolean
+}
+
 export interface FencedEvent {
   /** The task open that waited on an open transaction: its partition, and on what (offsets, changelog end). */
   partition: number
@@ -104,6 +122,7 @@ export interface RuntimeObserver {
   /** A task could not be opened (it is retried with backoff while its partition stays assigned). */
   onTaskFailed?(event: TaskFailedEvent): void
   onInputLate?(event: InputLateEvent): void
+  onTimersRan?(event: TimersRanEvent): void
   onFenced?(event: FencedEvent): void
   /** The runtime stopped on an error it does not retry; `close()` still releases everything. */
   onFatal?(error: FlextaskError): void

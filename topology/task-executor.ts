@@ -69,6 +69,8 @@ export class TaskExecutor {
   #turn = 0
   readonly #parked = new WeakMap<TaskEntry, ParkedInput>()
   readonly #fairness: TimerFairness
+  /** partition → when a pass first found its timers due and asked the barrier (onTimersRan's barrierWaitMs). */
+  readonly #askedAtMs = new Map<number, number>()
 
   constructor(options: TaskExecutorOptions) {
     this.#o = options
@@ -179,25 +181,39 @@ export class TaskExecutor {
     let waiting = false
     const now = clock.nowMs()
     const running = tasks.running().flatMap((entry) => (entry.task === undefined ? [] : [{ entry, task: entry.task }]))
+    for (const p of this.#askedAtMs.keys()) if (!running.some((r) => r.entry.partition === p)) this.#askedAtMs.delete(p)
     const due = running.filter(({ task }) => (task.nextWakeMs() ?? Infinity) <= now)
     const all = running.map((r) => r.task)
     for (const { entry, task } of this.#fairness.order(due.map((d) => ({ ...d, ...fairView(d.task) })))) {
       const next = task.nextWakeMs()
       if (next === undefined || next > now) continue
+      const askedAtMs = this.#askedAtMs.get(entry.partition) ?? clock.nowMs()
       const decision = barrier
         ? barrier.decide(entry.partition, next, this.#o.buffer, tasks.assigned)
         : { dueUpToMs: now }
       if (decision === undefined) {
+        this.#askedAtMs.set(entry.partition, askedAtMs)
         waiting = true
         continue
       }
+      this.#askedAtMs.delete(entry.partition)
       if (decision.lateMs !== undefined)
         this.#o.events.emit('onInputLate', { partition: entry.partition, waitedMs: decision.lateMs })
       const shouldYield = this.#fairness.yieldPredicate(task, all, onTimeRan)
       const onTime = !task.catchingUp
+      const startedAtMs = clock.nowMs()
       const fired = await task.runDueTimers(decision.dueUpToMs, shouldYield)
       ran += fired
       if (onTime && fired > 0) onTimeRan = true
+      this.#o.events.emit('onTimersRan', {
+        partition: entry.partition,
+        dueMs: next,
+        barrierWaitMs: startedAtMs - askedAtMs,
+        startedAtMs,
+        endedAtMs: clock.nowMs(),
+        ran: fired,
+        catchingUp: !onTime,
+      })
     }
     this.#o.cycle.timersRan(ran)
     return { ran, waiting }

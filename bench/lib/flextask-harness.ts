@@ -38,6 +38,7 @@ import {
   endOffsets,
   produceDefinitions,
 } from './kafka-bench.ts'
+import type { CycleTrace } from './cycle-trace.ts'
 import type { SchedulerProcessMessage, SchedulerProcessSettings } from './scheduler-process.ts'
 
 export const PARTITIONS = 3
@@ -132,6 +133,8 @@ export class SchedulerChild {
   peakRssBytes = 0
   restoredRecords = 0
   restoredPartitions = 0
+  /** The scheduler's committed cycles, when started with `trace` (cycle-trace.ts). */
+  readonly cycles: CycleTrace[] = []
   #failure: Error | undefined
   readonly #child: ChildProcess
   #closing: Promise<number> | undefined
@@ -157,6 +160,9 @@ export class SchedulerChild {
             `partition ${m.partition} restored: ${m.records} records in ${Math.round(m.durationMs)} ms ` +
               `(${this.restoredPartitions} of ${PARTITIONS} partitions, ${this.restoredRecords} records)`,
           )
+        } else if (m.type === 'cycle') {
+          const { type: _, ...cycle } = m
+          this.cycles.push(cycle)
         } else if (m.type === 'fatal') {
           this.#failure ??= new Error(`scheduler process: ${m.message}`)
           reject(this.#failure)
@@ -208,8 +214,12 @@ export class SchedulerChild {
   }
 }
 
-/** Starts a scheduler process on a fresh state directory. */
-export function forkScheduler(run: FlextaskRun, progress: (line: string) => void): SchedulerChild {
+/** Starts a scheduler process on a fresh state directory; `trace`: it reports its cycles (cycle-trace.ts). */
+export function forkScheduler(
+  run: FlextaskRun,
+  progress: (line: string) => void,
+  options: { trace?: boolean } = {},
+): SchedulerChild {
   const stateDir = mkdtempSync(join(tmpdir(), 'flextask-bench-'))
   run.stateDirs.push(stateDir)
   const child = new SchedulerChild(
@@ -221,6 +231,7 @@ export function forkScheduler(run: FlextaskRun, progress: (line: string) => void
       category: CATEGORY,
       stateDir,
       instanceId: `${run.prefix}-${run.children.length}`,
+      trace: options.trace ?? false,
     },
     progress,
   )

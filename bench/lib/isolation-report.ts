@@ -4,6 +4,7 @@
  * (same run, so the box's load weighs on both alike) and the issue's target (cron p99 ≤ 50 ms during a herd).
  */
 import type { IsolationRun } from '../scenarios/flextask-isolation.ts'
+import { Segments } from './latency-breakdown.ts'
 import { formatNumber, formatRatio, median, ratio, type Summary } from './stats.ts'
 import { cdfSvg } from './svg.ts'
 
@@ -73,6 +74,7 @@ export function isolationMarkdown(runs: readonly (IsolationRun | { failed: strin
     `| load slack ms (window start − herd loaded) | ${formatNumber(med(ok, (r) => r.slackMs))} |`,
     '',
   )
+  lines.push(...breakdownTable(ok))
   const p99 = med(ok, pick('during', 'lateness', 'p99'))
   const verdict = !Number.isFinite(p99) ? 'not measured' : p99 <= isolationTargetP99Ms ? 'yes' : 'no'
   lines.push(
@@ -95,4 +97,39 @@ export function isolationSvg(runs: readonly (IsolationRun | { failed: string })[
       { label: 'crons, during the herd', values: ok.flatMap((r) => r.samples.during) },
     ],
   })
+}
+
+const segmentLabels: Record<(typeof Segments)[number], string> = {
+  toReached: 'due → a pass reaches the task',
+  barrier: 'input barrier wait',
+  inWake: 'in the wake-up, before the stamp',
+  toCommit: 'fire stamp → commit start (rest of the pass)',
+  commit: 'commit (transaction + apply)',
+  toReceipt: 'commit end → receipt (LSO + fetch)',
+}
+
+/** The cron lateness along its timeline (latency-breakdown.ts), quiet and during the herd: p50 / p99 / max. */
+function breakdownTable(runs: readonly IsolationRun[]): string[] {
+  const cell = (f: (r: IsolationRun) => Summary): string =>
+    (['p50', 'p99', 'max'] as const).map((k) => formatNumber(med(runs, (r) => f(r)[k]))).join(' / ')
+  const lines = [
+    '| cron lateness segment, ms (median of runs) | quiet p50 / p99 / max | during the herd p50 / p99 / max |',
+    '| --- | --- | --- |',
+  ]
+  for (const s of Segments) {
+    lines.push(
+      `| ${segmentLabels[s]} | ${cell((r) => r.breakdown.quiet.segments[s])} | ` +
+        `${cell((r) => r.breakdown.during.segments[s])} |`,
+    )
+  }
+  lines.push(
+    `| records in the committing transaction | ${cell((r) => r.breakdown.quiet.cycleRecords)} | ` +
+      `${cell((r) => r.breakdown.during.cycleRecords)} |`,
+    `| fires matched to a traced cycle (unmatched) | ${formatNumber(med(runs, (r) => r.breakdown.quiet.matched))} ` +
+      `(${formatNumber(med(runs, (r) => r.breakdown.quiet.unmatched))}) | ` +
+      `${formatNumber(med(runs, (r) => r.breakdown.during.matched))} ` +
+      `(${formatNumber(med(runs, (r) => r.breakdown.during.unmatched))}) |`,
+    '',
+  )
+  return lines
 }

@@ -10,6 +10,7 @@
  *                   { type: 'fatal', message }                             the runtime stopped on an error
  *                   { type: 'memory', rssBytes, heapUsedBytes, externalBytes }   after a 'measure' request
  *                   { type: 'closed', peakRssBytes }                       after a 'close' request
+ *                   { type: 'cycle', … }   one per committed transaction, when settings.trace (cycle-trace.ts)
  *   parent → child: { type: 'close' } | { type: 'measure' } (a full GC first: the child runs with --expose-gc)
  */
 import { resolveConfig } from '../../config.ts'
@@ -17,6 +18,7 @@ import { createProcessDeps } from '../../host/flextask-process.ts'
 import { silentLogger } from '../../logger.ts'
 import { createMetrics } from '../../metrics.ts'
 import { createScheduler } from '../../scheduler/scheduler.ts'
+import { type CycleTrace, traceCycles } from './cycle-trace.ts'
 import { benchEnvironment } from './kafka-bench.ts'
 
 export interface SchedulerProcessSettings {
@@ -27,6 +29,8 @@ export interface SchedulerProcessSettings {
   category: string
   stateDir: string
   instanceId: string
+  /** Send a CycleTrace per committed transaction (latency breakdowns; a few messages per second). */
+  trace?: boolean
 }
 
 export type SchedulerProcessMessage =
@@ -36,6 +40,7 @@ export type SchedulerProcessMessage =
   | { type: 'fatal'; message: string }
   | { type: 'memory'; rssBytes: number; heapUsedBytes: number; externalBytes: number }
   | { type: 'closed'; peakRssBytes: number }
+  | ({ type: 'cycle' } & CycleTrace)
 
 const RSS_EVERY_MS = 250
 
@@ -65,6 +70,7 @@ async function main(): Promise<void> {
     onRestored: (e) => send({ type: 'restored', partition: e.partition, records: e.records, durationMs: e.durationMs }),
     onFatal: (error) => send({ type: 'fatal', message: `${error.code}: ${error.message}` }),
   })
+  if (settings.trace === true) app.runtime.observe(traceCycles((cycle) => send({ type: 'cycle', ...cycle })))
   process.on('message', (message: { type: string }) => {
     if (message.type === 'measure') {
       // What the heap retains (a full GC first), against RSS: is anything per task held in memory?

@@ -8,12 +8,14 @@
  * second opens. A read_committed consumer observes every execution: receipt − due is the observed lateness,
  * firedAtMs − due the scheduler's own stamp. The cron fires due while the herd drains (window start … last
  * herd fire) are compared with the quiet ones; cron fires due while the herd was being loaded are left out
- * (ingest is not what this scenario measures).
+ * (ingest is not what this scenario measures). The scheduler traces its cycles, so every cron fire's lateness
+ * is also split into the segments of its timeline (latency-breakdown.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { TaskExecution } from '../../schemas/task-execution.ts'
 import { buildTaskDefinition } from '../../schemas/task-definition-builder.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
+import { type Breakdown, latencyBreakdown } from '../lib/latency-breakdown.ts'
 import { summarize, type Summary } from '../lib/stats.ts'
 import {
   CATEGORY,
@@ -44,6 +46,8 @@ export interface IsolationRun {
   quiet: { lateness: Summary; fireLateness: Summary }
   during: { lateness: Summary; fireLateness: Summary }
   cronDuplicates: number
+  /** Cron lateness split along its timeline: due → barrier → fire → commit → receipt. */
+  breakdown: { quiet: Breakdown; during: Breakdown }
   slackMs: number
   /** Samples for the plot (ms). */
   samples: { quiet: number[]; during: number[] }
@@ -68,6 +72,7 @@ function idsOn(prefix: string, count: number, wanted: (partition: number) => boo
 }
 
 interface Fire {
+  partition: number
   dueAtMs: number
   firedAtMs: number
   receivedMs: number
@@ -81,7 +86,8 @@ class IsolationObserver {
   herdDuplicates = 0
 
   record(e: TaskExecution, receivedMs: number): void {
-    const fire = { dueAtMs: e.dueAtMs, firedAtMs: e.firedAtMs, receivedMs }
+    const partition = partitionForKey(Buffer.from(e.taskId, 'utf8'), PARTITIONS)
+    const fire = { partition, dueAtMs: e.dueAtMs, firedAtMs: e.firedAtMs, receivedMs }
     const key = `${e.taskId}\u0000${e.scheduledForMs}`
     const herd = e.taskId.startsWith(HERD_PREFIX)
     if (this.#seen.has(key)) {
@@ -125,7 +131,7 @@ export async function runFlextaskIsolation(
         schedule: everySecond,
       }),
     )
-    const child = forkScheduler(run, () => {})
+    const child = forkScheduler(run, () => {}, { trace: true })
     await child.serving
     await ingested(run, child, Date.now() + LOAD_TIMEOUT_MS)
     const observer = new IsolationObserver()
@@ -185,6 +191,7 @@ export async function runFlextaskIsolation(
       quiet: lateness(quiet),
       during: lateness(during),
       cronDuplicates: observer.cronDuplicates,
+      breakdown: { quiet: latencyBreakdown(quiet, child.cycles), during: latencyBreakdown(during, child.cycles) },
       slackMs,
       samples: {
         quiet: quiet.map((f) => f.receivedMs - f.dueAtMs),
