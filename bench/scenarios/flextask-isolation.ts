@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { TaskExecution } from '../../schemas/task-execution.ts'
 import { buildTaskDefinition } from '../../schemas/task-definition-builder.ts'
 import { partitionForKey } from '../../topology/partitioner.ts'
+import type { CycleTrace } from '../lib/cycle-trace.ts'
 import { type Breakdown, latencyBreakdown } from '../lib/latency-breakdown.ts'
 import { summarize, type Summary } from '../lib/stats.ts'
 import {
@@ -51,6 +52,8 @@ export interface IsolationRun {
   slackMs: number
   /** Samples for the plot (ms). */
   samples: { quiet: number[]; during: number[] }
+  /** Raw timelines for a closer look (results JSON): the scheduler's cycles and the cron fires counted. */
+  trace: { cycles: CycleTrace[]; quiet: Fire[]; during: Fire[] }
 }
 
 const LOAD_TIMEOUT_MS = 15 * 60_000
@@ -71,7 +74,7 @@ function idsOn(prefix: string, count: number, wanted: (partition: number) => boo
   return ids
 }
 
-interface Fire {
+export interface Fire {
   partition: number
   dueAtMs: number
   firedAtMs: number
@@ -197,6 +200,7 @@ export async function runFlextaskIsolation(
         quiet: quiet.map((f) => f.receivedMs - f.dueAtMs),
         during: during.map((f) => f.receivedMs - f.dueAtMs),
       },
+      trace: { cycles: child.cycles.filter((c) => c.endMs >= quietFromMs), quiet, during },
     }
   } finally {
     await closeObserver?.().catch(() => {})
