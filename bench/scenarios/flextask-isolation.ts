@@ -150,6 +150,13 @@ export async function runFlextaskIsolation(
     await sleep(quietFromMs + options.quietMs - Date.now())
     child.throwIfFailed()
     const quietToMs = Date.now()
+    // The quiet fires are received before the herd is produced: producing it keeps this process (the observer)
+    // busy for seconds, and the last quiet second's receipts were stamped up to 1.9 s late by that alone.
+    const quietSeconds = Math.ceil((quietToMs - quietFromMs) / 1000)
+    const quietDeadlineMs = quietToMs + 5_000
+    const receivedQuiet = (): number =>
+      observer.cron.filter((f) => f.dueAtMs >= quietFromMs && f.dueAtMs < quietToMs).length
+    while (receivedQuiet() < quietSeconds * cronIds.length && Date.now() < quietDeadlineMs) await sleep(20)
 
     const herdIds = idsOn(HERD_PREFIX, options.herd, (p) => p === 0)
     const windowStartMs =
