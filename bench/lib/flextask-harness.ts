@@ -132,6 +132,8 @@ export class SchedulerChild {
   peakRssBytes = 0
   restoredRecords = 0
   restoredPartitions = 0
+  /** `partition/store` → records applied so far by a restore in progress (or done). */
+  readonly restoring = new Map<string, number>()
   #failure: Error | undefined
   readonly #child: ChildProcess
   #closing: Promise<number> | undefined
@@ -150,6 +152,8 @@ export class SchedulerChild {
         } else if (m.type === 'rss') {
           this.rssBytes = m.rssBytes
           this.peakRssBytes = m.peakRssBytes
+        } else if (m.type === 'restoring') {
+          this.restoring.set(`${m.partition}/${m.store}`, m.records)
         } else if (m.type === 'restored') {
           this.restoredRecords += m.records
           this.restoredPartitions++
@@ -209,7 +213,11 @@ export class SchedulerChild {
 }
 
 /** Starts a scheduler process on a fresh state directory. */
-export function forkScheduler(run: FlextaskRun, progress: (line: string) => void): SchedulerChild {
+export function forkScheduler(
+  run: FlextaskRun,
+  progress: (line: string) => void,
+  options: { startTimeoutMs?: number } = {},
+): SchedulerChild {
   const stateDir = mkdtempSync(join(tmpdir(), 'flextask-bench-'))
   run.stateDirs.push(stateDir)
   const child = new SchedulerChild(
@@ -221,6 +229,7 @@ export function forkScheduler(run: FlextaskRun, progress: (line: string) => void
       category: CATEGORY,
       stateDir,
       instanceId: `${run.prefix}-${run.children.length}`,
+      ...options,
     },
     progress,
   )

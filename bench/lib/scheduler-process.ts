@@ -4,7 +4,8 @@
  * separate processes too). Started by `forkScheduler` in flextask-harness.ts with its settings in the
  * BENCH_SCHEDULER environment variable (JSON); talks over the IPC channel:
  *
- *   child → parent: { type: 'restored', partition, records, durationMs }   one per partition restored
+ *   child → parent: { type: 'restoring', partition, store, records }       a store's restore progress (every 5 s)
+ *                   { type: 'restored', partition, records, durationMs }   one per partition restored
  *                   { type: 'serving', rssBytes }                          start() resolved
  *                   { type: 'rss', rssBytes, peakRssBytes }                every RSS_EVERY_MS
  *                   { type: 'fatal', message }                             the runtime stopped on an error
@@ -27,9 +28,12 @@ export interface SchedulerProcessSettings {
   category: string
   stateDir: string
   instanceId: string
+  /** FLEXTASK_START_TIMEOUT_MS of the scheduler (a long cold restore). @default the config's */
+  startTimeoutMs?: number
 }
 
 export type SchedulerProcessMessage =
+  | { type: 'restoring'; partition: number; store: string; records: number }
   | { type: 'restored'; partition: number; records: number; durationMs: number }
   | { type: 'serving'; rssBytes: number }
   | { type: 'rss'; rssBytes: number; peakRssBytes: number }
@@ -52,6 +56,7 @@ async function main(): Promise<void> {
     ...benchEnvironment(settings),
     KAFKA_BROKERS: settings.brokers.join(','),
     SCHEMA_REGISTRY_URL: settings.registryUrl,
+    ...(settings.startTimeoutMs === undefined ? {} : { FLEXTASK_START_TIMEOUT_MS: String(settings.startTimeoutMs) }),
   })
   const deps = createProcessDeps(config, { logger: silentLogger, metrics: createMetrics() })
   const app = createScheduler(deps)
@@ -62,6 +67,7 @@ async function main(): Promise<void> {
     send({ type: 'rss', rssBytes, peakRssBytes })
   }, RSS_EVERY_MS)
   app.runtime.observe({
+    onRestoreProgress: (e) => send({ type: 'restoring', partition: e.partition, store: e.store, records: e.records }),
     onRestored: (e) => send({ type: 'restored', partition: e.partition, records: e.records, durationMs: e.durationMs }),
     onFatal: (error) => send({ type: 'fatal', message: `${error.code}: ${error.message}` }),
   })

@@ -4,7 +4,10 @@
  * resolving to the group's committed offsets reaching the end offsets, which commit in the same transaction
  * as the state changelogs); its resident memory is read once ingestion settled (e: RSS with N pending, and the
  * peak); then it is closed, its state directory deleted, and a new scheduler process restores the state from
- * the changelog topics (d: cold restore, from fork to start() resolving, progress printed per partition).
+ * the changelog topics (d: cold restore, from fork to start() resolving, progress printed every 5 s: records
+ * applied and records/s, from the scheduler's restore progress events, and per partition when it is done).
+ * Both schedulers may take up to TIMEOUT_MS to start (FLEXTASK_START_TIMEOUT_MS): the default 600 s ended
+ * the first 10M restore on a loaded box before it finished.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PENDING_AHEAD_MS } from '../lib/due-workload.ts'
@@ -45,7 +48,7 @@ export async function runFlextaskState(pending: number, progress: (line: string)
     const produceMs = Date.now() - produceStarted
     progress(`produced ${pending} definitions in ${produceMs} ms; starting the scheduler`)
 
-    const first = forkScheduler(run, progress)
+    const first = forkScheduler(run, progress, { startTimeoutMs: TIMEOUT_MS })
     const servingAt = await first.serving
     const ingestedAt = await ingested(run, first, Date.now() + TIMEOUT_MS)
     await sleep(SETTLE_MS)
@@ -54,10 +57,13 @@ export async function runFlextaskState(pending: number, progress: (line: string)
     const peakRssIngestBytes = await first.close()
     progress(`ingested in ${ingestedAt - servingAt} ms; cold restore with the state directory deleted`)
 
-    const restoring = forkScheduler(run, progress)
+    const restoring = forkScheduler(run, progress, { startTimeoutMs: TIMEOUT_MS })
     const ticker = setInterval(() => {
+      const seconds = (Date.now() - restoring.startedMs) / 1000
+      let records = 0
+      for (const n of restoring.restoring.values()) records += n
       progress(
-        `restoring: ${Math.round((Date.now() - restoring.startedMs) / 1000)} s, ` +
+        `restoring: ${Math.round(seconds)} s, ${records} of ${2 * pending} records (${Math.round(records / seconds)}/s), ` +
           `${restoring.restoredPartitions} of 3 partitions done, RSS ${Math.round(restoring.rssBytes / 2 ** 20)} MiB`,
       )
     }, 5_000)
