@@ -38,7 +38,7 @@ import {
   endOffsets,
   produceDefinitions,
 } from './kafka-bench.ts'
-import type { SchedulerProcessMessage, SchedulerProcessSettings } from './scheduler-process.ts'
+import type { ProcessMemory, SchedulerProcessMessage, SchedulerProcessSettings } from './scheduler-process.ts'
 
 export const PARTITIONS = 3
 export const CATEGORY = 'internal'
@@ -130,6 +130,10 @@ export class SchedulerChild {
   readonly serving: Promise<number>
   rssBytes = 0
   peakRssBytes = 0
+  /** Resident memory backed by no file (heap, malloc, buffers), and by mapped files (LevelDB tables). */
+  rssAnonBytes = 0
+  peakRssAnonBytes = 0
+  rssFileBytes = 0
   restoredRecords = 0
   restoredPartitions = 0
   /** `partition/store` → records applied so far by a restore in progress (or done). */
@@ -152,6 +156,9 @@ export class SchedulerChild {
         } else if (m.type === 'rss') {
           this.rssBytes = m.rssBytes
           this.peakRssBytes = m.peakRssBytes
+          this.rssAnonBytes = m.rssAnonBytes
+          this.peakRssAnonBytes = m.peakRssAnonBytes
+          this.rssFileBytes = m.rssFileBytes
         } else if (m.type === 'restoring') {
           this.restoring.set(`${m.partition}/${m.store}`, m.records)
         } else if (m.type === 'restored') {
@@ -174,8 +181,8 @@ export class SchedulerChild {
     this.serving.catch(() => {})
   }
 
-  /** The child's memory after a full GC: RSS, V8 heap used, and external (Buffers outside the heap). */
-  measure(): Promise<{ rssBytes: number; heapUsedBytes: number; externalBytes: number }> {
+  /** The child's memory after a full GC: RSS (anonymous, file-backed), V8 heap, external (Buffers outside it). */
+  measure(): Promise<ProcessMemory> {
     return new Promise((resolve) => {
       const onMessage = (m: SchedulerProcessMessage): void => {
         if (m.type !== 'memory') return
@@ -200,7 +207,9 @@ export class SchedulerChild {
       }
       const timer = setTimeout(() => this.#child.kill('SIGKILL'), CHILD_CLOSE_TIMEOUT_MS)
       this.#child.on('message', (m: SchedulerProcessMessage) => {
-        if (m.type === 'closed') this.peakRssBytes = Math.max(this.peakRssBytes, m.peakRssBytes)
+        if (m.type !== 'closed') return
+        this.peakRssBytes = Math.max(this.peakRssBytes, m.peakRssBytes)
+        this.peakRssAnonBytes = Math.max(this.peakRssAnonBytes, m.peakRssAnonBytes)
       })
       this.#child.once('exit', () => {
         clearTimeout(timer)

@@ -12,6 +12,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PENDING_AHEAD_MS } from '../lib/due-workload.ts'
 import { closeRun, forkScheduler, ingested, oneShot, openRun, produce } from '../lib/flextask-harness.ts'
+import type { ProcessMemory } from '../lib/scheduler-process.ts'
 
 export interface StateRun {
   pending: number
@@ -28,6 +29,12 @@ export interface StateRun {
   /** V8 heap used after a full GC, once ingestion settled / after the restore: what the heap retains. */
   heapAfterIngestBytes: number
   heapAfterRestoreBytes: number
+  /** The whole picture after a full GC, once ingestion settled / after the restore (scheduler-process.ts). */
+  memoryAfterIngest: ProcessMemory
+  memoryAfterRestore: ProcessMemory
+  /** Peak resident memory backed by no file (RSS less LevelDB's mapped table files and the code). */
+  peakRssAnonIngestBytes: number
+  peakRssAnonRestoreBytes: number
   /** Fork → start() resolved with the state directory deleted. */
   restoreMs: number
   restoredRecords: number
@@ -53,7 +60,8 @@ export async function runFlextaskState(pending: number, progress: (line: string)
     const ingestedAt = await ingested(run, first, Date.now() + TIMEOUT_MS)
     await sleep(SETTLE_MS)
     const rssAfterIngestBytes = first.rssBytes
-    const { heapUsedBytes: heapAfterIngestBytes } = await first.measure()
+    const memoryAfterIngest = await first.measure()
+    progress(`memory after ingest (after a full GC): ${memoryLine(memoryAfterIngest)}`)
     const peakRssIngestBytes = await first.close()
     progress(`ingested in ${ingestedAt - servingAt} ms; cold restore with the state directory deleted`)
 
@@ -64,13 +72,15 @@ export async function runFlextaskState(pending: number, progress: (line: string)
       for (const n of restoring.restoring.values()) records += n
       progress(
         `restoring: ${Math.round(seconds)} s, ${records} of ${2 * pending} records (${Math.round(records / seconds)}/s), ` +
-          `${restoring.restoredPartitions} of 3 partitions done, RSS ${Math.round(restoring.rssBytes / 2 ** 20)} MiB`,
+          `${restoring.restoredPartitions} of 3 partitions done, RSS ${MiB(restoring.rssBytes)} MiB ` +
+          `(anonymous ${MiB(restoring.rssAnonBytes)}, file-backed ${MiB(restoring.rssFileBytes)})`,
       )
     }, 5_000)
     const restoredAt = await restoring.serving.finally(() => clearInterval(ticker))
     await sleep(SETTLE_MS)
     const rssAfterRestoreBytes = restoring.rssBytes
-    const { heapUsedBytes: heapAfterRestoreBytes } = await restoring.measure()
+    const memoryAfterRestore = await restoring.measure()
+    progress(`memory after restore (after a full GC): ${memoryLine(memoryAfterRestore)}`)
     const peakRssRestoreBytes = await restoring.close()
     return {
       pending,
@@ -81,8 +91,12 @@ export async function runFlextaskState(pending: number, progress: (line: string)
       ingestPerS: (pending * 1000) / Math.max(1, ingestedAt - servingAt),
       rssAfterIngestBytes,
       peakRssIngestBytes,
-      heapAfterIngestBytes,
-      heapAfterRestoreBytes,
+      heapAfterIngestBytes: memoryAfterIngest.heapUsedBytes,
+      heapAfterRestoreBytes: memoryAfterRestore.heapUsedBytes,
+      memoryAfterIngest,
+      memoryAfterRestore,
+      peakRssAnonIngestBytes: first.peakRssAnonBytes,
+      peakRssAnonRestoreBytes: restoring.peakRssAnonBytes,
       restoreMs: restoredAt - restoring.startedMs,
       restoredRecords: restoring.restoredRecords,
       rssAfterRestoreBytes,
@@ -91,4 +105,14 @@ export async function runFlextaskState(pending: number, progress: (line: string)
   } finally {
     await closeRun(run)
   }
+}
+
+const MiB = (bytes: number): number => Math.round(bytes / 2 ** 20)
+
+function memoryLine(m: ProcessMemory): string {
+  return (
+    `RSS ${MiB(m.rssBytes)} MiB (anonymous ${MiB(m.rssAnonBytes)}, file-backed ${MiB(m.rssFileBytes)}), ` +
+    `heap used ${MiB(m.heapUsedBytes)} of ${MiB(m.heapTotalBytes)} MiB, external ${MiB(m.externalBytes)} MiB ` +
+    `(array buffers ${MiB(m.arrayBuffersBytes)})`
+  )
 }
