@@ -6,7 +6,7 @@
  * peak); then it is closed, its state directory deleted, and a new scheduler process restores the state from
  * the changelog topics (d: cold restore, from fork to start() resolving, progress printed every 5 s: records
  * applied and records/s, from the scheduler's restore progress events, and per partition when it is done).
- * Both schedulers may take up to TIMEOUT_MS to start (FLEXTASK_START_TIMEOUT_MS): the default 600 s ended
+ * Ingest, and each scheduler's start (FLEXTASK_START_TIMEOUT_MS), may take up to `timeoutMs(pending)`: the default
  * the first 10M restore on a loaded box before it finished.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -44,7 +44,8 @@ export interface StateRun {
 
 /** RSS is read this long after ingestion ends, once the last cycle's buffers could be collected. */
 const SETTLE_MS = 2_000
-const TIMEOUT_MS = 30 * 60_000
+/** 30 min, or 2,000 definitions/s at least (the 10M ingest took 1,409 s on a loaded box). */
+const timeoutMs = (pending: number): number => Math.max(30 * 60_000, pending / 2)
 
 export async function runFlextaskState(pending: number, progress: (line: string) => void): Promise<StateRun> {
   const run = await openRun('state')
@@ -55,9 +56,9 @@ export async function runFlextaskState(pending: number, progress: (line: string)
     const produceMs = Date.now() - produceStarted
     progress(`produced ${pending} definitions in ${produceMs} ms; starting the scheduler`)
 
-    const first = forkScheduler(run, progress, { startTimeoutMs: TIMEOUT_MS })
+    const first = forkScheduler(run, progress, { startTimeoutMs: timeoutMs(pending) })
     const servingAt = await first.serving
-    const ingestedAt = await ingested(run, first, Date.now() + TIMEOUT_MS)
+    const ingestedAt = await ingested(run, first, Date.now() + timeoutMs(pending))
     await sleep(SETTLE_MS)
     const rssAfterIngestBytes = first.rssBytes
     const memoryAfterIngest = await first.measure()
@@ -65,7 +66,7 @@ export async function runFlextaskState(pending: number, progress: (line: string)
     const peakRssIngestBytes = await first.close()
     progress(`ingested in ${ingestedAt - servingAt} ms; cold restore with the state directory deleted`)
 
-    const restoring = forkScheduler(run, progress, { startTimeoutMs: TIMEOUT_MS })
+    const restoring = forkScheduler(run, progress, { startTimeoutMs: timeoutMs(pending) })
     const ticker = setInterval(() => {
       const seconds = (Date.now() - restoring.startedMs) / 1000
       let records = 0
