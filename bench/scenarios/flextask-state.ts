@@ -6,8 +6,8 @@
  * peak); then it is closed, its state directory deleted, and a new scheduler process restores the state from
  * the changelog topics (d: cold restore, from fork to start() resolving, progress printed every 5 s: records
  * applied and records/s, from the scheduler's restore progress events, and per partition when it is done).
- * Ingest, and each scheduler's start (FLEXTASK_START_TIMEOUT_MS), may take up to `timeoutMs(pending)`: the default
- * the first 10M restore on a loaded box before it finished.
+ * Ingest, and each scheduler's start (FLEXTASK_START_TIMEOUT_MS), may take up to `timeoutMs(pending)`: the
+ * default start timeout (600 s) ended the first 10M restore, on a loaded box, before it finished.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PENDING_AHEAD_MS } from '../lib/due-workload.ts'
