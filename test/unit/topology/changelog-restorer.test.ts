@@ -118,23 +118,29 @@ class GatedBackend extends MemoryStoreBackend {
   }
 }
 
+/** Stores `a` and `b` with `a` and `b` records in their changelogs `cl-a`, `cl-b`, restored up to their ends. */
+function twoStores(a: number, b: number) {
+  const logs = new Map([
+    ['cl-a', records('a', a)],
+    ['cl-b', records('b', b)],
+  ])
+  const targets = [
+    { store: 'a', topic: 'cl-a' },
+    { store: 'b', topic: 'cl-b' },
+  ]
+  const ends = new Map([
+    ['cl-a', BigInt(a)],
+    ['cl-b', BigInt(b)],
+  ])
+  return { logs, targets, ends }
+}
+
 describe('ChangelogRestorer reading (issue 14)', () => {
   it('restores every record of two stores, asking for metadata once per store, not once per fetch', async () => {
-    const logs = new Map([
-      ['cl-a', records('a', 25)],
-      ['cl-b', records('b', 7)],
-    ])
+    const { logs, targets, ends } = twoStores(25, 7)
     const { consumer, calls } = logConsumer(logs, 4)
     const backend = new MemoryStoreBackend()
     const restorer = new ChangelogRestorer({ consumer })
-    const targets = [
-      { store: 'a', topic: 'cl-a' },
-      { store: 'b', topic: 'cl-b' },
-    ]
-    const ends = new Map([
-      ['cl-a', 25n],
-      ['cl-b', 7n],
-    ])
     const progress = await restorer.restoreTask(taskStores(backend, ['a', 'b']), 0, targets, ends)
     expect(progress.map((p) => [p.store, p.records, p.position, p.done])).toEqual([
       ['a', 25, 25n, true],
@@ -168,21 +174,10 @@ describe('ChangelogRestorer reading (issue 14)', () => {
   })
 
   it('restores the stores of a task concurrently', async () => {
-    const logs = new Map([
-      ['cl-a', records('a', 8)],
-      ['cl-b', records('b', 8)],
-    ])
+    const { logs, targets, ends } = twoStores(8, 8)
     const { consumer, calls } = logConsumer(logs, 4)
     const backend = new GatedBackend()
     const restorer = new ChangelogRestorer({ consumer })
-    const targets = [
-      { store: 'a', topic: 'cl-a' },
-      { store: 'b', topic: 'cl-b' },
-    ]
-    const ends = new Map([
-      ['cl-a', 8n],
-      ['cl-b', 8n],
-    ])
     const restore = restorer.restoreTask(taskStores(backend, ['a', 'b']), 0, targets, ends)
     // Store b is read while store a's first batch waits for the backend.
     await vi.waitFor(() => expect(calls.fetches.filter((f) => f.topic === 'cl-b').length).toBeGreaterThan(0))
@@ -207,10 +202,7 @@ describe('ChangelogRestorer reading (issue 14)', () => {
   })
 
   it('stops the other stores and leaves no fetch unhandled when one store fails', async () => {
-    const logs = new Map([
-      ['cl-a', records('a', 40)],
-      ['cl-b', records('b', 40)],
-    ])
+    const { logs, targets, ends } = twoStores(40, 40)
     const { consumer } = logConsumer(logs, 4)
     const failing = new (class extends MemoryStoreBackend {
       writes = 0
@@ -220,14 +212,6 @@ describe('ChangelogRestorer reading (issue 14)', () => {
       }
     })()
     const restorer = new ChangelogRestorer({ consumer })
-    const targets = [
-      { store: 'a', topic: 'cl-a' },
-      { store: 'b', topic: 'cl-b' },
-    ]
-    const ends = new Map([
-      ['cl-a', 40n],
-      ['cl-b', 40n],
-    ])
     await expect(restorer.restoreTask(taskStores(failing, ['a', 'b']), 0, targets, ends)).rejects.toThrow('disk full')
     const writesAtFailure = failing.writes
     await new Promise((resolve) => setTimeout(resolve, 20))
