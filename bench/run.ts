@@ -10,6 +10,9 @@
  *   (f) due → worker start at a steady rate
  *   (isolation) a herd on one partition while crons fire on the others       — flextask only
  *
+ * Like `npm test`, it starts the local Kafka broker and Schema Registry when KAFKA_BROKERS / SCHEMA_REGISTRY_URL are
+ * unset and nothing answers on their ports, and stops what it started (lib/local-services.ts).
+ *
  * Every system gets the same due instants, loaded before the window opens; see due-workload.ts for what is
  * observed where, and the README's Performance section for how the peers are configured.
  *
@@ -27,6 +30,7 @@ import { flextaskConfig, runFlextaskDue } from './scenarios/flextask-due.ts'
 import { runFlextaskState, type StateRun } from './scenarios/flextask-state.ts'
 import { type IsolationRun, runFlextaskIsolation } from './scenarios/flextask-isolation.ts'
 import { kafkaBrokers } from '../test/helpers/env.ts'
+import { ensureLocalServices, localServices } from './lib/local-services.ts'
 
 const usage = `Usage: npm run bench -- [--quick] [--only a,b,c,d,e,f,isolation] [--repeat N] [--peers bullmq,pg-boss]
   [--pending N] [--herd N] [--state-pending N,M] [--isolation-herd N] [--lead-ms MS] [--out DIR]
@@ -202,9 +206,13 @@ async function main(): Promise<number> {
   return failures === 0 ? 0 : 1
 }
 
+let stopServices = async (): Promise<void> => {}
+let status = 1
 try {
-  process.exit(await main())
+  stopServices = await ensureLocalServices(localServices(), log)
+  status = await main()
 } catch (error) {
   console.error(`bench: FAILED: ${messageOf(error)}`)
-  process.exit(1)
 }
+await stopServices().catch((error: unknown) => console.error(`bench: stopping local services: ${messageOf(error)}`))
+process.exit(status)
