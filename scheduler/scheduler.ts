@@ -105,7 +105,8 @@ export class Scheduler implements Component {
         deps.metrics.scheduler.partitions.set({ state: 'assigned' }, partitions.length)
         this.#logger.info({ generation, partitions }, 'partitions assigned')
       },
-      onRestoreProgress: ({ partition, store, records, position, endOffset, recordsPerS, durationMs, done }) => {
+      onRestoreProgress: (e) => {
+        const { partition, store, records, position, endOffset, recordsPerS, durationMs, done } = e
         this.#logger.info(
           {
             partition,
@@ -114,6 +115,8 @@ export class Scheduler implements Component {
             remainingOffsets: String(endOffset - position),
             recordsPerS: Math.round(recordsPerS),
             durationMs: Math.round(durationMs),
+            retriedFetches: e.retriedFetches,
+            ...(e.lastFetchError === undefined ? {} : { lastFetchError: e.lastFetchError }),
           },
           done ? 'store restored' : 'restoring store',
         )

@@ -6,9 +6,9 @@
  * bench/results/full-state-1m/profile-restore.md).
  *
  * The leader and the topic id are looked up once per reader (review C13: the first restorer asked for metadata
- * before every fetch). A fetch that fails (a leader moved, the broker restarted) throws
- * FLEXTASK_STORE_RESTORE_FAILED, retriable: the task manager reopens the task, which makes a new reader, so a
- * stale leader is never fetched from twice.
+ * before every fetch). A fetch that fails (a timeout, a leader moved, the broker restarted) throws; a response
+ * with an error code throws FLEXTASK_STORE_RESTORE_FAILED, retriable. The restorer then calls `reset` and asks
+ * again: the leader is looked up anew, and the fetch ahead is dropped.
  */
 import { FetchIsolationLevels, type Consumer } from '@platformatic/kafka'
 import { ErrorCodes, FlextaskError } from '../errors.ts'
@@ -39,6 +39,12 @@ export class ChangelogFetcher {
     const ahead = this.#ahead
     this.#ahead = undefined
     return ahead?.position === position ? ahead.response : this.#fetch(position)
+  }
+
+  /** Forgets the leader and the fetch ahead (after a failed fetch). */
+  reset(): void {
+    this.#route = undefined
+    this.#ahead = undefined
   }
 
   /** Starts fetching `position` now; `take(position)` returns it. Its failure surfaces there, never unhandled. */

@@ -218,3 +218,35 @@ describe('ChangelogRestorer reading (issue 14)', () => {
     expect(failing.writes).toBe(writesAtFailure) // nothing written after restoreTask settled
   })
 })
+
+describe('ChangelogRestorer fetch failures (issue 14)', () => {
+  it('asks a failed fetch again from the same position, with the leader looked up anew, instead of failing', async () => {
+    const { consumer, calls } = logConsumer(new Map([['cl-a', records('a', 10)]]), 4)
+    const fetch = consumer.fetch.bind(consumer) as (options: unknown) => Promise<unknown>
+    let failures = 1
+    Object.assign(consumer, {
+      fetch: (options: { topics: { partitions: { fetchOffset: bigint }[] }[] }) => {
+        if (options.topics[0]?.partitions[0]?.fetchOffset === 4n && failures-- > 0)
+          return Promise.reject(Object.assign(new Error('Request timed out'), { code: 'PLT_KFK_TIMEOUT' }))
+        return fetch(options)
+      },
+    })
+    const backend = new MemoryStoreBackend()
+    const restorer = new ChangelogRestorer({ consumer })
+    const targets = [{ store: 'a', topic: 'cl-a' }]
+    const [done] = await restorer.restoreTask(taskStores(backend, ['a']), 0, targets, new Map([['cl-a', 10n]]))
+    expect(done).toMatchObject({ records: 10, position: 10n, retriedFetches: 1, done: true })
+    expect(done?.lastFetchError).toContain('Request timed out')
+    expect(backend.getSync('a', 'a9')?.toString()).toBe('"a9"')
+    expect(calls.metadata).toBe(2)
+  })
+
+  it('fails the restore on an error that is not retriable', async () => {
+    const { consumer } = logConsumer(new Map([['cl-a', records('a', 10)]]), 4)
+    Object.assign(consumer, { fetch: () => Promise.reject(new TypeError('a bug')) })
+    const restorer = new ChangelogRestorer({ consumer })
+    const stores = taskStores(new MemoryStoreBackend(), ['a'])
+    const restore = restorer.restoreTask(stores, 0, [{ store: 'a', topic: 'cl-a' }], new Map([['cl-a', 10n]]))
+    await expect(restore).rejects.toMatchObject({ retriable: false })
+  })
+})

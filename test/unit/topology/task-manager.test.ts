@@ -227,6 +227,7 @@ describe('TaskManager: restore progress (issue 14)', () => {
       records,
       durationMs: 1,
       recordsPerS: records * 1000,
+      retriedFetches: 0,
       wiped: false,
       done,
     })
