@@ -138,6 +138,8 @@ export class SchedulerChild {
   restoredPartitions = 0
   /** `partition/store` → records applied so far by a restore in progress (or done). */
   readonly restoring = new Map<string, number>()
+  /** `partition/store` → fetches its restore asked again after a retriable failure. */
+  readonly retriedFetches = new Map<string, number>()
   #failure: Error | undefined
   readonly #child: ChildProcess
   #closing: Promise<number> | undefined
@@ -161,6 +163,9 @@ export class SchedulerChild {
           this.rssFileBytes = m.rssFileBytes
         } else if (m.type === 'restoring') {
           this.restoring.set(`${m.partition}/${m.store}`, m.records)
+          this.retriedFetches.set(`${m.partition}/${m.store}`, m.retriedFetches)
+        } else if (m.type === 'taskFailed') {
+          onRestored(`partition ${m.partition}: task open failed, retried: ${m.code}: ${m.message}`)
         } else if (m.type === 'restored') {
           this.restoredRecords += m.records
           this.restoredPartitions++

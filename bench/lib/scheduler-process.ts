@@ -4,7 +4,8 @@
  * separate processes too). Started by `forkScheduler` in flextask-harness.ts with its settings in the
  * BENCH_SCHEDULER environment variable (JSON); talks over the IPC channel:
  *
- *   child → parent: { type: 'restoring', partition, store, records }       a store's restore progress (every 5 s)
+ *   child → parent: { type: 'restoring', partition, store, records, retriedFetches }   a store's restore progress
+ *                   { type: 'taskFailed', partition, code, message }      a task open failed (it is retried)
  *                   { type: 'restored', partition, records, durationMs }   one per partition restored
  *                   { type: 'serving', rssBytes }                          start() resolved
  *                   { type: 'rss', rssBytes, peakRssBytes, rssAnonBytes, peakRssAnonBytes, rssFileBytes }
@@ -50,7 +51,8 @@ export interface ProcessMemory {
 }
 
 export type SchedulerProcessMessage =
-  | { type: 'restoring'; partition: number; store: string; records: number }
+  | { type: 'restoring'; partition: number; store: string; records: number; retriedFetches: number }
+  | { type: 'taskFailed'; partition: number; code: string; message: string }
   | { type: 'restored'; partition: number; records: number; durationMs: number }
   | { type: 'serving'; rssBytes: number }
   | {
@@ -107,7 +109,15 @@ async function main(): Promise<void> {
     send({ type: 'rss', rssBytes, peakRssBytes, ...split, peakRssAnonBytes })
   }, RSS_EVERY_MS)
   app.runtime.observe({
-    onRestoreProgress: (e) => send({ type: 'restoring', partition: e.partition, store: e.store, records: e.records }),
+    onRestoreProgress: (e) =>
+      send({
+        type: 'restoring',
+        partition: e.partition,
+        store: e.store,
+        records: e.records,
+        retriedFetches: e.retriedFetches,
+      }),
+    onTaskFailed: (e) => send({ type: 'taskFailed', partition: e.partition, code: e.code, message: e.message }),
     onRestored: (e) => send({ type: 'restored', partition: e.partition, records: e.records, durationMs: e.durationMs }),
     onFatal: (error) => send({ type: 'fatal', message: `${error.code}: ${error.message}` }),
   })

@@ -71,9 +71,11 @@ export async function runFlextaskState(pending: number, progress: (line: string)
       const seconds = (Date.now() - restoring.startedMs) / 1000
       let records = 0
       for (const n of restoring.restoring.values()) records += n
+      let retried = 0
+      for (const n of restoring.retriedFetches.values()) retried += n
       progress(
         `restoring: ${Math.round(seconds)} s, ${records} of ${2 * pending} records (${Math.round(records / seconds)}/s), ` +
-          `${restoring.restoredPartitions} of 3 partitions done, RSS ${MiB(restoring.rssBytes)} MiB ` +
+          `${retried} fetches retried, ${restoring.restoredPartitions} of 3 partitions done, RSS ${MiB(restoring.rssBytes)} MiB ` +
           `(anonymous ${MiB(restoring.rssAnonBytes)}, file-backed ${MiB(restoring.rssFileBytes)})`,
       )
     }, 5_000)
