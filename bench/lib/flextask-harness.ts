@@ -192,7 +192,8 @@ export class SchedulerChild {
       const onMessage = (m: SchedulerProcessMessage): void => {
         if (m.type !== 'memory') return
         this.#child.off('message', onMessage)
-        resolve(m)
+        const { type: _type, ...memory } = m
+        resolve(memory)
       }
       this.#child.on('message', onMessage)
       this.#child.send({ type: 'measure' })
