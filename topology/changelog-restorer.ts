@@ -193,7 +193,7 @@ export class ChangelogRestorer {
       const durationMs = performance.now() - startedAt
       const recordsPerS = durationMs > 0 ? (records * 1000) / durationMs : 0
       return {
-        ...run,
+        partition,
         store: target.store,
         topic: target.topic,
         fromOffset: from,
@@ -204,6 +204,7 @@ export class ChangelogRestorer {
         recordsPerS,
         retriedFetches,
         ...(lastFetchError === undefined ? {} : { lastFetchError }),
+        wiped: run.wiped,
         done,
       }
     }

@@ -193,6 +193,22 @@ describe('ChangelogRestorer reading (issue 14)', () => {
     const stores = taskStores(new MemoryStoreBackend(), ['a'])
     const targets = [{ store: 'a', topic: 'cl-a' }]
     await restorer.restoreTask(stores, 0, targets, new Map([['cl-a', 12n]]), undefined, (p) => reports.push(p))
+    expect(Object.keys(reports[0] ?? {}).sort()).toEqual(
+      [
+        'partition',
+        'store',
+        'topic',
+        'fromOffset',
+        'endOffset',
+        'position',
+        'records',
+        'durationMs',
+        'recordsPerS',
+        'retriedFetches',
+        'wiped',
+        'done',
+      ].sort(),
+    )
     expect(reports.map((r) => [r.records, r.position, r.endOffset, r.done])).toEqual([
       [4, 4n, 12n, false],
       [8, 8n, 12n, false],
