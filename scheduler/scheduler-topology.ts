@@ -19,7 +19,7 @@ import type { TaskExecution } from '../schemas/task-execution.ts'
 import type { TaskResult } from '../schemas/task-result.ts'
 import type { FailedRecord, Serde } from '../topology/api.ts'
 import { partitionForKey } from '../topology/partitioner.ts'
-import { jsonSerde, stringSerde } from '../topology/serdes.ts'
+import { stringSerde } from '../topology/serdes.ts'
 import { TopologyBuilder, type Topology } from '../topology/topology-builder.ts'
 import { DefinitionValidator } from '../processors/definition-validator.ts'
 import { decideFailedRecord, reasonCodeFor } from '../processors/scheduler-errors.ts'
@@ -29,9 +29,8 @@ import {
   StoreNames,
   defaultSchedulerConfig,
   type SchedulerConfig,
-  type TaskState,
-  type TimerEntry,
 } from '../processors/task-state.ts'
+import { taskStateSerde, timerEntrySerde } from '../processors/task-state-serde.ts'
 
 export interface SchedulerTopics {
   definitions: string
@@ -131,8 +130,8 @@ export function buildSchedulerTopology(options: SchedulerTopologyOptions): Topol
       'commands-source',
       'results-source',
     )
-    .addStateStore({ name: StoreNames.tasks, valueSerde: jsonSerde<TaskState>() }, 'task-scheduler')
-    .addStateStore({ name: StoreNames.timers, valueSerde: jsonSerde<TimerEntry>() }, 'task-scheduler')
+    .addStateStore({ name: StoreNames.tasks, valueSerde: taskStateSerde }, 'task-scheduler')
+    .addStateStore({ name: StoreNames.timers, valueSerde: timerEntrySerde }, 'task-scheduler')
     .addSink<string, TaskExecution>(
       SchedulerChildren.executions,
       { topic: (record) => topics.executions(record.value.category), keySerde: key, valueSerde: serdes.execution },

@@ -73,11 +73,35 @@ function blocks(c: Cursor, zeroSize: boolean, what: string, item: () => void): v
 function isZeroSize(type: Type): boolean {
   const t = type as Type & { getFields?: () => { getType(): Type }[] }
   if (type.typeName === 'null') return true
-  if (type.typeName === 'record' || type.typeName === 'error') return t.getFields!().every((f) => isZeroSize(f.getType()))
+  if (type.typeName === 'record' || type.typeName === 'error')
+    return t.getFields!().every((f) => isZeroSize(f.getType()))
   return false
 }
 
+type Check = (c: Cursor) => void
+
+/**
+ * The check of each writer type, built once from its schema (review C13: the walk interpreted the schema for every
+ * value, asking avsc for fields and item types at each step). Same rules and messages as the walk it replaces.
+ */
+const checks = new WeakMap<Type, Check>()
+
 function walk(type: Type, c: Cursor): void {
+  checkFor(type)(c)
+}
+
+function checkFor(type: Type): Check {
+  let check = checks.get(type)
+  if (check === undefined) {
+    // A recursive schema reaches its own type again while it is being compiled: look it up at run time.
+    checks.set(type, (c) => checks.get(type)!(c))
+    check = compile(type)
+    checks.set(type, check)
+  }
+  return check
+}
+
+function compile(type: Type): Check {
   // The avsc type classes expose their parts through getters; typed loosely here to keep one switch.
   const t = type as Type & {
     getUnderlyingType?: () => Type
@@ -88,65 +112,82 @@ function walk(type: Type, c: Cursor): void {
     getSize: () => number
     getSymbols: () => string[]
   }
-  if (typeof t.getUnderlyingType === 'function') return walk(t.getUnderlyingType(), c)
+  if (typeof t.getUnderlyingType === 'function') return checkFor(t.getUnderlyingType())
   switch (type.typeName) {
     case 'null':
-      return
+      return () => undefined
     case 'boolean':
-      return take(c, 1, 'boolean')
-    case 'int': {
+      return (c) => take(c, 1, 'boolean')
+    case 'int':
       // avsc reads an int as a long: a flipped continuation bit would decode to a number that is no int32 (and
       // fail only later, when the value is written again, e.g. at every fire of a definition that carries it).
-      const at = c.pos
-      const value = readLong(c)
-      if (value < -0x80000000 || value > 0x7fffffff) throw new BoundsError(`int ${value} out of range at byte ${at}`)
-      return
-    }
+      return (c) => {
+        const at = c.pos
+        const value = readLong(c)
+        if (value < -0x80000000 || value > 0x7fffffff) throw new BoundsError(`int ${value} out of range at byte ${at}`)
+      }
     case 'long':
-    case 'abstract:long': {
-      const at = c.pos
-      const value = readLong(c)
-      if (!Number.isSafeInteger(value)) throw new BoundsError(`long past 2^53 at byte ${at}`)
-      return
-    }
+    case 'abstract:long':
+      return (c) => {
+        const at = c.pos
+        const value = readLong(c)
+        if (!Number.isSafeInteger(value)) throw new BoundsError(`long past 2^53 at byte ${at}`)
+      }
     case 'float':
-      return take(c, 4, 'float')
+      return (c) => take(c, 4, 'float')
     case 'double':
-      return take(c, 8, 'double')
+      return (c) => take(c, 8, 'double')
     case 'bytes':
-    case 'string':
-      return take(c, readLong(c), type.typeName)
-    case 'fixed':
-      return take(c, t.getSize(), 'fixed')
+    case 'string': {
+      const what = type.typeName
+      return (c) => take(c, readLong(c), what)
+    }
+    case 'fixed': {
+      const size = t.getSize()
+      return (c) => take(c, size, 'fixed')
+    }
     case 'enum': {
-      const index = readLong(c)
-      if (index < 0 || index >= t.getSymbols().length) throw new BoundsError(`enum index ${index} out of range`)
-      return
+      const symbols = t.getSymbols().length
+      return (c) => {
+        const index = readLong(c)
+        if (index < 0 || index >= symbols) throw new BoundsError(`enum index ${index} out of range`)
+      }
     }
     case 'record':
-    case 'error':
-      for (const field of t.getFields()) walk(field.getType(), c)
-      return
+    case 'error': {
+      const fields = t.getFields().map((field) => checkFor(field.getType()))
+      return (c) => {
+        for (const field of fields) field(c)
+      }
+    }
     case 'array': {
-      const items = t.getItemsType()
-      return blocks(c, isZeroSize(items), 'array', () => walk(items, c))
+      const items = checkFor(t.getItemsType())
+      const zeroSize = isZeroSize(t.getItemsType())
+      return (c) => blocks(c, zeroSize, 'array', () => items(c))
     }
     case 'map': {
-      const values = t.getValuesType()
-      return blocks(c, false, 'map', () => {
-        take(c, readLong(c), 'map key')
-        walk(values, c)
-      })
+      const values = checkFor(t.getValuesType())
+      return (c) =>
+        blocks(c, false, 'map', () => {
+          take(c, readLong(c), 'map key')
+          values(c)
+        })
     }
     case 'union:unwrapped':
     case 'union:wrapped': {
-      const branches = t.getTypes()
-      const index = readLong(c)
-      const branch = branches[index]
-      if (branch === undefined) throw new BoundsError(`union branch ${index} out of range`)
-      return walk(branch, c)
+      const branches = t.getTypes().map((branch) => checkFor(branch))
+      return (c) => {
+        const index = readLong(c)
+        const branch = branches[index]
+        if (branch === undefined) throw new BoundsError(`union branch ${index} out of range`)
+        branch(c)
+      }
     }
-    default:
-      throw new StopWalk(type.typeName)
+    default: {
+      const name = type.typeName
+      return () => {
+        throw new StopWalk(name)
+      }
+    }
   }
 }

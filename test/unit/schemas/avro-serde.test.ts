@@ -74,6 +74,25 @@ describe('AvroSerde', () => {
     expect(message).toContain('labels.team: 7 is not string')
   })
 
+  it('refuses an int outside int32 and a long past 2^53 on write, as the bounds check does on read', async () => {
+    const { serde } = await setup()
+    for (const invalid of [
+      { ...taskDefinitionFull, priority: 2 ** 31 },
+      { ...taskDefinitionFull, createdAtMs: 2 ** 53 + 2 },
+      { ...taskDefinitionFull, jitterMs: 0.5 },
+    ]) {
+      expect(() => serde.serialize(invalid)).toThrow(expect.objectContaining({ code: ErrorCodes.serdeEncode }))
+    }
+  })
+
+  it('writes values larger than its scratch buffer, and small ones after them, intact', async () => {
+    const { serde } = await setup()
+    const large = { ...taskDefinitionFull, payload: JSON.stringify({ blob: 'é'.repeat(300_000) }) }
+    expect(await serde.deserialize(serde.serialize(large))).toEqual(large)
+    expect(await serde.deserialize(serde.serialize(taskDefinitionFull))).toEqual(taskDefinitionFull)
+    expect(await serde.deserialize(serde.serialize(large))).toEqual(large)
+  })
+
   it('reads a value written with an older registered schema, filling defaults', async () => {
     const { registry, serde } = await setup()
     const older = { ...taskDefinitionSchema, fields: taskDefinitionSchema.fields.filter((f) => f.name !== 'tenant') }
