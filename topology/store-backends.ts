@@ -12,9 +12,10 @@
  *
  * A batch is written in the array form (`db.batch(operations)`), never as a chained batch: classic-level 3 frees a
  * chained batch's native memory only when V8 collects its small JS object (classic-level chained-batch.js, `_close`
- * TODO), which a heap of 40 MiB rarely does, so at restore speed the native batches piled up in RSS (+390 MiB after
- * 1.2M values of 450 bytes in bench/leveldb-batch-memory.ts, still growing; likely why the 10M restore reached
- * 908 MiB) while the array form's native batch is freed when its write completes (flat in the same probe; issue 14).
+ * TODO), which a heap of 40 MiB rarely does, so at restore speed native batches pile up in RSS, while the array
+ * form's native batch is freed when its write completes. Writing 1.2M values of 450 bytes
+ * (bench/leveldb-batch-memory.ts): RssAnon +392 vs +204 MiB in a first probe, +268 vs +204 MiB in the committed one
+ * (issue 14; the first 10M restore reached 908 MiB RSS).
  */
 import { ClassicLevel } from 'classic-level'
 import type { AbstractBatchOperation, AbstractSublevel } from 'abstract-level'
