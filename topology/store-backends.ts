@@ -14,7 +14,7 @@
  * chained batch's native memory only when V8 collects its small JS object (classic-level chained-batch.js, `_close`
  * TODO), which a heap of 40 MiB rarely does, so at restore speed native batches pile up in RSS, while the array
  * form's native batch is freed when its write completes. Writing 1.2M values of 450 bytes
- * (bench/leveldb-batch-memory.ts): RssAnon +392 vs +204 MiB in a first probe, +268 vs +204 MiB in the committed one
+ * (bench/leveldb-batch-memory.ts): RssAnon +392 vs +206 MiB in a first probe, +268 vs +204 MiB in the committed one
  * (issue 14; the first 10M restore reached 908 MiB RSS).
  */
 import { ClassicLevel } from 'classic-level'
