@@ -105,6 +105,22 @@ export class Scheduler implements Component {
         deps.metrics.scheduler.partitions.set({ state: 'assigned' }, partitions.length)
         this.#logger.info({ generation, partitions }, 'partitions assigned')
       },
+      onRestoreProgress: (e) => {
+        const { partition, store, records, position, endOffset, recordsPerS, durationMs, done } = e
+        this.#logger.info(
+          {
+            partition,
+            store,
+            records,
+            remainingOffsets: String(endOffset - position),
+            recordsPerS: Math.round(recordsPerS),
+            durationMs: Math.round(durationMs),
+            retriedFetches: e.retriedFetches,
+            ...(e.lastFetchError === undefined ? {} : { lastFetchError: e.lastFetchError }),
+          },
+          done ? 'store restored' : 'restoring store',
+        )
+      },
       onRestored: ({ partition, records, durationMs }) => {
         deps.metrics.scheduler.restoreDuration.observe({}, durationMs / 1000)
         deps.metrics.scheduler.restoreRecords.inc({}, records)

@@ -32,6 +32,12 @@ export interface RestoredEvent {
   progress: RestoreProgress[]
 }
 
+/**
+ * One store of a partition's task while it restores, every progressIntervalMs, and once when that store is done
+ * (changelog-restorer.ts): records applied, the position against the end offset, records/s.
+ */
+export type RestoreProgressEvent = RestoreProgress
+
 export interface CommittedEvent {
   /** Records produced in the transaction (outputs and changelog). */
   records: number
@@ -115,6 +121,7 @@ export interface FencedEvent {
 export interface RuntimeObserver {
   onAssigned?(event: AssignedEvent): void
   onRevoked?(event: RevokedEvent): void
+  onRestoreProgress?(event: RestoreProgressEvent): void
   onRestored?(event: RestoredEvent): void
   onCommitted?(event: CommittedEvent): void
   onAborted?(event: AbortedEvent): void

@@ -16,7 +16,8 @@
  * - Every pass (reconcile) closes tasks whose partition is not assigned or whose generation is not the
  *   current one, and opens assigned partitions that have no task.
  * - Tasks open concurrently and off the loop: while one waits (for a dead owner's open transaction, a long
- *   restore), every running task keeps processing and firing (review C11).
+ *   restore), every running task keeps processing and firing (review C11). A restore reports its progress per
+ *   store (onRestoreProgress) while it runs.
  * - An open stamped with a generation that has changed when it completes is dropped, never started.
  * - A partition's LevelDB is opened only after its previous task closed it (the lock).
  * - An open that fails with a retriable error is retried with backoff while the partition stays assigned;
@@ -241,7 +242,9 @@ export class TaskManager {
       () => o.onUnstable?.(partition, 'changelog'),
     )
     signal.throwIfAborted()
-    const progress = await o.restorer.restoreTask(stores, partition, targets, ends, signal)
+    const progress = await o.restorer.restoreTask(stores, partition, targets, ends, signal, (p) =>
+      o.events.emit('onRestoreProgress', p),
+    )
     signal.throwIfAborted()
     await task.init()
     if (entry.status !== 'opening' || entry.generation !== this.#generation) return // dropped, never started

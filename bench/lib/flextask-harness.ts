@@ -39,7 +39,7 @@ import {
   produceDefinitions,
 } from './kafka-bench.ts'
 import type { CycleTrace } from './cycle-trace.ts'
-import type { SchedulerProcessMessage, SchedulerProcessSettings } from './scheduler-process.ts'
+import type { ProcessMemory, SchedulerProcessMessage, SchedulerProcessSettings } from './scheduler-process.ts'
 
 export const PARTITIONS = 3
 export const CATEGORY = 'internal'
@@ -131,10 +131,18 @@ export class SchedulerChild {
   readonly serving: Promise<number>
   rssBytes = 0
   peakRssBytes = 0
+  /** Resident memory backed by no file (heap, malloc, buffers), and by mapped files (LevelDB tables). */
+  rssAnonBytes = 0
+  peakRssAnonBytes = 0
+  rssFileBytes = 0
   restoredRecords = 0
   restoredPartitions = 0
   /** The scheduler's committed cycles, when started with `trace` (cycle-trace.ts). */
   readonly cycles: CycleTrace[] = []
+  /** `partition/store` → records applied so far by a restore in progress (or done). */
+  readonly restoring = new Map<string, number>()
+  /** `partition/store` → fetches its restore asked again after a retriable failure. */
+  readonly retriedFetches = new Map<string, number>()
   #failure: Error | undefined
   readonly #child: ChildProcess
   #closing: Promise<number> | undefined
@@ -153,6 +161,14 @@ export class SchedulerChild {
         } else if (m.type === 'rss') {
           this.rssBytes = m.rssBytes
           this.peakRssBytes = m.peakRssBytes
+          this.rssAnonBytes = m.rssAnonBytes
+          this.peakRssAnonBytes = m.peakRssAnonBytes
+          this.rssFileBytes = m.rssFileBytes
+        } else if (m.type === 'restoring') {
+          this.restoring.set(`${m.partition}/${m.store}`, m.records)
+          this.retriedFetches.set(`${m.partition}/${m.store}`, m.retriedFetches)
+        } else if (m.type === 'taskFailed') {
+          onRestored(`partition ${m.partition}: task open failed, retried: ${m.code}: ${m.message}`)
         } else if (m.type === 'restored') {
           this.restoredRecords += m.records
           this.restoredPartitions++
@@ -176,13 +192,14 @@ export class SchedulerChild {
     this.serving.catch(() => {})
   }
 
-  /** The child's memory after a full GC: RSS, V8 heap used, and external (Buffers outside the heap). */
-  measure(): Promise<{ rssBytes: number; heapUsedBytes: number; externalBytes: number }> {
+  /** The child's memory after a full GC: RSS (anonymous, file-backed), V8 heap, external (Buffers outside it). */
+  measure(): Promise<ProcessMemory> {
     return new Promise((resolve) => {
       const onMessage = (m: SchedulerProcessMessage): void => {
         if (m.type !== 'memory') return
         this.#child.off('message', onMessage)
-        resolve(m)
+        const { type: _type, ...memory } = m
+        resolve(memory)
       }
       this.#child.on('message', onMessage)
       this.#child.send({ type: 'measure' })
@@ -202,7 +219,9 @@ export class SchedulerChild {
       }
       const timer = setTimeout(() => this.#child.kill('SIGKILL'), CHILD_CLOSE_TIMEOUT_MS)
       this.#child.on('message', (m: SchedulerProcessMessage) => {
-        if (m.type === 'closed') this.peakRssBytes = Math.max(this.peakRssBytes, m.peakRssBytes)
+        if (m.type !== 'closed') return
+        this.peakRssBytes = Math.max(this.peakRssBytes, m.peakRssBytes)
+        this.peakRssAnonBytes = Math.max(this.peakRssAnonBytes, m.peakRssAnonBytes)
       })
       this.#child.once('exit', () => {
         clearTimeout(timer)
@@ -218,7 +237,7 @@ export class SchedulerChild {
 export function forkScheduler(
   run: FlextaskRun,
   progress: (line: string) => void,
-  options: { trace?: boolean } = {},
+  options: { trace?: boolean; startTimeoutMs?: number } = {},
 ): SchedulerChild {
   const stateDir = mkdtempSync(join(tmpdir(), 'flextask-bench-'))
   run.stateDirs.push(stateDir)
@@ -232,6 +251,7 @@ export function forkScheduler(
       stateDir,
       instanceId: `${run.prefix}-${run.children.length}`,
       trace: options.trace ?? false,
+      ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
     },
     progress,
   )

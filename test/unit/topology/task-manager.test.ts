@@ -1,6 +1,6 @@
 import type { Admin, Consumer } from '@platformatic/kafka'
 import { describe, expect, it } from 'vitest'
-import type { ChangelogRestorer } from '../../../topology/changelog-restorer.ts'
+import type { ChangelogRestorer, RestoreProgress } from '../../../topology/changelog-restorer.ts'
 import type { GroupJoin } from '../../../topology/group-membership.ts'
 import { ManualClock } from '../../../topology/clocks.ts'
 import { RuntimeEvents } from '../../../topology/runtime-events.ts'
@@ -36,7 +36,11 @@ const restorer = {
   restoreTask: () => Promise.resolve([]),
 } as unknown as ChangelogRestorer
 
-function manager(admin: Admin, onUnstable?: (partition: number, what: 'offsets' | 'changelog') => void) {
+function manager(
+  admin: Admin,
+  onUnstable?: (partition: number, what: 'offsets' | 'changelog') => void,
+  restoring: ChangelogRestorer = restorer,
+) {
   const events = new RuntimeEvents()
   const restored: { partition: number }[] = []
   const backends = new Map<number, MemoryStoreBackend[]>()
@@ -50,7 +54,7 @@ function manager(admin: Admin, onUnstable?: (partition: number, what: 'offsets' 
     clock: new ManualClock(0),
     admin,
     restoreConsumer,
-    restorer,
+    restorer: restoring,
     changelogTopic: (s) => `app-${s}-changelog`,
     partitionCount: () => 2,
     events,
@@ -63,7 +67,7 @@ function manager(admin: Admin, onUnstable?: (partition: number, what: 'offsets' 
       return backend
     },
   })
-  return { tm, restored, failures, backends }
+  return { tm, restored, failures, backends, events }
 }
 
 /** A join that keeps no task: no partition was held in the generation before it (a broken run). */
@@ -208,5 +212,43 @@ describe('TaskManager: assignment applied on the loop (review C2, C11)', () => {
     await until('partition 0 running under generation 3', () => tm.running()[0]?.generation === 3)
     expect(restored.map((e) => e.partition)).toEqual([0, 0])
     expect(backends.get(0)).toHaveLength(2)
+  })
+})
+
+describe('TaskManager: restore progress (issue 14)', () => {
+  it("reports a restoring task's progress per store as onRestoreProgress events, then onRestored", async () => {
+    const report = (partition: number, records: number, done: boolean): RestoreProgress => ({
+      partition,
+      store: 'counts',
+      topic: 'app-counts-changelog',
+      fromOffset: 0n,
+      endOffset: 10n,
+      position: BigInt(records),
+      records,
+      durationMs: 1,
+      recordsPerS: records * 1000,
+      retriedFetches: 0,
+      wiped: false,
+      done,
+    })
+    const reporting = {
+      stableEndOffsets: () => Promise.resolve(new Map<string, bigint>()),
+      restoreTask: (...args: Parameters<ChangelogRestorer['restoreTask']>) => {
+        const [, partition, , , , onProgress] = args
+        onProgress?.(report(partition, 4, false))
+        onProgress?.(report(partition, 10, true))
+        return Promise.resolve([report(partition, 10, true)])
+      },
+    } as unknown as ChangelogRestorer
+    const { admin } = fakeAdmin()
+    const { tm, events } = manager(admin, undefined, reporting)
+    const seen: string[] = []
+    events.add({
+      onRestoreProgress: (e) => seen.push(`progress ${e.partition} ${e.records}${e.done ? ' done' : ''}`),
+      onRestored: (e) => seen.push(`restored ${e.partition} ${e.records}`),
+    })
+    tm.applyJoin(join(1, new Set([0])))
+    await until('partition 0 running', () => tm.running().length === 1)
+    expect(seen).toEqual(['progress 0 4', 'progress 0 10 done', 'restored 0 10'])
   })
 })
