@@ -194,21 +194,27 @@ function targetRows(results: BenchResults): string[] {
       (v) => v <= Targets.herdAllEmittedMs,
     ])
   }
-  const ok = results.state.filter((s): s is StateRun => !('failed' in s))
-  for (const s of ok) {
-    const at = `${formatNumber(s.pending)} pending`
-    rows.push([`(c) ingest ≥ ${formatNumber(Targets.ingestPerS)}/s`, at, s.ingestPerS, (v) => v >= Targets.ingestPerS])
+  // One row per pending count and target: the median over the repeats (a run per repeat).
+  const byPending = new Map<number, StateRun[]>()
+  for (const s of results.state) {
+    if ('failed' in s) continue
+    byPending.set(s.pending, [...(byPending.get(s.pending) ?? []), s])
+  }
+  for (const [pending, runs] of byPending) {
+    const at = `${formatNumber(pending)} pending${runs.length > 1 ? `, median of ${runs.length}` : ''}`
+    const ingest = median(runs.map((s) => s.ingestPerS))
+    rows.push([`(c) ingest ≥ ${formatNumber(Targets.ingestPerS)}/s`, at, ingest, (v) => v >= Targets.ingestPerS])
     rows.push([
       '(d) cold restore of 1M ≤ 30 s (ms)',
       at,
-      s.restoreMs,
-      (v) => (s.pending >= 1_000_000 ? v <= Targets.restoreOneMillionMs : false),
+      median(runs.map((s) => s.restoreMs)),
+      (v) => (pending >= 1_000_000 ? v <= Targets.restoreOneMillionMs : false),
     ])
     rows.push([
       '(e) RSS at 10M pending ≤ 1 GiB (peak MiB)',
       at,
-      Math.max(s.peakRssIngestBytes, s.peakRssRestoreBytes) / 2 ** 20,
-      (v) => (s.pending >= 10_000_000 ? v <= 1024 : false),
+      median(runs.map((s) => Math.max(s.peakRssIngestBytes, s.peakRssRestoreBytes) / 2 ** 20)),
+      (v) => (pending >= 10_000_000 ? v <= 1024 : false),
     ])
   }
   const lines = [
