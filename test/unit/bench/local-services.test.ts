@@ -21,7 +21,11 @@ describe('bench local services', () => {
     const calls: string[] = []
     const lines: string[] = []
     const services = [fake('kafka', 1, calls), fake('registry', 2, calls), fake('other', 3, calls)]
-    const stop = await ensureLocalServices(services, (l) => lines.push(l), (port) => Promise.resolve(port === 2))
+    const stop = await ensureLocalServices(
+      services,
+      (l) => lines.push(l),
+      (port) => Promise.resolve(port === 2),
+    )
     expect(calls).toEqual(['start kafka', 'start other'])
     expect(lines).toEqual(['registry: using what already answers on 127.0.0.1:2'])
     await stop()
@@ -30,7 +34,11 @@ describe('bench local services', () => {
 
   it('does not stop a service whose start found it already running', async () => {
     const calls: string[] = []
-    const stop = await ensureLocalServices([fake('kafka', 1, calls, false)], () => {}, () => Promise.resolve(false))
+    const stop = await ensureLocalServices(
+      [fake('kafka', 1, calls, false)],
+      () => {},
+      () => Promise.resolve(false),
+    )
     await stop()
     expect(calls).toEqual(['start kafka'])
   })
