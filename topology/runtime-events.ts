@@ -88,7 +88,6 @@ export interface InputLateEvent {
   waitedMs: number
 }
 
-/** Departed instances whose open transactions were aborted (zombie-fencer.ts), or the fence that failed. */
 /**
  * One task's wake-up in a pass (task-executor.ts), for latency breakdowns: when its earliest timer was due,
  * how long it waited at the input barrier, when it ran and what it fired. Instants are the tasks' wall clock.
@@ -107,6 +106,7 @@ export interface TimersRanEvent {
   catchingUp: boolean
 }
 
+/** Departed instances whose open transactions were aborted (zombie-fencer.ts), or the fence that failed. */
 export interface FencedEvent {
   /** The task open that waited on an open transaction: its partition, and on what (offsets, changelog end). */
   partition: number
